@@ -1,0 +1,187 @@
+package mapping
+
+import (
+	"bytes"
+
+	"github.com/buger/jsonparser"
+)
+
+// Kind is what an event means to the relay.
+type Kind uint8
+
+// The kinds of event. Dropped events carry a DropReason.
+const (
+	KindDropped   Kind = iota // not for Refersion: counted and committed
+	KindOrder                 // a track event whose name is an order event
+	KindIdentify              // updates the identity store
+	KindAlias                 // links previousId to userId in the identity store
+	KindDelete                // erases a person from the identity store
+	KindMalformed             // not a JSON object, or no type: dead-lettered
+)
+
+var kindNames = [...]string{"dropped", "order", "identify", "alias", "delete", "malformed"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// DropReason says why a Dropped event was dropped.
+type DropReason uint8
+
+// Reasons for dropping an event.
+const (
+	NotDropped  DropReason = iota
+	DropTrack              // a track event that is not an order event
+	DropPage               // page
+	DropScreen             // screen
+	DropGroup              // group
+	DropUnknown            // a type outside the Segment spec
+)
+
+var dropNames = [...]string{"", "track", "page", "screen", "group", "unknown_type"}
+
+func (r DropReason) String() string {
+	if int(r) < len(dropNames) {
+		return dropNames[r]
+	}
+	return "unknown"
+}
+
+// DropReasons lists every DropReason, for metrics that pre-register their labels.
+var DropReasons = []DropReason{DropTrack, DropPage, DropScreen, DropGroup, DropUnknown}
+
+// Class is the result of classifying one event.
+type Class struct {
+	Kind Kind
+	Drop DropReason // set when Kind is KindDropped
+	// Problem explains a Malformed event.
+	Problem string
+}
+
+var classifyPaths = [][]string{{"type"}, {"event"}, {"batch"}}
+
+// scanTop reads the top-level type, event and batch members of an object
+// without decoding anything else. ok is false when data is not a JSON object
+// or a member cannot be scanned.
+func scanTop(data []byte) (typ, event, batch []byte, batchType jsonparser.ValueType, ok bool) {
+	data = bytes.TrimLeft(data, " \t\r\n")
+	if len(data) == 0 || data[0] != '{' {
+		return nil, nil, nil, jsonparser.NotExist, false
+	}
+	ok = true
+	typType, eventType := jsonparser.NotExist, jsonparser.NotExist
+	jsonparser.EachKey(data, func(idx int, value []byte, vt jsonparser.ValueType, err error) {
+		if err != nil {
+			ok = false
+			return
+		}
+		switch idx {
+		case 0:
+			typ, typType = value, vt
+		case 1:
+			event, eventType = value, vt
+		case 2:
+			batch, batchType = value, vt
+		}
+	}, classifyPaths...)
+	if typType != jsonparser.String {
+		typ = nil
+	}
+	if eventType != jsonparser.String {
+		event = nil
+	}
+	return typ, event, batch, batchType, ok
+}
+
+// Classify says what one event is. It reads only the top-level type and event
+// members; a dropped event costs no decoding and no allocation.
+func (m *Mapper) Classify(ev []byte) Class {
+	typ, event, _, _, ok := scanTop(ev)
+	if !ok {
+		return Class{Kind: KindMalformed, Problem: "not a JSON object"}
+	}
+	return m.classify(typ, event)
+}
+
+func (m *Mapper) classify(typ, event []byte) Class {
+	if bytes.IndexByte(typ, '\\') >= 0 {
+		typ = unescape(typ)
+	}
+	switch string(typ) {
+	case "track":
+		if bytes.IndexByte(event, '\\') >= 0 {
+			event = unescape(event)
+		}
+		for _, name := range m.orderEvents {
+			if bytes.Equal(event, name) {
+				return Class{Kind: KindOrder}
+			}
+		}
+		return Class{Kind: KindDropped, Drop: DropTrack}
+	case "identify":
+		return Class{Kind: KindIdentify}
+	case "alias":
+		return Class{Kind: KindAlias}
+	case "delete":
+		return Class{Kind: KindDelete}
+	case "page":
+		return Class{Kind: KindDropped, Drop: DropPage}
+	case "screen":
+		return Class{Kind: KindDropped, Drop: DropScreen}
+	case "group":
+		return Class{Kind: KindDropped, Drop: DropGroup}
+	case "":
+		return Class{Kind: KindMalformed, Problem: "type: missing; every Segment event needs a type (track, identify, page, ...)"}
+	}
+	return Class{Kind: KindDropped, Drop: DropUnknown}
+}
+
+func unescape(b []byte) []byte {
+	s, err := jsonparser.ParseString(b)
+	if err != nil {
+		return b
+	}
+	return []byte(s)
+}
+
+// Split calls fn for each event of one message, in order: the message itself,
+// or each element of a batch envelope {"batch":[...]}. index is the position in
+// the envelope (0 for a single event). fn returning false stops the walk.
+// A batch element that is not an object is passed with KindMalformed.
+func (m *Mapper) Split(msg []byte, fn func(index int, ev []byte, c Class) bool) {
+	typ, event, batch, batchType, ok := scanTop(msg)
+	switch {
+	case !ok:
+		fn(0, msg, Class{Kind: KindMalformed, Problem: "not a JSON object"})
+		return
+	case typ != nil || batch == nil:
+		fn(0, msg, m.classify(typ, event))
+		return
+	case batchType != jsonparser.Array:
+		fn(0, msg, Class{Kind: KindMalformed, Problem: "batch: not an array of events"})
+		return
+	}
+	i, stop := 0, false
+	_, err := jsonparser.ArrayEach(batch, func(value []byte, vt jsonparser.ValueType, _ int, err error) {
+		if stop {
+			return
+		}
+		var c Class
+		switch {
+		case err != nil:
+			c = Class{Kind: KindMalformed, Problem: "batch element: " + err.Error()}
+		case vt != jsonparser.Object:
+			c = Class{Kind: KindMalformed, Problem: "batch element: not a JSON object"}
+		default:
+			c = m.Classify(value)
+		}
+		stop = !fn(i, value, c)
+		i++
+	})
+	if err != nil && !stop {
+		fn(i, batch, Class{Kind: KindMalformed, Problem: "batch: " + err.Error()})
+	}
+}
