@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"bytes"
+	"strconv"
 
 	"github.com/buger/jsonparser"
 )
@@ -61,39 +62,22 @@ type Class struct {
 	Problem string
 }
 
-var classifyPaths = [][]string{{"type"}, {"event"}, {"batch"}}
-
 // scanTop reads the top-level type, event and batch members of an object
-// without decoding anything else. ok is false when data is not a JSON object
-// or a member cannot be scanned.
+// without decoding anything else. ok is false when data is not a well-formed
+// JSON object at the top level.
 func scanTop(data []byte) (typ, event, batch []byte, batchType jsonparser.ValueType, ok bool) {
-	data = bytes.TrimLeft(data, " \t\r\n")
-	if len(data) == 0 || data[0] != '{' {
-		return nil, nil, nil, jsonparser.NotExist, false
-	}
-	ok = true
-	typType, eventType := jsonparser.NotExist, jsonparser.NotExist
-	jsonparser.EachKey(data, func(idx int, value []byte, vt jsonparser.ValueType, err error) {
-		if err != nil {
-			ok = false
-			return
+	it := newMembers(data)
+	for it.next() {
+		switch {
+		case it.vt == jsonparser.String && it.keyIs("type"):
+			typ = it.val
+		case it.vt == jsonparser.String && it.keyIs("event"):
+			event = it.val
+		case it.keyIs("batch"):
+			batch, batchType = it.val, it.vt
 		}
-		switch idx {
-		case 0:
-			typ, typType = value, vt
-		case 1:
-			event, eventType = value, vt
-		case 2:
-			batch, batchType = value, vt
-		}
-	}, classifyPaths...)
-	if typType != jsonparser.String {
-		typ = nil
 	}
-	if eventType != jsonparser.String {
-		event = nil
-	}
-	return typ, event, batch, batchType, ok
+	return typ, event, batch, batchType, !it.err
 }
 
 // Classify says what one event is. It reads only the top-level type and event
@@ -101,7 +85,7 @@ func scanTop(data []byte) (typ, event, batch []byte, batchType jsonparser.ValueT
 func (m *Mapper) Classify(ev []byte) Class {
 	typ, event, _, _, ok := scanTop(ev)
 	if !ok {
-		return Class{Kind: KindMalformed, Problem: "not a JSON object"}
+		return malformed(ev)
 	}
 	return m.classify(typ, event)
 }
@@ -139,6 +123,15 @@ func (m *Mapper) classify(typ, event []byte) Class {
 	return Class{Kind: KindDropped, Drop: DropUnknown}
 }
 
+// malformed classifies bytes that are not a well-formed JSON object.
+func malformed(b []byte) Class {
+	t := bytes.TrimLeft(b, " \t\r\n")
+	if len(t) > 0 && t[0] == '{' {
+		return Class{Kind: KindMalformed, Problem: "not well-formed JSON (truncated, or broken quoting or brackets)"}
+	}
+	return Class{Kind: KindMalformed, Problem: "not a JSON object"}
+}
+
 func unescape(b []byte) []byte {
 	s, err := jsonparser.ParseString(b)
 	if err != nil {
@@ -155,7 +148,7 @@ func (m *Mapper) Split(msg []byte, fn func(index int, ev []byte, c Class) bool) 
 	typ, event, batch, batchType, ok := scanTop(msg)
 	switch {
 	case !ok:
-		fn(0, msg, Class{Kind: KindMalformed, Problem: "not a JSON object"})
+		fn(0, msg, malformed(msg))
 		return
 	case typ != nil || batch == nil:
 		fn(0, msg, m.classify(typ, event))
@@ -164,24 +157,18 @@ func (m *Mapper) Split(msg []byte, fn func(index int, ev []byte, c Class) bool) 
 		fn(0, msg, Class{Kind: KindMalformed, Problem: "batch: not an array of events"})
 		return
 	}
-	i, stop := 0, false
-	_, err := jsonparser.ArrayEach(batch, func(value []byte, vt jsonparser.ValueType, _ int, err error) {
-		if stop {
+	it := newElements(batch)
+	i := 0
+	for ; it.next(); i++ {
+		c := Class{Kind: KindMalformed, Problem: "batch element: not a JSON object"}
+		if it.vt == jsonparser.Object {
+			c = m.Classify(it.val)
+		}
+		if !fn(i, it.val, c) {
 			return
 		}
-		var c Class
-		switch {
-		case err != nil:
-			c = Class{Kind: KindMalformed, Problem: "batch element: " + err.Error()}
-		case vt != jsonparser.Object:
-			c = Class{Kind: KindMalformed, Problem: "batch element: not a JSON object"}
-		default:
-			c = m.Classify(value)
-		}
-		stop = !fn(i, value, c)
-		i++
-	})
-	if err != nil && !stop {
-		fn(i, batch, Class{Kind: KindMalformed, Problem: "batch: " + err.Error()})
+	}
+	if it.err {
+		fn(i, batch, Class{Kind: KindMalformed, Problem: "batch: element " + strconv.Itoa(i) + " is not well-formed JSON"})
 	}
 }

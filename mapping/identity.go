@@ -82,26 +82,23 @@ var ErrNoIdentity = errors.New("the event has neither userId nor anonymousId")
 func ParseIdentity(ev []byte, k Kind) (IdentityUpdate, error) {
 	u := IdentityUpdate{Kind: k}
 	var msgID string
-	jsonparser.EachKey(ev, func(idx int, value []byte, vt jsonparser.ValueType, err error) {
-		if err != nil {
-			return
-		}
-		s, _ := idText(raw{value, vt})
-		switch idx {
-		case 0:
-			u.UserID = s
-		case 1:
-			u.AnonymousID = s
-		case 2:
-			u.PreviousID = s
-		case 3:
-			if vt == jsonparser.Object {
-				u.Traits = traitsFrom(value)
+	it := newMembers(ev)
+	for it.next() {
+		switch string(it.key) {
+		case "userId":
+			u.UserID, _ = idText(raw{it.val, it.vt})
+		case "anonymousId":
+			u.AnonymousID, _ = idText(raw{it.val, it.vt})
+		case "previousId":
+			u.PreviousID, _ = idText(raw{it.val, it.vt})
+		case "traits":
+			if it.vt == jsonparser.Object {
+				u.Traits = traitsFrom(it.val)
 			}
-		case 4:
-			msgID = s
+		case "messageId":
+			msgID, _ = idText(raw{it.val, it.vt})
 		}
-	}, identityPaths...)
+	}
 	switch {
 	case k == KindAlias && (u.PreviousID == "" || u.UserID == ""):
 		return u, &InvalidError{MessageID: msgID, Problems: []Problem{{Field: "previousId", Reason: "an alias needs both previousId and userId"}}}
@@ -110,8 +107,6 @@ func ParseIdentity(ev []byte, k Kind) (IdentityUpdate, error) {
 	}
 	return u, nil
 }
-
-var identityPaths = [][]string{{"userId"}, {"anonymousId"}, {"previousId"}, {"traits"}, {"messageId"}}
 
 // Apply carries out u on the store. An identify with both ids stores the
 // traits under userId and links anonymousId to it.

@@ -150,7 +150,11 @@ func mapExtras(o *Order, p *orderProps, ps *problems) {
 		if ok {
 			o.IsSubscription = &b
 		} else {
-			ps.add("properties.is_subscription", "must be true or false, got "+string(p.isSubscription.b))
+			got := string(p.isSubscription.b)
+			if p.isSubscription.t == jsonparser.String {
+				got = strconv.Quote(trimmed(p.isSubscription.b))
+			}
+			ps.add("properties.is_subscription", "must be true or false, got "+got)
 		}
 	}
 	o.SubscriptionID = passThrough("properties.subscription_id", p.subscription, ps)

@@ -28,8 +28,6 @@ type event struct {
 	properties, context            raw
 }
 
-var eventPaths = [][]string{{"messageId"}, {"userId"}, {"anonymousId"}, {"properties"}, {"context"}}
-
 // orderProps holds the members of properties that the mapping reads.
 type orderProps struct {
 	cart                         []raw // one per cart_id source, in order
@@ -47,24 +45,22 @@ type orderProps struct {
 // be sent returns an *InvalidError listing every problem.
 func (m *Mapper) Map(ev []byte) (Order, error) {
 	var e event
-	jsonparser.EachKey(ev, func(idx int, value []byte, vt jsonparser.ValueType, err error) {
-		if err != nil {
-			return
-		}
-		r := raw{value, vt}
-		switch idx {
-		case 0:
+	it := newMembers(ev)
+	for it.next() {
+		r := raw{it.val, it.vt}
+		switch string(it.key) {
+		case "messageId":
 			e.messageID = r
-		case 1:
+		case "userId":
 			e.userID = r
-		case 2:
+		case "anonymousId":
 			e.anonymousID = r
-		case 3:
+		case "properties":
 			e.properties = r
-		case 4:
+		case "context":
 			e.context = r
 		}
-	}, eventPaths...)
+	}
 
 	var o Order
 	var ps problems

@@ -7,7 +7,7 @@ import (
 // Problem is one reason an order cannot be sent: the source field path
 // (e.g. properties.products[0].price) and what is wrong, in words a person can act on.
 type Problem struct {
-	Field  string `json:"field"`
+	Field  string `json:"field,omitempty"`
 	Reason string `json:"reason"`
 }
 
