@@ -32,8 +32,7 @@ func newMembers(data []byte) members {
 	m := members{data: data}
 	m.i = skipWS(data, 0)
 	if m.i >= len(data) || data[m.i] != '{' {
-		m.err = true
-		m.i = len(data)
+		m.err, m.i = true, -1
 		return m
 	}
 	m.i++
@@ -48,7 +47,7 @@ func newMembers(data []byte) members {
 // object or on a structural error (then err is true).
 func (m *members) next() bool {
 	d := m.data
-	if m.i < 0 || m.i >= len(d) {
+	if m.i < 0 {
 		return false
 	}
 	i := skipWS(d, m.i)
@@ -160,7 +159,7 @@ func newElements(data []byte) elements {
 // next advances to the next element; false at the end or on error (err set).
 func (e *elements) next() bool {
 	d := e.data
-	if e.i < 0 || e.i >= len(d) {
+	if e.i < 0 {
 		return false
 	}
 	i := skipWS(d, e.i)
