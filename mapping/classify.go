@@ -63,8 +63,8 @@ type Class struct {
 }
 
 // scanTop reads the top-level type, event and batch members of an object
-// without decoding anything else. ok is false when data is not a well-formed
-// JSON object at the top level.
+// without decoding anything else, and stops as soon as it has type (and, for
+// track, event). ok is false when the part it read is not well-formed JSON.
 func scanTop(data []byte) (typ, event, batch []byte, batchType jsonparser.ValueType, ok bool) {
 	it := newMembers(data)
 	for it.next() {
@@ -75,6 +75,11 @@ func scanTop(data []byte) (typ, event, batch []byte, batchType jsonparser.ValueT
 			event = it.val
 		case it.keyIs("batch"):
 			batch, batchType = it.val, it.vt
+		}
+		if typ != nil && (event != nil || string(typ) != "track") && bytes.IndexByte(typ, '\\') < 0 {
+			// Enough to classify: the rest of a dropped event is not read,
+			// and Map reads an order in full.
+			return typ, event, nil, jsonparser.NotExist, true
 		}
 	}
 	return typ, event, batch, batchType, !it.err

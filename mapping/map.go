@@ -64,6 +64,9 @@ func (m *Mapper) Map(ev []byte) (Order, error) {
 
 	var o Order
 	var ps problems
+	if it.err {
+		ps.add("", "not well-formed JSON (truncated, or broken quoting or brackets)")
+	}
 	o.Source.MessageID, _ = idText(e.messageID)
 	o.Source.UserID, _ = idText(e.userID)
 	o.Source.AnonymousID, _ = idText(e.anonymousID)
