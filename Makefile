@@ -27,3 +27,12 @@ bench:
 
 fuzz:
 	$(GO) test ./mapping -run '^$$' -fuzz FuzzMap -fuzztime $(FUZZTIME)
+
+# docs rewrites README.md's configuration table (between the config:begin and
+# config:end markers) from the config package's struct tags.
+.PHONY: docs
+docs:
+	$(GO) run ./cmd/refersion-relay config --markdown > README.config.tmp || { rm -f README.config.tmp; exit 1; }
+	awk 'FNR == NR { table = table $$0 "\n"; next } /^<!-- config:end -->/ { printf "%s", table; skip = 0 } !skip { print } /^<!-- config:begin -->/ { skip = 1 }' README.config.tmp README.md > README.md.tmp
+	mv README.md.tmp README.md
+	rm -f README.config.tmp

@@ -1,0 +1,117 @@
+// Package config reads refersion-relay's settings from the environment.
+//
+// Config has one struct per stage. Every field carries its variable name
+// (envconfig tag), default and description; the README's configuration table
+// is generated from those tags by Markdown, and Print lists the effective
+// values in the same order. Stage structs are embedded so that envconfig adds
+// no prefix: each variable is exactly the name in its tag.
+//
+// Credentials are Secret (or URL) values: every printed form is masked.
+// REFERSION_PUBLIC_KEY, REFERSION_SECRET_KEY, REFERSION_API_KEY and
+// KAFKA_SASL_PASSWORD may each be given instead as a *_FILE path whose content
+// (whitespace trimmed) is the value, for Kubernetes secrets mounted as files.
+//
+// OpenTelemetry's own variables (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
+// OTEL_EXPORTER_OTLP_*, ...) are read by the OTel SDK, not by this package.
+package config
+
+import "time"
+
+// Config is every setting of refersion-relay. Load fills it from the
+// environment; Validate reports every problem at once.
+type Config struct {
+	Kafka
+	Refersion
+	Mapping
+	State
+	Observability
+	Pipeline
+
+	// problems found while Load resolved secrets (unreadable *_FILE, two
+	// forms of one key, malformed REFERSION_API_KEY); Validate reports them.
+	problems []error
+}
+
+// Kafka is the source topic, its consumer group and the dead-letter topic.
+type Kafka struct {
+	Brokers        []string      `envconfig:"KAFKA_BROKERS" default:"" desc:"Comma list of bootstrap brokers, host:port."`
+	Topic          string        `envconfig:"KAFKA_TOPIC" default:"" desc:"Topic of Segment-spec events to consume."`
+	GroupID        string        `envconfig:"KAFKA_GROUP_ID" default:"refersion-relay" desc:"Consumer group; offsets are committed under it."`
+	DLQTopic       string        `envconfig:"KAFKA_DLQ_TOPIC" default:"" desc:"Dead-letter topic for orders that can never be delivered. Empty means KAFKA_TOPIC followed by .refersion-dlq."`
+	StartOffset    string        `envconfig:"KAFKA_START_OFFSET" default:"earliest" desc:"Where a consumer group with no committed offset starts: earliest or latest."`
+	MaxBytes       int           `envconfig:"KAFKA_MAX_BYTES" default:"1048576" desc:"Largest fetch response accepted, in bytes; at least 524288 so a full Segment batch fits."`
+	CommitInterval time.Duration `envconfig:"KAFKA_COMMIT_INTERVAL" default:"0s" desc:"How often offsets are flushed to the broker; 0 commits synchronously as each prefix of messages is handled."`
+	TLS
+	SASL
+}
+
+// TLS secures the connection to the brokers.
+type TLS struct {
+	Enabled            bool   `envconfig:"KAFKA_TLS_ENABLED" default:"false" desc:"Connect to the brokers over TLS."`
+	CAFile             string `envconfig:"KAFKA_TLS_CA_FILE" default:"" desc:"PEM bundle of CAs that sign the brokers' certificates; empty means the system roots."`
+	CertFile           string `envconfig:"KAFKA_TLS_CERT_FILE" default:"" desc:"PEM client certificate, for mutual TLS (with KAFKA_TLS_KEY_FILE)."`
+	KeyFile            string `envconfig:"KAFKA_TLS_KEY_FILE" default:"" desc:"PEM private key of KAFKA_TLS_CERT_FILE."`
+	InsecureSkipVerify bool   `envconfig:"KAFKA_TLS_INSECURE_SKIP_VERIFY" default:"false" desc:"Accept any broker certificate. For local testing only."`
+}
+
+// SASL authenticates to the brokers.
+type SASL struct {
+	Mechanism    string `envconfig:"KAFKA_SASL_MECHANISM" default:"none" desc:"none, plain, scram-sha-256 or scram-sha-512."`
+	Username     string `envconfig:"KAFKA_SASL_USERNAME" default:"" desc:"SASL user name."`
+	Password     Secret `envconfig:"KAFKA_SASL_PASSWORD" default:"" desc:"SASL password (masked when printed)."`
+	PasswordFile string `envconfig:"KAFKA_SASL_PASSWORD_FILE" default:"" desc:"File holding the SASL password, instead of KAFKA_SASL_PASSWORD."`
+}
+
+// Refersion is the destination webhook, its keys and the delivery policy:
+// rate limit, then retry, then circuit breaker, then one HTTP request.
+type Refersion struct {
+	URL                 string        `envconfig:"REFERSION_URL" default:"https://inbound-webhooks.refersion.com/tracker/orders/paid" desc:"Refersion's paid-order webhook."`
+	PublicKey           Secret        `envconfig:"REFERSION_PUBLIC_KEY" default:"" desc:"Public key, from Refersion > Account > Settings > Refersion API."`
+	SecretKey           Secret        `envconfig:"REFERSION_SECRET_KEY" default:"" desc:"Secret key (masked when printed)."`
+	APIKey              Secret        `envconfig:"REFERSION_API_KEY" default:"" desc:"Both keys as one value, public.secret, instead of the two variables above."`
+	PublicKeyFile       string        `envconfig:"REFERSION_PUBLIC_KEY_FILE" default:"" desc:"File holding REFERSION_PUBLIC_KEY."`
+	SecretKeyFile       string        `envconfig:"REFERSION_SECRET_KEY_FILE" default:"" desc:"File holding REFERSION_SECRET_KEY."`
+	APIKeyFile          string        `envconfig:"REFERSION_API_KEY_FILE" default:"" desc:"File holding REFERSION_API_KEY."`
+	RequestTimeout      time.Duration `envconfig:"REFERSION_REQUEST_TIMEOUT" default:"10s" desc:"Time limit of one HTTP request."`
+	RetryMaxAttempts    int           `envconfig:"REFERSION_RETRY_MAX_ATTEMPTS" default:"8" desc:"Requests per order before a retryable failure is given up; 1 means no retry."`
+	RetryMaxElapsed     time.Duration `envconfig:"REFERSION_RETRY_MAX_ELAPSED" default:"2m" desc:"Time limit of all attempts for one order."`
+	RetryInitialBackoff time.Duration `envconfig:"REFERSION_RETRY_INITIAL_BACKOFF" default:"500ms" desc:"Delay before the first retry; it doubles, with jitter, up to REFERSION_RETRY_MAX_BACKOFF."`
+	RetryMaxBackoff     time.Duration `envconfig:"REFERSION_RETRY_MAX_BACKOFF" default:"30s" desc:"Longest delay between two attempts."`
+	BreakerFailures     int           `envconfig:"REFERSION_BREAKER_FAILURES" default:"5" desc:"Consecutive failed requests that open the circuit breaker (consumption pauses)."`
+	BreakerOpenTimeout  time.Duration `envconfig:"REFERSION_BREAKER_OPEN_TIMEOUT" default:"30s" desc:"How long the breaker stays open before one trial request."`
+	RateLimit           float64       `envconfig:"REFERSION_RATE_LIMIT" default:"0" desc:"Requests per second to Refersion; 0 means no limit."`
+	RateBurst           int           `envconfig:"REFERSION_RATE_BURST" default:"10" desc:"Requests allowed at once above REFERSION_RATE_LIMIT."`
+	MaxInFlight         int           `envconfig:"REFERSION_MAX_IN_FLIGHT" default:"16" desc:"Requests to Refersion in progress at once."`
+}
+
+// Mapping is how events become orders.
+type Mapping struct {
+	OrderEvents     []string `envconfig:"ORDER_EVENTS" default:"Order Completed,Completed Order" desc:"Comma list of track event names that are orders."`
+	CartIDSources   []string `envconfig:"CART_ID_SOURCES" default:"cart_id,checkout_id" desc:"Comma list of properties read for cart_id; the first present wins."`
+	DefaultCurrency string   `envconfig:"DEFAULT_CURRENCY" default:"" desc:"ISO 4217 code used when an order has no currency; empty means such an order is invalid."`
+}
+
+// State is where identities and sent order ids are kept.
+type State struct {
+	Backend          string        `envconfig:"STATE_BACKEND" default:"disk" desc:"memory (lost on restart), disk (STATE_DIR) or redis (REDIS_URL)."`
+	Dir              string        `envconfig:"STATE_DIR" default:"./refersion-relay-state" desc:"Directory of the disk backend."`
+	RedisURL         URL           `envconfig:"REDIS_URL" default:"" desc:"redis:// or rediss:// URL of the redis backend (password masked when printed)."`
+	IdentityTTL      time.Duration `envconfig:"IDENTITY_TTL" default:"2160h" desc:"How long a customer learned from identify is kept (90 days)."`
+	SentTTL          time.Duration `envconfig:"SENT_TTL" default:"720h" desc:"How long a sent order id is remembered, so it is never sent twice (30 days)."`
+	MemoryMaxEntries int           `envconfig:"STATE_MEMORY_MAX_ENTRIES" default:"1000000" desc:"Entries per store of the memory backend; the oldest are evicted first."`
+}
+
+// Observability is the admin server and logging. Metrics and traces are
+// configured by the OTel SDK's own OTEL_* variables.
+type Observability struct {
+	AdminAddr string `envconfig:"ADMIN_ADDR" default:":9464" desc:"Listen address of the admin HTTP server (metrics, health and readiness)."`
+	LogLevel  string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error."`
+	LogFormat string `envconfig:"LOG_FORMAT" default:"auto" desc:"json, text, or auto (text on a terminal, json otherwise)."`
+	LogPII    bool   `envconfig:"LOG_PII" default:"false" desc:"Log personal data (emails, names, IPs). Keep false in production."`
+}
+
+// Pipeline is how many messages are worked on at once and how shutdown drains.
+type Pipeline struct {
+	Concurrency  int           `envconfig:"PIPELINE_CONCURRENCY" default:"64" desc:"Messages in flight at once across all partitions."`
+	DrainTimeout time.Duration `envconfig:"DRAIN_TIMEOUT" default:"25s" desc:"On SIGTERM, time given to in-flight orders before exit; unfinished ones are redone after restart."`
+}

@@ -1,0 +1,187 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Fixture secrets; tests assert they never appear in printed output.
+const (
+	testPublic = "pubFIXTURE7c1e"
+	testSecret = "secFIXTURE9f3a"
+)
+
+// setenv unsets every configuration variable, then sets env, for the
+// duration of the test (restored by t.Setenv's cleanup).
+func setenv(t *testing.T, env map[string]string) {
+	t.Helper()
+	for _, v := range vars() {
+		t.Setenv(v.Name, "")
+		if err := os.Unsetenv(v.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+}
+
+// validEnv is the least a run needs, plus overrides (an empty value unsets).
+func validEnv(overrides map[string]string) map[string]string {
+	env := map[string]string{
+		"KAFKA_BROKERS":        "kafka-0:9092",
+		"KAFKA_TOPIC":          "segment-events",
+		"REFERSION_PUBLIC_KEY": testPublic,
+		"REFERSION_SECRET_KEY": testSecret,
+	}
+	for k, v := range overrides {
+		if v == "" {
+			delete(env, k)
+			continue
+		}
+		env[k] = v
+	}
+	return env
+}
+
+func mustLoad(t *testing.T, env map[string]string) Config {
+	t.Helper()
+	setenv(t, env)
+	c, err := Load()
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return c
+}
+
+func TestLoadAppliesDefaults(t *testing.T) {
+	c := mustLoad(t, nil)
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"KAFKA_GROUP_ID", c.GroupID, "refersion-relay"},
+		{"KAFKA_START_OFFSET", c.StartOffset, "earliest"},
+		{"KAFKA_SASL_MECHANISM", c.Mechanism, "none"},
+		{"REFERSION_URL", c.Refersion.URL, "https://inbound-webhooks.refersion.com/tracker/orders/paid"},
+		{"REFERSION_REQUEST_TIMEOUT", c.RequestTimeout, 10 * time.Second},
+		{"REFERSION_RETRY_MAX_ATTEMPTS", c.RetryMaxAttempts, 8},
+		{"REFERSION_RETRY_MAX_ELAPSED", c.RetryMaxElapsed, 2 * time.Minute},
+		{"REFERSION_RETRY_INITIAL_BACKOFF", c.RetryInitialBackoff, 500 * time.Millisecond},
+		{"REFERSION_RETRY_MAX_BACKOFF", c.RetryMaxBackoff, 30 * time.Second},
+		{"REFERSION_BREAKER_FAILURES", c.BreakerFailures, 5},
+		{"REFERSION_BREAKER_OPEN_TIMEOUT", c.BreakerOpenTimeout, 30 * time.Second},
+		{"REFERSION_RATE_LIMIT", c.RateLimit, 0.0},
+		{"ORDER_EVENTS", strings.Join(c.OrderEvents, "|"), "Order Completed|Completed Order"},
+		{"CART_ID_SOURCES", strings.Join(c.CartIDSources, "|"), "cart_id|checkout_id"},
+		{"DEFAULT_CURRENCY", c.DefaultCurrency, ""},
+		{"STATE_BACKEND", c.Backend, "disk"},
+		{"STATE_DIR", c.Dir, "./refersion-relay-state"},
+		{"IDENTITY_TTL", c.IdentityTTL, 90 * 24 * time.Hour},
+		{"SENT_TTL", c.SentTTL, 30 * 24 * time.Hour},
+		{"ADMIN_ADDR", c.AdminAddr, ":9464"},
+		{"LOG_LEVEL", c.LogLevel, "info"},
+		{"LOG_FORMAT", c.LogFormat, "auto"},
+		{"LOG_PII", c.LogPII, false},
+		{"PIPELINE_CONCURRENCY", c.Concurrency, 64},
+		{"DRAIN_TIMEOUT", c.DrainTimeout, 25 * time.Second},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestLoadDerivesDLQTopicFromTopic(t *testing.T) {
+	if c := mustLoad(t, validEnv(nil)); c.DLQTopic != "segment-events.refersion-dlq" {
+		t.Errorf("DLQTopic = %q, want segment-events.refersion-dlq", c.DLQTopic)
+	}
+	if c := mustLoad(t, validEnv(map[string]string{"KAFKA_DLQ_TOPIC": "dead"})); c.DLQTopic != "dead" {
+		t.Errorf("DLQTopic = %q, want the explicit dead", c.DLQTopic)
+	}
+}
+
+func TestLoadTrimsListsAndNormalizesEnumerations(t *testing.T) {
+	c := mustLoad(t, validEnv(map[string]string{
+		"KAFKA_BROKERS":      " kafka-0:9092 ,, kafka-1:9092 ",
+		"ORDER_EVENTS":       " Order Completed , Checkout Done",
+		"KAFKA_START_OFFSET": " Latest",
+		"STATE_BACKEND":      "REDIS",
+		"LOG_LEVEL":          "DEBUG",
+		"DEFAULT_CURRENCY":   " usd ",
+	}))
+	if !slices.Equal(c.Brokers, []string{"kafka-0:9092", "kafka-1:9092"}) {
+		t.Errorf("Brokers = %q", c.Brokers)
+	}
+	if !slices.Equal(c.OrderEvents, []string{"Order Completed", "Checkout Done"}) {
+		t.Errorf("OrderEvents = %q", c.OrderEvents)
+	}
+	if c.StartOffset != "latest" || c.Backend != "redis" || c.LogLevel != "debug" || c.DefaultCurrency != "USD" {
+		t.Errorf("got %q %q %q %q, want latest redis debug USD", c.StartOffset, c.Backend, c.LogLevel, c.DefaultCurrency)
+	}
+}
+
+func TestLoadParseErrorNamesVariableNotValue(t *testing.T) {
+	for name, value := range map[string]string{
+		"KAFKA_MAX_BYTES":           "lots9137",
+		"REFERSION_REQUEST_TIMEOUT": "ten9137",
+		"LOG_PII":                   "maybe9137",
+		"REFERSION_RATE_LIMIT":      "fast9137",
+	} {
+		t.Run(name, func(t *testing.T) {
+			setenv(t, validEnv(map[string]string{name: value}))
+			_, err := Load()
+			if err == nil {
+				t.Fatal("Load succeeded")
+			}
+			if msg := err.Error(); !strings.HasPrefix(msg, name+" is not ") || strings.Contains(msg, "9137") || !strings.Contains(msg, "set it") {
+				t.Errorf("error %q should name %s, say how to fix it, and not quote the value", msg, name)
+			}
+		})
+	}
+}
+
+func TestLoadReadsSecretFilesTrimmed(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	c := mustLoad(t, validEnv(map[string]string{
+		"REFERSION_PUBLIC_KEY":      "",
+		"REFERSION_SECRET_KEY":      "",
+		"REFERSION_PUBLIC_KEY_FILE": file("pub", testPublic+"\n"),
+		"REFERSION_SECRET_KEY_FILE": file("sec", "  "+testSecret+"\r\n"),
+		"KAFKA_SASL_MECHANISM":      "scram-sha-512",
+		"KAFKA_SASL_USERNAME":       "relay",
+		"KAFKA_SASL_PASSWORD_FILE":  file("sasl", "hunter2\n"),
+	}))
+	if c.PublicKey.Reveal() != testPublic || c.SecretKey.Reveal() != testSecret || c.Password.Reveal() != "hunter2" {
+		t.Errorf("keys = %q, %q, %q", c.PublicKey.Reveal(), c.SecretKey.Reveal(), c.Password.Reveal())
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+func TestLoadSplitsAPIKey(t *testing.T) {
+	c := mustLoad(t, validEnv(map[string]string{
+		"REFERSION_PUBLIC_KEY": "",
+		"REFERSION_SECRET_KEY": "",
+		"REFERSION_API_KEY":    testPublic + "." + testSecret,
+	}))
+	if c.PublicKey.Reveal() != testPublic || c.SecretKey.Reveal() != testSecret {
+		t.Errorf("split into %q and %q", c.PublicKey.Reveal(), c.SecretKey.Reveal())
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+}

@@ -1,0 +1,107 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"strings"
+	"unicode"
+)
+
+func (r Refersion) check() []error {
+	var errs []error
+	if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		errs = append(errs, errors.New("REFERSION_URL is not an http(s) URL: unset it to use Refersion's webhook, or set a full URL such as http://localhost:8080/tracker/orders/paid"))
+	}
+	// A key given in any form that failed to resolve was reported by Load.
+	pub := r.PublicKey.IsSet() || r.PublicKeyFile != "" || r.APIKey.IsSet() || r.APIKeyFile != ""
+	sec := r.SecretKey.IsSet() || r.SecretKeyFile != "" || r.APIKey.IsSet() || r.APIKeyFile != ""
+	switch {
+	case !pub && !sec:
+		errs = append(errs, errors.New("REFERSION_PUBLIC_KEY and REFERSION_SECRET_KEY are not set: set both (Refersion > Account > Settings > Refersion API), or REFERSION_API_KEY=<public>.<secret>; each may be a _FILE path instead"))
+	case !pub:
+		errs = append(errs, errors.New("REFERSION_PUBLIC_KEY is not set: set it (or REFERSION_PUBLIC_KEY_FILE) along with REFERSION_SECRET_KEY"))
+	case !sec:
+		errs = append(errs, errors.New("REFERSION_SECRET_KEY is not set: set it (or REFERSION_SECRET_KEY_FILE) along with REFERSION_PUBLIC_KEY"))
+	}
+	for _, k := range []struct {
+		name string
+		v    Secret
+	}{{"REFERSION_PUBLIC_KEY", r.PublicKey}, {"REFERSION_SECRET_KEY", r.SecretKey}} {
+		if strings.ContainsFunc(k.v.Reveal(), func(c rune) bool { return unicode.IsSpace(c) || unicode.IsControl(c) }) {
+			errs = append(errs, fmt.Errorf("%s contains whitespace or control characters, which cannot be sent in a header: copy the key again", k.name))
+		}
+	}
+	errs = appendErr(errs, positive("REFERSION_REQUEST_TIMEOUT", r.RequestTimeout))
+	errs = appendErr(errs, atLeast("REFERSION_RETRY_MAX_ATTEMPTS", r.RetryMaxAttempts, 1))
+	errs = appendErr(errs, positive("REFERSION_RETRY_MAX_ELAPSED", r.RetryMaxElapsed))
+	errs = appendErr(errs, positive("REFERSION_RETRY_INITIAL_BACKOFF", r.RetryInitialBackoff))
+	if r.RetryMaxBackoff < r.RetryInitialBackoff {
+		errs = append(errs, errors.New("REFERSION_RETRY_MAX_BACKOFF is shorter than REFERSION_RETRY_INITIAL_BACKOFF: raise it, e.g. REFERSION_RETRY_MAX_BACKOFF=30s"))
+	}
+	errs = appendErr(errs, atLeast("REFERSION_BREAKER_FAILURES", r.BreakerFailures, 1))
+	errs = appendErr(errs, positive("REFERSION_BREAKER_OPEN_TIMEOUT", r.BreakerOpenTimeout))
+	if r.RateLimit < 0 || math.IsNaN(r.RateLimit) || math.IsInf(r.RateLimit, 0) {
+		errs = append(errs, errors.New("REFERSION_RATE_LIMIT must be a finite number of requests per second, 0 or more: set it like REFERSION_RATE_LIMIT=20, or 0 for no limit"))
+	}
+	if r.RateLimit > 0 {
+		errs = appendErr(errs, atLeast("REFERSION_RATE_BURST", r.RateBurst, 1))
+	}
+	return appendErr(errs, atLeast("REFERSION_MAX_IN_FLIGHT", r.MaxInFlight, 1))
+}
+
+func (m Mapping) check() []error {
+	var errs []error
+	if len(m.OrderEvents) == 0 {
+		errs = append(errs, errors.New("ORDER_EVENTS is empty, so no event would be an order: unset it to use Order Completed,Completed Order, or set a comma list of track event names"))
+	}
+	if len(m.CartIDSources) == 0 {
+		errs = append(errs, errors.New("CART_ID_SOURCES is empty, so no order would have a cart_id: unset it to use cart_id,checkout_id, or set a comma list of property names"))
+	}
+	for _, s := range m.CartIDSources {
+		if strings.ContainsAny(s, ". ") {
+			errs = append(errs, fmt.Errorf("CART_ID_SOURCES has %q, which is not a property name: use top-level property names such as cart_id", s))
+		}
+	}
+	if c := m.DefaultCurrency; c != "" && (len(c) != 3 || strings.Trim(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "") {
+		errs = append(errs, fmt.Errorf("DEFAULT_CURRENCY %q is not a 3-letter ISO 4217 code: set it like DEFAULT_CURRENCY=USD, or unset it", c))
+	}
+	return errs
+}
+
+func (s State) check() []error {
+	var errs []error
+	errs = appendErr(errs, oneOf("STATE_BACKEND", s.Backend, "memory", "disk", "redis"))
+	if s.Backend == "disk" && s.Dir == "" {
+		errs = append(errs, fmt.Errorf("STATE_DIR is empty but STATE_BACKEND is disk: %s", setLike("STATE_DIR")))
+	}
+	switch {
+	case s.Backend == "redis" && !s.RedisURL.IsSet():
+		errs = append(errs, errors.New("REDIS_URL is empty but STATE_BACKEND is redis: set it like REDIS_URL=redis://redis:6379/0"))
+	case s.Backend == "redis":
+		if u, err := url.Parse(s.RedisURL.Reveal()); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			errs = append(errs, errors.New("REDIS_URL is not a redis:// or rediss:// URL: set it like REDIS_URL=redis://:password@redis:6379/0"))
+		}
+	case s.RedisURL.IsSet() && s.Backend != "":
+		errs = append(errs, fmt.Errorf("REDIS_URL is set but STATE_BACKEND is %s: set STATE_BACKEND=redis, or unset REDIS_URL", s.Backend))
+	}
+	errs = appendErr(errs, positive("IDENTITY_TTL", s.IdentityTTL))
+	errs = appendErr(errs, positive("SENT_TTL", s.SentTTL))
+	return appendErr(errs, atLeast("STATE_MEMORY_MAX_ENTRIES", s.MemoryMaxEntries, 1))
+}
+
+func (o Observability) check() []error {
+	var errs []error
+	if !isHostPort(o.AdminAddr, false) {
+		errs = append(errs, fmt.Errorf("ADMIN_ADDR %q is not host:port: %s", o.AdminAddr, setLike("ADMIN_ADDR")))
+	}
+	errs = appendErr(errs, oneOf("LOG_LEVEL", o.LogLevel, "debug", "info", "warn", "error"))
+	return appendErr(errs, oneOf("LOG_FORMAT", o.LogFormat, "json", "text", "auto"))
+}
+
+func (p Pipeline) check() []error {
+	var errs []error
+	errs = appendErr(errs, atLeast("PIPELINE_CONCURRENCY", p.Concurrency, 1))
+	return appendErr(errs, positive("DRAIN_TIMEOUT", p.DrainTimeout))
+}
