@@ -1,0 +1,170 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/refersion-relay/refersion-relay/mapping"
+)
+
+// Reasons a record is dead-lettered; the dead-letter header "reason" holds one.
+const (
+	ReasonInvalid   = "invalid"   // the order failed the mapping's validation
+	ReasonMalformed = "malformed" // the event is not a readable JSON event
+	ReasonIdentity  = "identity"  // an identify, alias or delete that names nobody
+	ReasonRejected  = "rejected"  // Refersion refused the order for good (400, 404, 422, error body)
+)
+
+// DeadLetter is one event that cannot be delivered, with why.
+type DeadLetter struct {
+	Value        []byte // the original event (one event, even from a batch envelope)
+	Key          []byte // the source message's key
+	Reason       string // one of the Reason constants
+	Problems     []mapping.Problem
+	Status       int    // HTTP status of a rejection
+	Body         string // bounded excerpt of the rejection's body
+	Attempts     int    // delivery attempts so far (replays raise it)
+	FirstFailure time.Time
+	OrderID      string
+	MessageID    string
+	Topic        string
+	Partition    int
+	Offset       int64
+	Index        int // position inside a batch envelope; 0 for a single event
+}
+
+// DeadLetters stores dead letters durably. Write returns nil only once the
+// record is acknowledged; the caller retries on error and never treats the
+// event as done before that.
+type DeadLetters interface {
+	Write(ctx context.Context, d DeadLetter) error
+}
+
+// Header names of a dead-letter record.
+const (
+	HeaderReason       = "refersion-relay.reason"
+	HeaderProblems     = "refersion-relay.problems"
+	HeaderStatus       = "refersion-relay.http-status"
+	HeaderBody         = "refersion-relay.http-body"
+	HeaderAttempts     = "refersion-relay.attempts"
+	HeaderFirstFailure = "refersion-relay.first-failure"
+	HeaderOrderID      = "refersion-relay.order-id"
+	HeaderMessageID    = "refersion-relay.message-id"
+	HeaderTopic        = "refersion-relay.source-topic"
+	HeaderPartition    = "refersion-relay.source-partition"
+	HeaderOffset       = "refersion-relay.source-offset"
+	HeaderIndex        = "refersion-relay.batch-index"
+)
+
+// Message encodes d as a Kafka message for the dead-letter topic.
+func (d DeadLetter) Message() kafka.Message {
+	h := func(k, v string) kafka.Header { return kafka.Header{Key: k, Value: []byte(v)} }
+	m := kafka.Message{Key: d.Key, Value: d.Value, Headers: []kafka.Header{
+		h(HeaderReason, d.Reason),
+		h(HeaderAttempts, strconv.Itoa(d.Attempts)),
+		h(HeaderFirstFailure, d.FirstFailure.UTC().Format(time.RFC3339Nano)),
+		h(HeaderTopic, d.Topic),
+		h(HeaderPartition, strconv.Itoa(d.Partition)),
+		h(HeaderOffset, strconv.FormatInt(d.Offset, 10)),
+		h(HeaderIndex, strconv.Itoa(d.Index)),
+	}}
+	if len(d.Problems) > 0 {
+		b, _ := json.Marshal(d.Problems)
+		m.Headers = append(m.Headers, kafka.Header{Key: HeaderProblems, Value: b})
+	}
+	if d.Status != 0 {
+		m.Headers = append(m.Headers, h(HeaderStatus, strconv.Itoa(d.Status)))
+	}
+	if d.Body != "" {
+		m.Headers = append(m.Headers, h(HeaderBody, d.Body))
+	}
+	if d.OrderID != "" {
+		m.Headers = append(m.Headers, h(HeaderOrderID, d.OrderID))
+	}
+	if d.MessageID != "" {
+		m.Headers = append(m.Headers, h(HeaderMessageID, d.MessageID))
+	}
+	return m
+}
+
+// ParseDeadLetter decodes a dead-letter topic message written by Message.
+func ParseDeadLetter(m kafka.Message) (DeadLetter, error) {
+	d := DeadLetter{Value: m.Value, Key: m.Key}
+	var err error
+	for _, h := range m.Headers {
+		v := string(h.Value)
+		switch h.Key {
+		case HeaderReason:
+			d.Reason = v
+		case HeaderProblems:
+			err = json.Unmarshal(h.Value, &d.Problems)
+		case HeaderStatus:
+			d.Status, err = strconv.Atoi(v)
+		case HeaderBody:
+			d.Body = v
+		case HeaderAttempts:
+			d.Attempts, err = strconv.Atoi(v)
+		case HeaderFirstFailure:
+			d.FirstFailure, err = time.Parse(time.RFC3339Nano, v)
+		case HeaderOrderID:
+			d.OrderID = v
+		case HeaderMessageID:
+			d.MessageID = v
+		case HeaderTopic:
+			d.Topic = v
+		case HeaderPartition:
+			d.Partition, err = strconv.Atoi(v)
+		case HeaderOffset:
+			d.Offset, err = strconv.ParseInt(v, 10, 64)
+		case HeaderIndex:
+			d.Index, err = strconv.Atoi(v)
+		}
+		if err != nil {
+			return d, fmt.Errorf("dead-letter header %s: %w", h.Key, err)
+		}
+	}
+	if d.Reason == "" {
+		return d, fmt.Errorf("not a dead-letter record: header %s is missing", HeaderReason)
+	}
+	return d, nil
+}
+
+// KafkaDeadLetters writes dead letters to a Kafka topic and waits for every
+// in-sync replica to acknowledge each one (RequiredAcks: all).
+type KafkaDeadLetters struct {
+	w *kafka.Writer
+}
+
+// NewKafkaDeadLetters returns a writer to topic. transport may be nil for
+// plain TCP; Close releases it.
+func NewKafkaDeadLetters(brokers []string, topic string, transport *kafka.Transport) *KafkaDeadLetters {
+	w := &kafka.Writer{
+		Addr:                   kafka.TCP(brokers...),
+		Topic:                  topic,
+		Balancer:               &kafka.Hash{},
+		RequiredAcks:           kafka.RequireAll,
+		BatchTimeout:           5 * time.Millisecond,
+		MaxAttempts:            3,
+		AllowAutoTopicCreation: true,
+	}
+	if transport != nil {
+		w.Transport = transport
+	}
+	return &KafkaDeadLetters{w: w}
+}
+
+// Write implements DeadLetters.
+func (k *KafkaDeadLetters) Write(ctx context.Context, d DeadLetter) error {
+	if err := k.w.WriteMessages(ctx, d.Message()); err != nil {
+		return fmt.Errorf("writing to dead-letter topic %s: %w", k.w.Topic, err)
+	}
+	return nil
+}
+
+// Close flushes and closes the writer.
+func (k *KafkaDeadLetters) Close() error { return k.w.Close() }

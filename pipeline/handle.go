@@ -1,0 +1,238 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/refersion-relay/refersion-relay/failure"
+	"github.com/refersion-relay/refersion-relay/mapping"
+)
+
+// Gate causes.
+const (
+	causeDestination  = "refersion unavailable"
+	causeUnauthorized = "refersion refused the keys (401/403): fix REFERSION_* keys and restart"
+	causeIdentities   = "identity store unavailable"
+	causeDeadLetters  = "dead-letter topic unavailable"
+)
+
+// message counts the unfinished events of one Kafka message; the message is
+// done when the count reaches zero.
+type message struct {
+	pt      *partition
+	offset  int64
+	pending atomic.Int32
+}
+
+func (m *message) finish() {
+	if m.pending.Add(-1) == 0 {
+		m.pt.markDone(m.offset)
+	}
+}
+
+// handle processes one fetched message: every event of it is classified;
+// identity updates and enrichment happen here, in partition order; deliveries
+// and dead-letter writes go to workers. It returns false when fetchCtx ended
+// before the message was fully dispatched (the message then stays un-done).
+func (p *Pipeline) handle(fetchCtx, jobCtx context.Context, pt *partition, km kafka.Message) bool {
+	msg := &message{pt: pt, offset: km.Offset}
+	msg.pending.Store(1) // held until every event is dispatched
+	ok := true
+	p.mapper.Split(km.Value, func(index int, ev []byte, c mapping.Class) bool {
+		p.stats.events.Add(1)
+		src := source{km: km, index: index, ev: ev}
+		switch c.Kind {
+		case mapping.KindDropped:
+			p.stats.dropped[c.Drop].Add(1)
+		case mapping.KindMalformed:
+			ok = p.dispatchDeadLetter(fetchCtx, jobCtx, msg, src.deadLetter(ReasonMalformed, []mapping.Problem{{Reason: c.Problem}}))
+		case mapping.KindOrder:
+			ok = p.handleOrder(fetchCtx, jobCtx, msg, src)
+		default:
+			ok = p.handleIdentity(fetchCtx, jobCtx, msg, src, c.Kind)
+		}
+		return ok
+	})
+	if ok {
+		msg.finish()
+	}
+	return ok
+}
+
+// source is where an event came from.
+type source struct {
+	km    kafka.Message
+	index int
+	ev    []byte
+}
+
+func (s source) deadLetter(reason string, problems []mapping.Problem) DeadLetter {
+	return DeadLetter{
+		Value: s.ev, Key: s.km.Key, Reason: reason, Problems: problems, FirstFailure: time.Now(),
+		Topic: s.km.Topic, Partition: s.km.Partition, Offset: s.km.Offset, Index: s.index,
+	}
+}
+
+func (p *Pipeline) handleOrder(fetchCtx, jobCtx context.Context, msg *message, src source) bool {
+	p.stats.orders.Add(1)
+	o, err := p.mapper.Map(src.ev)
+	var invalid *mapping.InvalidError
+	if errors.As(err, &invalid) {
+		d := src.deadLetter(ReasonInvalid, invalid.Problems)
+		d.OrderID, d.MessageID = invalid.OrderID, invalid.MessageID
+		return p.dispatchDeadLetter(fetchCtx, jobCtx, msg, d)
+	}
+	if err := p.retryStore(fetchCtx, func() error { return mapping.Enrich(fetchCtx, &o, p.ids) }); err != nil {
+		return false
+	}
+	return p.dispatch(fetchCtx, msg, func() { p.deliver(jobCtx, msg, src, o) })
+}
+
+func (p *Pipeline) handleIdentity(fetchCtx, jobCtx context.Context, msg *message, src source, k mapping.Kind) bool {
+	u, err := mapping.ParseIdentity(src.ev, k)
+	var invalid *mapping.InvalidError
+	if errors.As(err, &invalid) {
+		d := src.deadLetter(ReasonIdentity, invalid.Problems)
+		d.MessageID = invalid.MessageID
+		return p.dispatchDeadLetter(fetchCtx, jobCtx, msg, d)
+	}
+	if err := p.retryStore(fetchCtx, func() error { return mapping.Apply(fetchCtx, p.ids, u) }); err != nil {
+		return false
+	}
+	switch k {
+	case mapping.KindIdentify:
+		p.stats.identify.Add(1)
+	case mapping.KindAlias:
+		p.stats.alias.Add(1)
+	case mapping.KindDelete:
+		p.stats.delete.Add(1)
+	}
+	return true
+}
+
+// retryStore runs op until it succeeds, holding fetching while it fails.
+// It returns an error only when ctx is done.
+func (p *Pipeline) retryStore(ctx context.Context, op func() error) error {
+	backoff := p.cfg.RedoBackoff
+	for {
+		err := op()
+		if err == nil {
+			p.gate.open(causeIdentities)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		p.stats.identityErrors.Add(1)
+		p.log.Warn("identity store", "error", err)
+		p.gate.close(causeIdentities, false)
+		if sleep(ctx, backoff) != nil {
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, p.cfg.RedoBackoffMax)
+	}
+}
+
+// dispatch runs job on a worker once one is free. It blocks while every
+// worker is busy (back-pressure on fetching) and returns false if fetchCtx
+// ends first.
+func (p *Pipeline) dispatch(fetchCtx context.Context, msg *message, job func()) bool {
+	select {
+	case p.sem <- struct{}{}:
+	case <-fetchCtx.Done():
+		return false
+	}
+	msg.pending.Add(1)
+	msg.pt.jobs.Add(1)
+	p.stats.inFlight.Add(1)
+	go func() {
+		defer func() {
+			p.stats.inFlight.Add(-1)
+			<-p.sem
+			msg.pt.jobs.Done()
+		}()
+		job()
+	}()
+	return true
+}
+
+func (p *Pipeline) dispatchDeadLetter(fetchCtx, jobCtx context.Context, msg *message, d DeadLetter) bool {
+	return p.dispatch(fetchCtx, msg, func() { p.deadLetter(jobCtx, msg, d) })
+}
+
+// deliver sends o until it is delivered, skipped, or rejected for good
+// (then dead-lettered). Any other outcome holds fetching and tries again;
+// an outage never dead-letters. The message stays un-done if ctx ends first.
+func (p *Pipeline) deliver(ctx context.Context, msg *message, src source, o mapping.Order) {
+	backoff := p.cfg.RedoBackoff
+	for {
+		err := p.sink.Send(ctx, o)
+		switch failure.KindOf(err) {
+		case failure.KindDelivered:
+			p.stats.delivered.Add(1)
+			p.gate.open(causeDestination)
+			msg.finish()
+			return
+		case failure.KindAlreadySent:
+			p.stats.skipped.Add(1)
+			msg.finish()
+			return
+		case failure.KindPermanent:
+			p.gate.open(causeDestination)
+			var perm *failure.Permanent
+			errors.As(err, &perm)
+			d := src.deadLetter(ReasonRejected, nil)
+			d.Status, d.Body, d.OrderID, d.MessageID, d.Attempts = perm.Status, perm.Body, o.OrderID, o.Source.MessageID, 1
+			if perm.Reason != "" {
+				d.Problems = []mapping.Problem{{Reason: perm.Reason}}
+			}
+			p.deadLetter(ctx, msg, d)
+			return
+		case failure.KindUnauthorized:
+			p.gate.close(causeUnauthorized, true)
+			p.log.Error("refersion refused the keys; consuming stops until the keys are fixed and the relay restarted", "error", err)
+			<-ctx.Done()
+			return
+		case failure.KindCanceled:
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		p.stats.redone.Add(1)
+		p.gate.close(causeDestination, false)
+		if sleep(ctx, backoff) != nil {
+			return
+		}
+		backoff = min(2*backoff, p.cfg.RedoBackoffMax)
+	}
+}
+
+// deadLetter writes d until the dead-letter topic acknowledges it, then the
+// event is done. A failed write is counted and retried, never dropped.
+func (p *Pipeline) deadLetter(ctx context.Context, msg *message, d DeadLetter) {
+	backoff := p.cfg.RedoBackoff
+	for {
+		err := p.dlq.Write(ctx, d)
+		if err == nil {
+			p.stats.deadLettered[reasonIndex(d.Reason)].Add(1)
+			p.gate.open(causeDeadLetters)
+			msg.finish()
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		p.stats.deadLetterFailures.Add(1)
+		p.log.Warn("dead-letter write failed; will retry", "reason", d.Reason, "error", err)
+		p.gate.close(causeDeadLetters, false)
+		if sleep(ctx, backoff) != nil {
+			return
+		}
+		backoff = min(2*backoff, p.cfg.RedoBackoffMax)
+	}
+}

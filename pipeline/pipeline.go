@@ -1,0 +1,233 @@
+// Package pipeline consumes Segment events from Kafka and delivers their
+// orders to Refersion: fetch, classify, update identities, map, enrich,
+// deliver or dead-letter, then commit.
+//
+// Delivery promise: a partition's offset is committed only up to the first
+// message that is not fully handled (delivered, dropped on purpose, skipped as
+// already sent, or acknowledged by the dead-letter topic). A crash at any
+// moment loses nothing; what was in flight is redone after restart, and the
+// sent-order store keeps a redone order from being sent twice.
+//
+// Consumption uses kafka-go's ConsumerGroup with one partition Reader per
+// assigned partition (FetchMessage, never ReadMessage), and commits through
+// the group Generation the partition belongs to. A commit therefore never
+// outlives its generation: when a partition is revoked, its in-flight work
+// may finish but can no longer move the group's offset, which is the new
+// owner's to commit. (Reader.CommitMessages would commit under whatever
+// generation is current, including for partitions this member no longer owns.)
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/refersion-relay/refersion-relay/mapping"
+)
+
+// Sink delivers one order; sink.Sink satisfies it. Errors are classified with
+// the failure package.
+type Sink interface {
+	Send(ctx context.Context, o mapping.Order) error
+}
+
+// Config is what the pipeline needs to know about Kafka and its own pace.
+type Config struct {
+	Brokers     []string
+	Topic       string
+	GroupID     string
+	StartOffset int64 // kafka.FirstOffset or kafka.LastOffset, for a group with no commits
+	Dialer      *kafka.Dialer
+
+	Concurrency  int           // orders and dead letters in flight at once (default 64)
+	DrainTimeout time.Duration // in-flight work's grace after stop or revocation (default 25s)
+	MaxBytes     int           // per fetch (default 1 MiB)
+	MaxWait      time.Duration // how long an empty fetch waits (default 500ms)
+
+	HeartbeatInterval time.Duration // default 3s
+	SessionTimeout    time.Duration // default 30s
+	RebalanceTimeout  time.Duration // default 30s
+
+	// RedoBackoff is the first wait before an order that could not be
+	// delivered for a reason other than itself is tried again; it doubles up
+	// to RedoBackoffMax (defaults 1s and 30s).
+	RedoBackoff, RedoBackoffMax time.Duration
+
+	Logger *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.GroupID == "" {
+		c.GroupID = "refersion-relay"
+	}
+	if c.StartOffset == 0 {
+		c.StartOffset = kafka.FirstOffset
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 64
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 25 * time.Second
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = 1 << 20
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = 500 * time.Millisecond
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 3 * time.Second
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 30 * time.Second
+	}
+	if c.RebalanceTimeout <= 0 {
+		c.RebalanceTimeout = 30 * time.Second
+	}
+	if c.RedoBackoff <= 0 {
+		c.RedoBackoff = time.Second
+	}
+	if c.RedoBackoffMax < c.RedoBackoff {
+		c.RedoBackoffMax = max(30*time.Second, c.RedoBackoff)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Pipeline is one consumer-group member. Run it once.
+type Pipeline struct {
+	cfg    Config
+	mapper *mapping.Mapper
+	sink   Sink
+	ids    mapping.IdentityStore
+	dlq    DeadLetters
+	log    *slog.Logger
+
+	gate    *gate
+	sem     chan struct{}
+	stats   stats
+	joined  atomic.Bool // a generation is active
+	stopped atomic.Bool
+}
+
+// New returns a pipeline. None of its arguments may be nil.
+func New(cfg Config, m *mapping.Mapper, s Sink, ids mapping.IdentityStore, dlq DeadLetters) (*Pipeline, error) {
+	cfg.defaults()
+	var errs []error
+	if len(cfg.Brokers) == 0 {
+		errs = append(errs, errors.New("pipeline: no brokers"))
+	}
+	if cfg.Topic == "" {
+		errs = append(errs, errors.New("pipeline: no topic"))
+	}
+	if m == nil || s == nil || ids == nil || dlq == nil {
+		errs = append(errs, errors.New("pipeline: mapper, sink, identity store and dead-letter writer are required"))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	p := &Pipeline{cfg: cfg, mapper: m, sink: s, ids: ids, dlq: dlq, log: cfg.Logger, sem: make(chan struct{}, cfg.Concurrency)}
+	p.gate = newGate(func(open bool, reason string) {
+		if open {
+			p.log.Info("consuming resumed")
+		} else {
+			p.log.Warn("consuming paused", "reason", reason)
+		}
+	})
+	return p, nil
+}
+
+// Ready reports whether the pipeline is consuming and the sink is usable,
+// and if not, why.
+func (p *Pipeline) Ready() (bool, string) {
+	if p.stopped.Load() {
+		return false, "stopping"
+	}
+	if !p.joined.Load() {
+		return false, "not a member of consumer group " + p.cfg.GroupID + " yet"
+	}
+	if open, reason := p.gate.state(); !open {
+		return false, "paused: " + reason
+	}
+	return true, ""
+}
+
+// Stats returns the counters.
+func (p *Pipeline) Stats() Snapshot { return p.stats.snapshot() }
+
+// Run consumes until ctx is done, then stops fetching, gives in-flight work
+// DrainTimeout to finish, commits what is done and returns nil. It returns an
+// error only when the consumer group cannot be set up.
+func (p *Pipeline) Run(ctx context.Context) error {
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                    p.cfg.GroupID,
+		Brokers:               p.cfg.Brokers,
+		Topics:                []string{p.cfg.Topic},
+		Dialer:                p.cfg.Dialer,
+		StartOffset:           p.cfg.StartOffset,
+		HeartbeatInterval:     p.cfg.HeartbeatInterval,
+		SessionTimeout:        p.cfg.SessionTimeout,
+		RebalanceTimeout:      p.cfg.RebalanceTimeout,
+		WatchPartitionChanges: true,
+		ErrorLogger:           kafka.LoggerFunc(func(f string, a ...any) { p.log.Debug("kafka: " + fmt.Sprintf(f, a...)) }),
+	})
+	if err != nil {
+		return fmt.Errorf("joining consumer group %s: %w", p.cfg.GroupID, err)
+	}
+	defer func() {
+		p.stopped.Store(true)
+		if err := group.Close(); err != nil {
+			p.log.Debug("leaving consumer group", "error", err)
+		}
+	}()
+	for ctx.Err() == nil {
+		gen, err := group.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			p.log.Warn("waiting for a consumer group generation", "group", p.cfg.GroupID, "error", err)
+			continue
+		}
+		p.runGeneration(ctx, gen)
+	}
+	p.stopped.Store(true)
+	return nil
+}
+
+// runGeneration consumes the partitions gen assigns until the generation
+// ends or ctx is done, and returns when every partition has drained.
+func (p *Pipeline) runGeneration(ctx context.Context, gen *kafka.Generation) {
+	assigned := gen.Assignments[p.cfg.Topic]
+	ids := make([]int, len(assigned))
+	for i, a := range assigned {
+		ids[i] = a.ID
+	}
+	p.log.Info("partitions assigned", "topic", p.cfg.Topic, "generation", gen.ID, "partitions", ids)
+	p.joined.Store(true)
+	defer p.joined.Store(false)
+	var wg sync.WaitGroup
+	for _, a := range assigned {
+		wg.Add(1)
+		gen.Start(func(genCtx context.Context) {
+			defer wg.Done()
+			p.consumePartition(ctx, genCtx, gen, a)
+		})
+	}
+	wg.Add(1)
+	gen.Start(func(genCtx context.Context) { // holds the generation open with no partitions too
+		defer wg.Done()
+		select {
+		case <-genCtx.Done():
+		case <-ctx.Done():
+		}
+	})
+	wg.Wait()
+}

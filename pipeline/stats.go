@@ -1,0 +1,92 @@
+package pipeline
+
+import (
+	"sync/atomic"
+
+	"github.com/refersion-relay/refersion-relay/mapping"
+)
+
+// stats are the pipeline's counters. Every field is updated atomically;
+// Snapshot reads them for metrics, readiness and summaries.
+type stats struct {
+	messages, events                        atomic.Int64
+	orders, delivered, skipped, deadLetters atomic.Int64
+	identify, alias, delete                 atomic.Int64
+	dropped                                 [8]atomic.Int64 // by mapping.DropReason
+	deadLettered                            [4]atomic.Int64 // by reasonIndex
+	attempts, redone                        atomic.Int64
+	commitFailures, deadLetterFailures      atomic.Int64
+	fetchErrors, identityErrors             atomic.Int64
+	inFlight                                atomic.Int64
+}
+
+var deadLetterReasons = [...]string{ReasonInvalid, ReasonMalformed, ReasonIdentity, ReasonRejected}
+
+func reasonIndex(r string) int {
+	for i, v := range deadLetterReasons {
+		if v == r {
+			return i
+		}
+	}
+	return 0
+}
+
+// Snapshot is a consistent-enough copy of the counters (each is exact; they
+// are not read at one instant).
+type Snapshot struct {
+	Messages     int64            `json:"messages"`
+	Events       int64            `json:"events"`
+	Orders       int64            `json:"orders"`    // order events seen
+	Delivered    int64            `json:"delivered"` // accepted by Refersion
+	Skipped      int64            `json:"skipped"`   // already sent before
+	DeadLettered map[string]int64 `json:"dead_lettered"`
+	Dropped      map[string]int64 `json:"dropped"`
+	Identify     int64            `json:"identify"`
+	Alias        int64            `json:"alias"`
+	Delete       int64            `json:"delete"`
+	// Redone counts orders that had to wait for the destination and were
+	// tried again (outage, breaker open, retries exhausted).
+	Redone             int64 `json:"redone"`
+	CommitFailures     int64 `json:"commit_failures"`
+	DeadLetterFailures int64 `json:"dead_letter_failures"`
+	FetchErrors        int64 `json:"fetch_errors"`
+	IdentityErrors     int64 `json:"identity_errors"`
+	InFlight           int64 `json:"in_flight"`
+}
+
+func (s *stats) snapshot() Snapshot {
+	out := Snapshot{
+		Messages: s.messages.Load(), Events: s.events.Load(), Orders: s.orders.Load(),
+		Delivered: s.delivered.Load(), Skipped: s.skipped.Load(),
+		Identify: s.identify.Load(), Alias: s.alias.Load(), Delete: s.delete.Load(),
+		Redone: s.redone.Load(), CommitFailures: s.commitFailures.Load(),
+		DeadLetterFailures: s.deadLetterFailures.Load(), FetchErrors: s.fetchErrors.Load(),
+		IdentityErrors: s.identityErrors.Load(), InFlight: s.inFlight.Load(),
+		DeadLettered: map[string]int64{}, Dropped: map[string]int64{},
+	}
+	for i, r := range deadLetterReasons {
+		out.DeadLettered[r] = s.deadLettered[i].Load()
+	}
+	for _, r := range mapping.DropReasons {
+		out.Dropped[r.String()] = s.dropped[r].Load()
+	}
+	return out
+}
+
+// DeadLetteredTotal sums DeadLettered.
+func (s Snapshot) DeadLetteredTotal() int64 {
+	var n int64
+	for _, v := range s.DeadLettered {
+		n += v
+	}
+	return n
+}
+
+// DroppedTotal sums Dropped.
+func (s Snapshot) DroppedTotal() int64 {
+	var n int64
+	for _, v := range s.Dropped {
+		n += v
+	}
+	return n
+}
