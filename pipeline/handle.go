@@ -193,9 +193,9 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, src source, o mapp
 			p.deadLetter(ctx, msg, d)
 			return
 		case failure.KindUnauthorized:
+			// The order stays un-done and is redone after a restart with good keys.
 			p.gate.close(causeUnauthorized, true)
 			p.log.Error("refersion refused the keys; consuming stops until the keys are fixed and the relay restarted", "error", err)
-			<-ctx.Done()
 			return
 		case failure.KindCanceled:
 			return

@@ -92,6 +92,18 @@ func (r *rig) produce(n int, seed int64) {
 // pipeline builds a pipeline against the rig with fast test timings.
 func (r *rig) pipeline(group string, keys string, store sink.SentStore) (*pipeline.Pipeline, *pipeline.KafkaDeadLetters) {
 	r.t.Helper()
+	dlq := pipeline.NewKafkaDeadLetters([]string{r.broker.Addr()}, dlqTopic, nil)
+	r.t.Cleanup(func() { dlq.Close() })
+	return r.build(group, keys, store, dlq), dlq
+}
+
+// pipelineWith builds a pipeline with good keys, a fresh sent store and dlq.
+func (r *rig) pipelineWith(group string, dlq pipeline.DeadLetters) *pipeline.Pipeline {
+	return r.build(group, sandbox.DefaultKeys, sink.NewMemoryStore(sink.MemoryStoreOptions{}), dlq)
+}
+
+func (r *rig) build(group, keys string, store sink.SentStore, dlq pipeline.DeadLetters) *pipeline.Pipeline {
+	r.t.Helper()
 	k, err := sink.ParseKeys(keys)
 	if err != nil {
 		r.t.Fatal(err)
@@ -105,8 +117,6 @@ func (r *rig) pipeline(group string, keys string, store sink.SentStore) (*pipeli
 		r.t.Fatal(err)
 	}
 	r.t.Cleanup(s.Close)
-	dlq := pipeline.NewKafkaDeadLetters([]string{r.broker.Addr()}, dlqTopic, nil)
-	r.t.Cleanup(func() { dlq.Close() })
 	p, err := pipeline.New(pipeline.Config{
 		Brokers: []string{r.broker.Addr()}, Topic: topic, GroupID: group,
 		MaxWait: 100 * time.Millisecond, HeartbeatInterval: 300 * time.Millisecond, SessionTimeout: 6 * time.Second,
@@ -116,7 +126,7 @@ func (r *rig) pipeline(group string, keys string, store sink.SentStore) (*pipeli
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	return p, dlq
+	return p
 }
 
 // start runs p until the test ends or stop is called; stop waits for Run to return.
