@@ -8,21 +8,24 @@ import (
 )
 
 // gate holds fetching while the destination or a store cannot take work.
-// Each cause closes it under its own name (breaker open, destination
-// unavailable, identity store unavailable, unauthorized); it is open when no
-// cause is left. Workers remove a cause when the operation that failed
-// succeeds again: a retried order is the probe. A cause closed as final
-// (unauthorized) stays until the process restarts with new keys.
+//
+// A worker that meets such a failure holds the gate under the failure's cause
+// for as long as it keeps retrying, and releases it when its retry succeeds
+// (the retried order is the probe) or when it gives up (stop, revocation).
+// The gate is closed while any cause is held. Releasing on give-up matters: if
+// every retrying worker is gone, fetching resumes and the next order probes
+// the destination again, so a pause can never outlive the work that caused
+// it. A final cause (unauthorized) stays until the process restarts.
 // A gate is safe for concurrent use.
 type gate struct {
 	mu       sync.Mutex
-	causes   map[string]bool // cause → final
-	opened   chan struct{}   // closed while the gate is open
+	holds    map[string]int // cause → holders; -1 for a final cause
+	opened   chan struct{}  // closed while the gate is open
 	onChange func(open bool, reason string)
 }
 
 func newGate(onChange func(open bool, reason string)) *gate {
-	g := &gate{causes: map[string]bool{}, opened: make(chan struct{}), onChange: onChange}
+	g := &gate{holds: map[string]int{}, opened: make(chan struct{}), onChange: onChange}
 	close(g.opened)
 	return g
 }
@@ -40,42 +43,48 @@ func (g *gate) wait(ctx context.Context) error {
 	}
 }
 
-// close holds fetching for cause. A final cause is never removed.
-func (g *gate) close(cause string, final bool) {
-	g.mu.Lock()
-	if f, ok := g.causes[cause]; ok && (f || !final) {
-		g.mu.Unlock()
-		return
-	}
-	wasOpen := len(g.causes) == 0
-	g.causes[cause] = final
-	if wasOpen {
-		g.opened = make(chan struct{})
-	}
-	reason := g.reasonLocked()
-	g.mu.Unlock()
-	if g.onChange != nil {
-		g.onChange(false, reason)
+// hold closes the gate for cause until the returned release is called.
+// release is idempotent.
+func (g *gate) hold(cause string) (release func()) {
+	g.update(func() {
+		if g.holds[cause] >= 0 {
+			g.holds[cause]++
+		}
+	})
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			g.update(func() {
+				if n := g.holds[cause]; n > 1 {
+					g.holds[cause] = n - 1
+				} else if n == 1 {
+					delete(g.holds, cause)
+				}
+			})
+		})
 	}
 }
 
-// open removes cause; fetching goes on when no cause is left.
-func (g *gate) open(cause string) {
+// closeFinal closes the gate for cause until the process restarts.
+func (g *gate) closeFinal(cause string) {
+	g.update(func() { g.holds[cause] = -1 })
+}
+
+// update applies change and reports a change of state or reason.
+func (g *gate) update(change func()) {
 	g.mu.Lock()
-	final, ok := g.causes[cause]
-	if !ok || final {
-		g.mu.Unlock()
-		return
-	}
-	delete(g.causes, cause)
-	nowOpen := len(g.causes) == 0
-	if nowOpen {
+	wasOpen, before := len(g.holds) == 0, g.reasonLocked()
+	change()
+	open, reason := len(g.holds) == 0, g.reasonLocked()
+	switch {
+	case wasOpen && !open:
+		g.opened = make(chan struct{})
+	case !wasOpen && open:
 		close(g.opened)
 	}
-	reason := g.reasonLocked()
 	g.mu.Unlock()
-	if g.onChange != nil {
-		g.onChange(nowOpen, reason)
+	if reason != before && g.onChange != nil {
+		g.onChange(open, reason)
 	}
 }
 
@@ -83,12 +92,12 @@ func (g *gate) open(cause string) {
 func (g *gate) state() (bool, string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return len(g.causes) == 0, g.reasonLocked()
+	return len(g.holds) == 0, g.reasonLocked()
 }
 
 func (g *gate) reasonLocked() string {
-	causes := make([]string, 0, len(g.causes))
-	for c := range g.causes {
+	causes := make([]string, 0, len(g.holds))
+	for c := range g.holds {
 		causes = append(causes, c)
 	}
 	sort.Strings(causes)

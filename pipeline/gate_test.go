@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestGateHoldsUntilEveryCauseIsGone(t *testing.T) {
+func TestGateHoldsWhileAnyCauseIsHeld(t *testing.T) {
 	var changes []string
 	g := newGate(func(open bool, reason string) {
 		if open {
@@ -17,21 +17,23 @@ func TestGateHoldsUntilEveryCauseIsGone(t *testing.T) {
 	if err := g.wait(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	g.close(causeDestination, false)
-	g.close(causeDestination, false) // no second state change
-	g.close(causeIdentities, false)
+	r1 := g.hold(causeDestination)
+	r2 := g.hold(causeDestination) // a second worker: no state change
+	r3 := g.hold(causeIdentities)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := g.wait(ctx); err == nil {
 		t.Fatal("wait returned nil while closed")
 	}
-	g.open(causeDestination)
+	r1()
+	r1() // idempotent
+	r2()
 	if open, reason := g.state(); open || reason != causeIdentities {
 		t.Fatalf("state %v %q, want closed by the identity store", open, reason)
 	}
 	released := make(chan error)
 	go func() { released <- g.wait(context.Background()) }()
-	g.open(causeIdentities)
+	r3()
 	if err := <-released; err != nil {
 		t.Fatal(err)
 	}
@@ -48,8 +50,9 @@ func TestGateHoldsUntilEveryCauseIsGone(t *testing.T) {
 
 func TestGateFinalCauseStays(t *testing.T) {
 	g := newGate(nil)
-	g.close(causeUnauthorized, true)
-	g.open(causeUnauthorized)
+	g.closeFinal(causeUnauthorized)
+	release := g.hold(causeUnauthorized)
+	release()
 	if open, reason := g.state(); open || reason != causeUnauthorized {
 		t.Errorf("state %v %q, want closed: unauthorized", open, reason)
 	}

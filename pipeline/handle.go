@@ -118,10 +118,11 @@ func (p *Pipeline) handleIdentity(fetchCtx, jobCtx context.Context, msg *message
 // It returns an error only when ctx is done.
 func (p *Pipeline) retryStore(ctx context.Context, op func() error) error {
 	backoff := p.cfg.RedoBackoff
+	release := func() {}
+	defer func() { release() }()
 	for {
 		err := op()
 		if err == nil {
-			p.gate.open(causeIdentities)
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -129,7 +130,8 @@ func (p *Pipeline) retryStore(ctx context.Context, op func() error) error {
 		}
 		p.stats.identityErrors.Add(1)
 		p.log.Warn("identity store", "error", err)
-		p.gate.close(causeIdentities, false)
+		release()
+		release = p.gate.hold(causeIdentities)
 		if sleep(ctx, backoff) != nil {
 			return ctx.Err()
 		}
@@ -169,12 +171,13 @@ func (p *Pipeline) dispatchDeadLetter(fetchCtx, jobCtx context.Context, msg *mes
 // an outage never dead-letters. The message stays un-done if ctx ends first.
 func (p *Pipeline) deliver(ctx context.Context, msg *message, src source, o mapping.Order) {
 	backoff := p.cfg.RedoBackoff
+	release := func() {}
+	defer func() { release() }()
 	for {
 		err := p.sink.Send(ctx, o)
 		switch failure.KindOf(err) {
 		case failure.KindDelivered:
 			p.stats.delivered.Add(1)
-			p.gate.open(causeDestination)
 			msg.finish()
 			return
 		case failure.KindAlreadySent:
@@ -182,7 +185,7 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, src source, o mapp
 			msg.finish()
 			return
 		case failure.KindPermanent:
-			p.gate.open(causeDestination)
+			release()
 			var perm *failure.Permanent
 			errors.As(err, &perm)
 			d := src.deadLetter(ReasonRejected, nil)
@@ -194,7 +197,7 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, src source, o mapp
 			return
 		case failure.KindUnauthorized:
 			// The order stays un-done and is redone after a restart with good keys.
-			p.gate.close(causeUnauthorized, true)
+			p.gate.closeFinal(causeUnauthorized)
 			p.log.Error("refersion refused the keys; consuming stops until the keys are fixed and the relay restarted", "error", err)
 			return
 		case failure.KindCanceled:
@@ -204,7 +207,8 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, src source, o mapp
 			return
 		}
 		p.stats.redone.Add(1)
-		p.gate.close(causeDestination, false)
+		release()
+		release = p.gate.hold(causeDestination)
 		if sleep(ctx, backoff) != nil {
 			return
 		}
@@ -216,11 +220,12 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, src source, o mapp
 // event is done. A failed write is counted and retried, never dropped.
 func (p *Pipeline) deadLetter(ctx context.Context, msg *message, d DeadLetter) {
 	backoff := p.cfg.RedoBackoff
+	release := func() {}
+	defer func() { release() }()
 	for {
 		err := p.dlq.Write(ctx, d)
 		if err == nil {
 			p.stats.deadLettered[reasonIndex(d.Reason)].Add(1)
-			p.gate.open(causeDeadLetters)
 			msg.finish()
 			return
 		}
@@ -229,7 +234,8 @@ func (p *Pipeline) deadLetter(ctx context.Context, msg *message, d DeadLetter) {
 		}
 		p.stats.deadLetterFailures.Add(1)
 		p.log.Warn("dead-letter write failed; will retry", "reason", d.Reason, "error", err)
-		p.gate.close(causeDeadLetters, false)
+		release()
+		release = p.gate.hold(causeDeadLetters)
 		if sleep(ctx, backoff) != nil {
 			return
 		}
