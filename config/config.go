@@ -40,7 +40,7 @@ type Kafka struct {
 	DLQTopic       string        `envconfig:"KAFKA_DLQ_TOPIC" default:"" desc:"Dead-letter topic for orders that can never be delivered. Empty means KAFKA_TOPIC followed by .refersion-dlq."`
 	StartOffset    string        `envconfig:"KAFKA_START_OFFSET" default:"earliest" desc:"Where a consumer group with no committed offset starts: earliest or latest."`
 	MaxBytes       int           `envconfig:"KAFKA_MAX_BYTES" default:"1048576" desc:"Largest fetch response accepted, in bytes; at least 524288 so a full Segment batch fits."`
-	CommitInterval time.Duration `envconfig:"KAFKA_COMMIT_INTERVAL" default:"0s" desc:"How often offsets are flushed to the broker; 0 commits synchronously as each prefix of messages is handled."`
+	CommitInterval time.Duration `envconfig:"KAFKA_COMMIT_INTERVAL" default:"0s" desc:"Least time between two offset commits of a partition; 0 commits as soon as the handled prefix grows (commits still coalesce under load)."`
 	TLS
 	SASL
 }
@@ -81,7 +81,6 @@ type Refersion struct {
 	BreakerOpenTimeout  time.Duration `envconfig:"REFERSION_BREAKER_OPEN_TIMEOUT" default:"30s" desc:"How long the breaker stays open before one trial request."`
 	RateLimit           float64       `envconfig:"REFERSION_RATE_LIMIT" default:"0" desc:"Requests per second to Refersion; 0 means no limit."`
 	RateBurst           int           `envconfig:"REFERSION_RATE_BURST" default:"10" desc:"Requests allowed at once above REFERSION_RATE_LIMIT."`
-	MaxInFlight         int           `envconfig:"REFERSION_MAX_IN_FLIGHT" default:"16" desc:"Requests to Refersion in progress at once."`
 }
 
 // Mapping is how events become orders.

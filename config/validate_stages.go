@@ -48,7 +48,7 @@ func (r Refersion) check() []error {
 	if r.RateLimit > 0 {
 		errs = appendErr(errs, atLeast("REFERSION_RATE_BURST", r.RateBurst, 1))
 	}
-	return appendErr(errs, atLeast("REFERSION_MAX_IN_FLIGHT", r.MaxInFlight, 1))
+	return errs
 }
 
 func (m Mapping) check() []error {

@@ -73,7 +73,6 @@ func TestValidateReportsEachProblemOnce(t *testing.T) {
 		{"breaker timeout", map[string]string{"REFERSION_BREAKER_OPEN_TIMEOUT": "-5s"}, []string{"REFERSION_BREAKER_OPEN_TIMEOUT"}},
 		{"negative rate", map[string]string{"REFERSION_RATE_LIMIT": "-1"}, []string{"REFERSION_RATE_LIMIT"}},
 		{"rate without burst", map[string]string{"REFERSION_RATE_LIMIT": "5", "REFERSION_RATE_BURST": "0"}, []string{"REFERSION_RATE_BURST"}},
-		{"in flight", map[string]string{"REFERSION_MAX_IN_FLIGHT": "0"}, []string{"REFERSION_MAX_IN_FLIGHT"}},
 		{"no order events", map[string]string{"ORDER_EVENTS": " , "}, []string{"ORDER_EVENTS is empty"}},
 		{"no cart sources", map[string]string{"CART_ID_SOURCES": ","}, []string{"CART_ID_SOURCES is empty"}},
 		{"nested cart source", map[string]string{"CART_ID_SOURCES": "cart.id"}, []string{"CART_ID_SOURCES", `"cart.id"`}},

@@ -130,6 +130,10 @@ func (p *Pipeline) commitLoop(ctx context.Context, pt *partition) {
 		}
 		if !p.commit(pt) {
 			retry.Reset(time.Second)
+			continue
+		}
+		if p.cfg.CommitInterval > 0 && sleep(ctx, p.cfg.CommitInterval) != nil {
+			return
 		}
 	}
 }

@@ -49,6 +49,9 @@ type Config struct {
 	DrainTimeout time.Duration // in-flight work's grace after stop or revocation (default 25s)
 	MaxBytes     int           // per fetch (default 1 MiB)
 	MaxWait      time.Duration // how long an empty fetch waits (default 500ms)
+	// CommitInterval is the least time between two commits of a partition;
+	// 0 commits as soon as the handled prefix grows.
+	CommitInterval time.Duration
 
 	HeartbeatInterval time.Duration // default 3s
 	SessionTimeout    time.Duration // default 30s
