@@ -34,13 +34,17 @@ type Config struct {
 
 // Kafka is the source topic, its consumer group and the dead-letter topic.
 type Kafka struct {
-	Brokers        []string      `envconfig:"KAFKA_BROKERS" default:"" desc:"Comma list of bootstrap brokers, host:port."`
-	Topic          string        `envconfig:"KAFKA_TOPIC" default:"" desc:"Topic of Segment-spec events to consume."`
-	GroupID        string        `envconfig:"KAFKA_GROUP_ID" default:"refersion-relay" desc:"Consumer group; offsets are committed under it."`
-	DLQTopic       string        `envconfig:"KAFKA_DLQ_TOPIC" default:"" desc:"Dead-letter topic for orders that can never be delivered. Empty means KAFKA_TOPIC followed by .refersion-dlq."`
-	StartOffset    string        `envconfig:"KAFKA_START_OFFSET" default:"earliest" desc:"Where a consumer group with no committed offset starts: earliest or latest."`
-	MaxBytes       int           `envconfig:"KAFKA_MAX_BYTES" default:"1048576" desc:"Largest fetch response accepted, in bytes; at least 524288 so a full Segment batch fits."`
-	CommitInterval time.Duration `envconfig:"KAFKA_COMMIT_INTERVAL" default:"0s" desc:"Least time between two offset commits of a partition; 0 commits as soon as the handled prefix grows (commits still coalesce under load)."`
+	Brokers           []string      `envconfig:"KAFKA_BROKERS" default:"" desc:"Comma list of bootstrap brokers, host:port."`
+	Topic             string        `envconfig:"KAFKA_TOPIC" default:"" desc:"Topic of Segment-spec events to consume."`
+	GroupID           string        `envconfig:"KAFKA_GROUP_ID" default:"refersion-relay" desc:"Consumer group; offsets are committed under it."`
+	DLQTopic          string        `envconfig:"KAFKA_DLQ_TOPIC" default:"" desc:"Dead-letter topic for orders that can never be delivered. Empty means KAFKA_TOPIC followed by .refersion-dlq."`
+	StartOffset       string        `envconfig:"KAFKA_START_OFFSET" default:"earliest" desc:"Where a consumer group with no committed offset starts: earliest or latest."`
+	MaxBytes          int           `envconfig:"KAFKA_MAX_BYTES" default:"1048576" desc:"Largest fetch response accepted, in bytes; at least 524288 so a full Segment batch fits."`
+	MaxWait           time.Duration `envconfig:"KAFKA_MAX_WAIT" default:"500ms" desc:"How long the broker may hold a fetch that has no new messages."`
+	SessionTimeout    time.Duration `envconfig:"KAFKA_SESSION_TIMEOUT" default:"30s" desc:"Consumer-group session: a member silent this long loses its partitions."`
+	HeartbeatInterval time.Duration `envconfig:"KAFKA_HEARTBEAT_INTERVAL" default:"3s" desc:"Consumer-group heartbeat; also how quickly a rebalance is noticed."`
+	RebalanceTimeout  time.Duration `envconfig:"KAFKA_REBALANCE_TIMEOUT" default:"30s" desc:"How long the group waits for members to rejoin during a rebalance."`
+	CommitInterval    time.Duration `envconfig:"KAFKA_COMMIT_INTERVAL" default:"0s" desc:"Least time between two offset commits of a partition; 0 commits as soon as the handled prefix grows (commits still coalesce under load)."`
 	TLS
 	SASL
 }

@@ -57,6 +57,13 @@ func (k Kafka) check() []error {
 	if k.CommitInterval < 0 {
 		errs = append(errs, fmt.Errorf("KAFKA_COMMIT_INTERVAL is negative: %s", setLike("KAFKA_COMMIT_INTERVAL")))
 	}
+	errs = appendErr(errs, positive("KAFKA_MAX_WAIT", k.MaxWait))
+	errs = appendErr(errs, positive("KAFKA_SESSION_TIMEOUT", k.SessionTimeout))
+	errs = appendErr(errs, positive("KAFKA_HEARTBEAT_INTERVAL", k.HeartbeatInterval))
+	errs = appendErr(errs, positive("KAFKA_REBALANCE_TIMEOUT", k.RebalanceTimeout))
+	if k.HeartbeatInterval >= k.SessionTimeout && k.SessionTimeout > 0 {
+		errs = append(errs, errors.New("KAFKA_HEARTBEAT_INTERVAL must be shorter than KAFKA_SESSION_TIMEOUT (a third of it is usual): e.g. KAFKA_HEARTBEAT_INTERVAL=3s with KAFKA_SESSION_TIMEOUT=30s"))
+	}
 	errs = append(errs, k.TLS.check()...)
 	return append(errs, k.SASL.check()...)
 }
