@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/refersion-relay/refersion-relay/sandbox"
+)
+
+// cmdSandbox runs a local stand-in for Refersion's paid-order webhook until
+// ctx is done. Its first line on stdout is "sandbox listening on URL", so
+// that scripts can start it on port 0 and read the address back.
+func cmdSandbox(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("sandbox", "sandbox [--addr HOST:PORT] [--keys PUB.SEC] [fault flags]", stdout)
+	var o sandbox.Options
+	var downMode string
+	var verbose bool
+	fs.StringVar(&o.Addr, "addr", "127.0.0.1:8089", "listen address HOST:PORT; port 0 picks a free port")
+	fs.StringVar(&o.Keys, "keys", sandbox.DefaultKeys, "accepted credentials as PUBLIC.SECRET")
+	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the fault generator; the same seed gives the same faults")
+	fs.DurationVar(&o.Latency, "latency", 0, "delay added before every answer, e.g. 50ms")
+	fs.Float64Var(&o.FailRate, "fail-rate", 0, "share of orders answered 503, 0 to 1")
+	fs.Float64Var(&o.ThrottleRate, "throttle-rate", 0, "share of orders answered 429 with Retry-After, 0 to 1")
+	fs.Float64Var(&o.ResetRate, "reset-rate", 0, "share of orders whose connection drops mid-response, 0 to 1")
+	fs.DurationVar(&o.RetryAfter, "retry-after", time.Second, "Retry-After of a 429, in whole seconds")
+	fs.BoolVar(&o.RetryAfterDate, "retry-after-date", false, "send Retry-After as an HTTP-date instead of seconds")
+	fs.DurationVar(&o.DownAfter, "down-after", 0, "start of the one outage, counted from start-up (needs --down-for)")
+	fs.DurationVar(&o.DownFor, "down-for", 0, "length of the outage; alone, the outage starts at once")
+	fs.StringVar(&downMode, "down-mode", "503", "what an outage looks like: 503 or refuse (connection refused)")
+	fs.BoolVar(&o.RejectAll, "reject-all", false, "answer 422 to every order with valid keys")
+	fs.IntVar(&o.MaxOrders, "max-orders", sandbox.DefaultMaxOrders, "accepted payloads kept for GET /_sandbox/orders")
+	fs.BoolVar(&verbose, "v", false, "log every paid-order request to stderr")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	switch downMode {
+	case "503":
+	case "refuse":
+		o.DownRefuse = true
+	default:
+		return fmt.Errorf("%w: --down-mode: want 503 or refuse, got %q", errUsage, downMode)
+	}
+	if err := o.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if verbose {
+		o.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+
+	s := sandbox.New(o)
+	if err := s.Start(); err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(stdout, "sandbox listening on %s\n", s.URL()); err != nil {
+		_ = s.Close()
+		return err
+	}
+	<-ctx.Done()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(shutdownCtx); err != nil {
+		_ = s.Close()
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	st := s.Stats()
+	fmt.Fprintf(stderr, "sandbox: %d accepted (%d duplicates), %d rejected, %d unauthorized, %d failed, %d throttled, %d reset\n",
+		st.Accepted, st.Duplicates, st.Rejected, st.Unauthorized, st.Failed, st.Throttled, st.Resets)
+	return nil
+}

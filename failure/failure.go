@@ -1,0 +1,116 @@
+// Package failure names the ways delivering one order can end other than in
+// success. It is a leaf: it imports nothing of this module, so every stage can
+// classify and check errors without depending on the sink.
+//
+// Each kind is a type (or sentinel) found with errors.As / errors.Is, never by
+// matching text. What a caller must do with each kind:
+//
+//	kind          found with                      the caller
+//	------------  ------------------------------  ----------------------------------------------
+//	AlreadySent   errors.Is(err, ErrAlreadySent)  counts it as skipped and treats the order as done
+//	Permanent     errors.As(err, **Permanent)     writes the order to the dead-letter store
+//	Unauthorized  errors.As(err, **Unauthorized)  pauses consuming: the keys fail for every order
+//	BreakerOpen   errors.Is(err, ErrBreakerOpen)  pauses consuming: the destination is down
+//	Retryable     errors.As(err, **Retryable)     keeps the order un-done and redoes it later
+//
+// A Retryable returned by a sink has already been retried there until its
+// attempts or time ran out. It must still never be dead-lettered: an outage of
+// the destination loses nothing and the order is redone once it recovers.
+// An error of none of these kinds (KindCanceled, KindUnknown) also leaves the
+// order un-done.
+package failure
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// ErrAlreadySent means the order's order_id was delivered before, so it was
+// not sent again. The order is done.
+var ErrAlreadySent = errors.New("order already sent")
+
+// ErrBreakerOpen means the circuit breaker refused the request without sending
+// it, because recent requests failed. Nothing was sent; the order is un-done.
+var ErrBreakerOpen = errors.New("circuit breaker open")
+
+// Permanent means the destination rejected this order and will reject it
+// again: it must not be retried. Status, Body and Reason are what the
+// dead-letter record keeps.
+type Permanent struct {
+	Status int    // HTTP status; 0 when the order was refused before any request
+	Body   string // excerpt of the response body (see Excerpt)
+	Reason string // why the order is rejected
+	Err    error  // cause, if any
+}
+
+func (e *Permanent) Error() string {
+	return describe("permanent failure", e.Status, 0, e.Reason, e.Err, e.Body)
+}
+
+func (e *Permanent) Unwrap() error { return e.Err }
+
+// Retryable means this attempt failed for a reason that may pass: a network
+// error, a timeout, 408, 425, 429 or 5xx.
+type Retryable struct {
+	Status     int           // HTTP status; 0 for a network error or timeout
+	RetryAfter time.Duration // wait the destination asked for (Retry-After); 0 when none
+	Body       string        // excerpt of the response body, if any
+	Err        error         // cause, if any
+}
+
+func (e *Retryable) Error() string {
+	return describe("retryable failure", e.Status, e.RetryAfter, "", e.Err, e.Body)
+}
+
+func (e *Retryable) Unwrap() error { return e.Err }
+
+// Unauthorized means the destination refused the credentials (401 or 403).
+// It is systemic: every order would fail the same way until the keys change.
+type Unauthorized struct {
+	Status int    // 401 or 403
+	Body   string // excerpt of the response body
+}
+
+func (e *Unauthorized) Error() string {
+	return describe("unauthorized", e.Status, 0, "the destination refused the keys", nil, e.Body)
+}
+
+// MaxExcerpt is the most bytes of a response body an error keeps.
+const MaxExcerpt = 512
+
+// Excerpt returns body as text cut to at most MaxExcerpt bytes on a UTF-8
+// boundary, with "…" appended when it was cut.
+func Excerpt(body []byte) string {
+	if len(body) <= MaxExcerpt {
+		return strings.ToValidUTF8(string(body), "\uFFFD")
+	}
+	cut := MaxExcerpt
+	for cut > 0 && !utf8.RuneStart(body[cut]) {
+		cut--
+	}
+	return strings.ToValidUTF8(string(body[:cut]), "\uFFFD") + "…"
+}
+
+func describe(kind string, status int, after time.Duration, reason string, err error, body string) string {
+	var b strings.Builder
+	b.WriteString(kind)
+	if status != 0 {
+		fmt.Fprintf(&b, ": HTTP %d", status)
+	}
+	if after > 0 {
+		fmt.Fprintf(&b, " (retry after %s)", after)
+	}
+	if reason != "" {
+		b.WriteString(": " + reason)
+	}
+	if err != nil {
+		b.WriteString(": " + err.Error())
+	}
+	if body != "" {
+		fmt.Fprintf(&b, ": body %q", body)
+	}
+	return b.String()
+}

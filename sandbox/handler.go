@@ -1,0 +1,115 @@
+package sandbox
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+)
+
+// maxBody is the largest paid-order body read; a larger one is answered 413.
+const maxBody = 1 << 20
+
+// Handler serves the webhook and the /_sandbox endpoints. It is what Start
+// serves; use it directly to mount the sandbox in another server.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+PaidOrderPath, s.paid)
+	mux.HandleFunc("GET /_sandbox/stats", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Stats())
+	})
+	mux.HandleFunc("GET /_sandbox/orders", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Orders())
+	})
+	mux.HandleFunc("DELETE /_sandbox/orders", func(w http.ResponseWriter, _ *http.Request) {
+		s.Reset()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	return mux
+}
+
+// paid answers one paid-order request. In order: the body is read, Latency
+// passes, an outage answers, an injected or drawn fault answers, the keys are
+// checked, RejectAll answers, then the payload is validated and recorded.
+func (s *Server) paid(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.answer(w, http.StatusRequestEntityTooLarge, errorBody("Request body too large"), outRejected)
+		}
+		return // otherwise the client is gone
+	}
+	if s.opts.Latency > 0 && !wait(r.Context(), s.quit, s.opts.Latency) {
+		return
+	}
+	if s.isDown() {
+		if s.opts.DownRefuse {
+			s.ledger.count(outDown)
+			drop(w, false)
+			return
+		}
+		s.answer(w, http.StatusServiceUnavailable, errorBody("Service unavailable (sandbox down)"), outDown)
+		return
+	}
+	switch s.faults.next() {
+	case Reset:
+		s.ledger.count(outReset)
+		s.log.Info("paid order", "fault", "reset")
+		drop(w, true)
+		return
+	case Fail:
+		s.answer(w, http.StatusServiceUnavailable, errorBody("Service unavailable (sandbox fault)"), outFailed)
+		return
+	case Throttle:
+		w.Header().Set("Retry-After", retryAfter(s.opts, time.Now()))
+		s.answer(w, http.StatusTooManyRequests, errorBody("Too many requests"), outThrottled)
+		return
+	case Stall:
+		s.ledger.count(outStalled)
+		wait(r.Context(), s.quit, 24*time.Hour)
+		return
+	case ErrorBody:
+		s.answer(w, http.StatusOK, errorBody("Order could not be processed (sandbox fault)"), outRejected)
+		return
+	}
+	if !s.authorized(r) {
+		s.answer(w, http.StatusUnauthorized, errorBody("Invalid API credentials (error 2)."), outUnauthorized)
+		return
+	}
+	if s.opts.RejectAll {
+		s.answer(w, http.StatusUnprocessableEntity,
+			map[string]any{"errors": []string{"Rejected by the sandbox (reject-all)"}}, outRejected)
+		return
+	}
+	v := validate(body)
+	if v.status != http.StatusOK {
+		s.answer(w, v.status, v.body, outRejected)
+		return
+	}
+	duplicate := s.ledger.accept(v.orderID, body)
+	s.log.Info("paid order", "status", v.status, "order_id", v.orderID, "duplicate", duplicate)
+	writeJSON(w, v.status, v.body)
+}
+
+// authorized compares both key headers in constant time.
+func (s *Server) authorized(r *http.Request) bool {
+	pub := subtle.ConstantTimeCompare([]byte(r.Header.Get("Refersion-Public-Key")), []byte(s.public))
+	sec := subtle.ConstantTimeCompare([]byte(r.Header.Get("Refersion-Secret-Key")), []byte(s.secret))
+	return pub&sec == 1
+}
+
+// answer counts and logs a request that was not accepted, and writes body.
+func (s *Server) answer(w http.ResponseWriter, status int, body any, o outcome) {
+	s.ledger.count(o)
+	s.log.Info("paid order", "status", status, "body", body)
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}

@@ -1,0 +1,113 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// DefaultKeys are the credentials a sandbox accepts when Options.Keys is empty.
+const DefaultKeys = "sandbox-public.sandbox-secret"
+
+// DefaultMaxOrders is how many accepted payloads Orders keeps by default.
+const DefaultMaxOrders = 100_000
+
+// Options configures a Server. The zero value is a well-behaved Refersion on
+// a free loopback port with DefaultKeys and no faults.
+//
+// Faults are drawn per paid-order request from one generator seeded by Seed,
+// so a given sequence of requests meets the same faults on every run. At most
+// one fault applies to a request: a reset with ResetRate, else a 503 with
+// FailRate, else a 429 with ThrottleRate (the rates must sum to at most 1).
+type Options struct {
+	Addr string // listen address; "" means 127.0.0.1:0 (a free port)
+	Keys string // accepted credentials as PUBLIC.SECRET; "" means DefaultKeys
+
+	Seed         uint64        // seed of the fault generator
+	Latency      time.Duration // added before every paid-order answer
+	FailRate     float64       // share of requests answered 503
+	ThrottleRate float64       // share of requests answered 429 with Retry-After
+	ResetRate    float64       // share of requests whose connection drops mid-response
+	RetryAfter   time.Duration // Retry-After of a 429, in whole seconds rounded up; 0 means 1s
+	// RetryAfterDate sends Retry-After as an HTTP-date instead of seconds.
+	RetryAfterDate bool
+	RejectAll      bool // answer 422 to every authenticated order
+
+	// DownAfter and DownFor make the sandbox unavailable once, from DownAfter
+	// after Start for DownFor. Down means 503 to every order, or with
+	// DownRefuse, a closed listener (connection refused) and dropped connections.
+	DownAfter  time.Duration
+	DownFor    time.Duration
+	DownRefuse bool
+
+	MaxOrders int          // accepted payloads kept for Orders; 0 means DefaultMaxOrders
+	Logger    *slog.Logger // one line per paid-order request; nil logs nothing
+}
+
+// Validate reports every invalid option at once.
+func (o Options) Validate() error {
+	var errs []error
+	if _, _, err := splitKeys(o.keys()); err != nil {
+		errs = append(errs, err)
+	}
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"FailRate", o.FailRate}, {"ThrottleRate", o.ThrottleRate}, {"ResetRate", o.ResetRate}} {
+		if r.v < 0 || r.v > 1 || r.v != r.v {
+			errs = append(errs, fmt.Errorf("%s: %v is not between 0 and 1", r.name, r.v))
+		}
+	}
+	if sum := o.FailRate + o.ThrottleRate + o.ResetRate; sum > 1 {
+		errs = append(errs, fmt.Errorf("FailRate+ThrottleRate+ResetRate: %v is more than 1", sum))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"Latency", o.Latency}, {"RetryAfter", o.RetryAfter}, {"DownAfter", o.DownAfter}, {"DownFor", o.DownFor}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: %v is negative", d.name, d.v))
+		}
+	}
+	if o.DownAfter > 0 && o.DownFor == 0 {
+		errs = append(errs, errors.New("DownAfter: set without DownFor"))
+	}
+	if o.MaxOrders < 0 {
+		errs = append(errs, fmt.Errorf("MaxOrders: %d is negative", o.MaxOrders))
+	}
+	return errors.Join(errs...)
+}
+
+func (o Options) keys() string {
+	if o.Keys == "" {
+		return DefaultKeys
+	}
+	return o.Keys
+}
+
+func (o Options) addr() string {
+	if o.Addr == "" {
+		return "127.0.0.1:0"
+	}
+	return o.Addr
+}
+
+// retryAfterSeconds is the whole seconds a 429 asks the client to wait.
+func (o Options) retryAfterSeconds() int64 {
+	if o.RetryAfter <= 0 {
+		return 1
+	}
+	return int64((o.RetryAfter + time.Second - 1) / time.Second)
+}
+
+// splitKeys splits PUBLIC.SECRET at its first dot. The error never quotes the
+// value: it is a credential.
+func splitKeys(s string) (public, secret string, err error) {
+	public, secret, ok := strings.Cut(s, ".")
+	if !ok || public == "" || secret == "" {
+		return "", "", errors.New("keys: want PUBLIC.SECRET, two non-empty parts joined by a dot")
+	}
+	return public, secret, nil
+}

@@ -1,0 +1,126 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"sync"
+)
+
+// Stats counts what the sandbox did since Start or the last Reset. Every
+// paid-order request adds to Requests and to exactly one outcome counter,
+// except one whose client leaves before the answer (during Latency).
+type Stats struct {
+	Requests     int  `json:"requests"`     // paid-order requests received
+	Accepted     int  `json:"accepted"`     // answered 200; includes Duplicates
+	Duplicates   int  `json:"duplicates"`   // accepted with an order_id accepted before
+	Rejected     int  `json:"rejected"`     // answered 400, 404, 413 or 422, or 200 with an error body
+	Unauthorized int  `json:"unauthorized"` // answered 401
+	Failed       int  `json:"failed"`       // injected 503
+	Throttled    int  `json:"throttled"`    // injected 429
+	Resets       int  `json:"resets"`       // connections dropped mid-response
+	Stalled      int  `json:"stalled"`      // held unanswered until the client gave up
+	DownRefused  int  `json:"down_refused"` // answered 503 or dropped while down
+	Connections  int  `json:"connections"`  // TCP connections accepted (keep-alive reuse shows here)
+	Down         bool `json:"down"`         // whether the sandbox is down now
+}
+
+// outcome is the counter one paid-order request adds to.
+type outcome int
+
+const (
+	outRejected outcome = iota
+	outUnauthorized
+	outFailed
+	outThrottled
+	outReset
+	outStalled
+	outDown
+)
+
+// ledger holds the accepted orders and the counters. Safe for concurrent use.
+type ledger struct {
+	mu        sync.Mutex
+	stats     Stats
+	seen      map[string]struct{} // order_ids accepted
+	orders    []json.RawMessage   // accepted payloads, a ring of at most maxOrders
+	head      int                 // index of the oldest payload once the ring is full
+	maxOrders int
+}
+
+func newLedger(maxOrders int) *ledger {
+	if maxOrders == 0 {
+		maxOrders = DefaultMaxOrders
+	}
+	return &ledger{seen: map[string]struct{}{}, maxOrders: maxOrders}
+}
+
+// accept records an accepted payload and reports whether its order_id was
+// accepted before.
+func (l *ledger) accept(orderID string, payload []byte) (duplicate bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stats.Requests++
+	l.stats.Accepted++
+	if _, duplicate = l.seen[orderID]; duplicate {
+		l.stats.Duplicates++
+	}
+	l.seen[orderID] = struct{}{}
+	if len(l.orders) < l.maxOrders {
+		l.orders = append(l.orders, json.RawMessage(payload))
+	} else {
+		l.orders[l.head] = json.RawMessage(payload)
+		l.head = (l.head + 1) % l.maxOrders
+	}
+	return duplicate
+}
+
+// count records a request that was not accepted.
+func (l *ledger) count(o outcome) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stats.Requests++
+	switch o {
+	case outRejected:
+		l.stats.Rejected++
+	case outUnauthorized:
+		l.stats.Unauthorized++
+	case outFailed:
+		l.stats.Failed++
+	case outThrottled:
+		l.stats.Throttled++
+	case outReset:
+		l.stats.Resets++
+	case outStalled:
+		l.stats.Stalled++
+	case outDown:
+		l.stats.DownRefused++
+	}
+}
+
+func (l *ledger) connected() {
+	l.mu.Lock()
+	l.stats.Connections++
+	l.mu.Unlock()
+}
+
+func (l *ledger) snapshot() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stats
+}
+
+func (l *ledger) accepted() []json.RawMessage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]json.RawMessage, 0, len(l.orders))
+	out = append(out, l.orders[l.head:]...)
+	return append(out, l.orders[:l.head]...)
+}
+
+func (l *ledger) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stats = Stats{}
+	l.seen = map[string]struct{}{}
+	l.orders = nil
+	l.head = 0
+}

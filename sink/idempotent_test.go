@@ -1,0 +1,183 @@
+package sink_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/refersion-relay/refersion-relay/failure"
+	"github.com/refersion-relay/refersion-relay/sandbox"
+	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/sink/sinktest"
+)
+
+func TestSecondSendOfAnOrderIsSkipped(t *testing.T) {
+	sb := startSandbox(t, sandbox.Options{})
+	s := newSink(t, fastConfig(sb.Endpoint()))
+	ctx := context.Background()
+	if err := s.Send(ctx, sinktest.Order("1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(ctx, sinktest.Order("1")); !errors.Is(err, failure.ErrAlreadySent) {
+		t.Fatalf("second send: %v", err)
+	}
+	if st := sb.Stats(); st.Accepted != 1 || st.Requests != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestConcurrentSendsOfOneOrderDeliverItOnce(t *testing.T) {
+	sb := startSandbox(t, sandbox.Options{Latency: 20 * time.Millisecond})
+	s := newSink(t, fastConfig(sb.Endpoint()))
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() { errs <- s.Send(context.Background(), sinktest.Order("1")) })
+	}
+	wg.Wait()
+	close(errs)
+	delivered := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			delivered++
+		case errors.Is(err, failure.ErrAlreadySent), errors.Is(err, sink.ErrClaimHeld) && failure.IsRetryable(err):
+		default:
+			t.Errorf("racer: %v", err)
+		}
+	}
+	if st := sb.Stats(); delivered != 1 || st.Accepted != 1 || st.Duplicates != 0 {
+		t.Fatalf("%d delivered, stats %+v", delivered, st)
+	}
+}
+
+func TestFailedOrderIsReleasedForALaterSend(t *testing.T) {
+	sb := startSandbox(t, sandbox.Options{})
+	cfg := fastConfig(sb.Endpoint())
+	cfg.Retry.MaxAttempts = 1
+	s := newSink(t, cfg)
+	ctx := context.Background()
+	sb.SetDown(true)
+	if err := s.Send(ctx, sinktest.Order("1")); !failure.IsRetryable(err) {
+		t.Fatalf("during the outage: %v", err)
+	}
+	sb.SetDown(false)
+	if err := s.Send(ctx, sinktest.Order("1")); err != nil {
+		t.Fatalf("redone after the outage: %v", err)
+	}
+}
+
+// faultyStore is a SentStore whose methods fail on demand; the rest is a MemoryStore.
+type faultyStore struct {
+	*sink.MemoryStore
+	claimErr, confirmErr, releaseErr error
+	released                         []sink.Claim
+}
+
+func (f *faultyStore) Claim(ctx context.Context, id string, lease time.Duration) (sink.Claim, error) {
+	if f.claimErr != nil {
+		return sink.Claim{}, f.claimErr
+	}
+	return f.MemoryStore.Claim(ctx, id, lease)
+}
+
+func (f *faultyStore) Confirm(ctx context.Context, c sink.Claim) error {
+	if f.confirmErr != nil {
+		return f.confirmErr
+	}
+	return f.MemoryStore.Confirm(ctx, c)
+}
+
+func (f *faultyStore) Release(ctx context.Context, c sink.Claim) error {
+	f.released = append(f.released, c)
+	if f.releaseErr != nil {
+		return f.releaseErr
+	}
+	return f.MemoryStore.Release(ctx, c)
+}
+
+func newFaultyStore() *faultyStore {
+	return &faultyStore{MemoryStore: sink.NewMemoryStore(sink.MemoryStoreOptions{})}
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestStoreFailureIsRetryableAndSendsNothing(t *testing.T) {
+	store := newFaultyStore()
+	store.claimErr = errors.New("redis down")
+	next := &scripted{}
+	err := sink.NewIdempotent(next, store, time.Minute, discard()).Send(context.Background(), sinktest.Order("1"))
+	if !failure.IsRetryable(err) || next.calls != 0 {
+		t.Fatalf("%v after %d sends", err, next.calls)
+	}
+}
+
+func TestClaimHeldElsewhereIsRetryable(t *testing.T) {
+	store := newFaultyStore()
+	_, _ = store.Claim(context.Background(), "1", time.Minute)
+	next := &scripted{}
+	err := sink.NewIdempotent(next, store, time.Minute, discard()).Send(context.Background(), sinktest.Order("1"))
+	if !failure.IsRetryable(err) || !errors.Is(err, sink.ErrClaimHeld) || next.calls != 0 {
+		t.Fatalf("%v after %d sends", err, next.calls)
+	}
+}
+
+func TestPermanentFailureReleasesTheClaim(t *testing.T) {
+	store := newFaultyStore()
+	next := &scripted{errs: []error{&failure.Permanent{Status: 422}}}
+	err := sink.NewIdempotent(next, store, time.Minute, discard()).Send(context.Background(), sinktest.Order("1"))
+	if !failure.IsPermanent(err) || len(store.released) != 1 {
+		t.Fatalf("%v, %d releases", err, len(store.released))
+	}
+	if c, _ := store.Claim(context.Background(), "1", time.Minute); c.Status != sink.Claimed {
+		t.Fatalf("after release: %v", c.Status)
+	}
+}
+
+func TestFailedReleaseIsJoinedToTheSendError(t *testing.T) {
+	store := newFaultyStore()
+	store.releaseErr = errors.New("redis down")
+	next := &scripted{errs: []error{&failure.Permanent{Status: 400}}}
+	err := sink.NewIdempotent(next, store, time.Minute, discard()).Send(context.Background(), sinktest.Order("1"))
+	if failure.KindOf(err) != failure.KindPermanent || !strings.Contains(err.Error(), "redis down") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestFailedConfirmStillReportsDeliveredAndLogs(t *testing.T) {
+	store := newFaultyStore()
+	store.confirmErr = errors.New("redis down")
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	if err := sink.NewIdempotent(&scripted{}, store, time.Minute, log).Send(context.Background(), sinktest.Order("1")); err != nil {
+		t.Fatalf("delivered order reported as %v", err)
+	}
+	if !strings.Contains(logs.String(), "not recorded") || !strings.Contains(logs.String(), "order_id=1") {
+		t.Fatalf("log: %s", logs.String())
+	}
+}
+
+func TestConfirmRunsAfterTheCallerGivesUp(t *testing.T) {
+	store := newFaultyStore()
+	ctx, cancel := context.WithCancel(context.Background())
+	next := sinkFunc(func(context.Context) error { cancel(); return nil })
+	if err := sink.NewIdempotent(next, store, time.Minute, discard()).Send(ctx, sinktest.Order("1")); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := store.Claim(context.Background(), "1", time.Minute); c.Status != sink.AlreadySent {
+		t.Fatalf("delivered order not recorded: %v", c.Status)
+	}
+}
+
+func TestOrderWithoutIDIsPermanent(t *testing.T) {
+	next := &scripted{}
+	err := sink.NewIdempotent(next, newFaultyStore(), time.Minute, discard()).Send(context.Background(), sinktest.Order(""))
+	if !failure.IsPermanent(err) || next.calls != 0 {
+		t.Fatalf("%v after %d sends", err, next.calls)
+	}
+}

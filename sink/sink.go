@@ -1,0 +1,114 @@
+// Package sink delivers mapped orders to Refersion's paid-order webhook and
+// says exactly what happened, as an error kind of package failure.
+//
+// New builds the production Sink as a chain of decorators, each in its own
+// file, outermost first:
+//
+//	idempotent  claims the order_id in a SentStore; skips an order already sent
+//	ratelimit   waits for a token (orders per second, off by default)
+//	retry       the only retry layer: backoff with full jitter, Retry-After
+//	breaker     circuit breaker (gobreaker) around each request
+//	http        one POST; classify turns the response into an outcome
+//
+// So a skipped order costs no rate-limit token, the rate limit counts orders
+// rather than attempts, every attempt passes the breaker and counts in it, and
+// an open breaker ends the Send at once instead of being retried.
+package sink
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/refersion-relay/refersion-relay/mapping"
+)
+
+// Sink delivers one order. It blocks until the order is delivered, has failed
+// for good, or ctx is done. A nil error means delivered; any other error is
+// classified by package failure (failure.KindOf), and an error for which
+// failure.IsPermanent is true must not be retried. Implementations are safe
+// for concurrent use and pass sinktest.TestSink.
+type Sink interface {
+	Send(ctx context.Context, o mapping.Order) error
+}
+
+// Refersion is the Sink New builds. Safe for concurrent use.
+type Refersion struct {
+	head    Sink
+	client  *http.Client
+	breaker *breakerSink
+}
+
+// Send implements Sink. Its errors, by failure.Kind:
+//
+//	KindAlreadySent   the order_id was delivered before: done, count it as skipped
+//	KindPermanent     rejected (400, 404, 422, other 4xx, 2xx with an error body): dead-letter it
+//	KindUnauthorized  401/403: the keys are wrong for every order; pause consuming
+//	KindBreakerOpen   the destination is failing; nothing was sent; pause consuming
+//	KindRetryable     retried until Retry's limits ran out; redo later, never dead-letter
+//	KindCanceled      ctx ended first; redo later
+func (r *Refersion) Send(ctx context.Context, o mapping.Order) error {
+	return r.head.Send(ctx, o)
+}
+
+// BreakerState is the circuit breaker's state now, for readiness reports.
+func (r *Refersion) BreakerState() BreakerState { return r.breaker.state() }
+
+// Close releases idle connections. Send must not be called after Close.
+func (r *Refersion) Close() { r.client.CloseIdleConnections() }
+
+// Option changes what New builds.
+type Option func(*options)
+
+type options struct {
+	store    SentStore
+	client   *http.Client
+	logger   *slog.Logger
+	observer func(from, to BreakerState)
+}
+
+// WithStore sets the SentStore; the default is a NewMemoryStore with default
+// options, which forgets on restart.
+func WithStore(s SentStore) Option { return func(o *options) { o.store = s } }
+
+// WithHTTPClient replaces the client New builds. The client must not retry or
+// follow redirects; its Transport should keep enough idle connections.
+func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client = c } }
+
+// WithLogger logs retries, breaker changes and store failures; the default
+// logs nothing. Keys and customer data are never logged.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithBreakerObserver calls f on every breaker state change, synchronously.
+func WithBreakerObserver(f func(from, to BreakerState)) Option {
+	return func(o *options) { o.observer = f }
+}
+
+// New validates cfg and builds the chain described in the package comment.
+func New(cfg Config, opts ...Option) (*Refersion, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	o := options{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.store == nil {
+		o.store = NewMemoryStore(MemoryStoreOptions{})
+	}
+	if o.client == nil {
+		o.client = newClient(cfg)
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	var s Sink = newHTTPSender(cfg, o.client)
+	br := newBreaker(s, cfg.Breaker, o.logger, o.observer)
+	s = newRetry(br, cfg.Retry, o.logger)
+	if cfg.RateLimit.PerSecond > 0 {
+		s = newRateLimit(s, cfg.RateLimit)
+	}
+	s = newIdempotent(s, o.store, cfg.ClaimLease, o.logger)
+	return &Refersion{head: s, client: o.client, breaker: br}, nil
+}
