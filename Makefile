@@ -6,10 +6,13 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 FUZZTIME  ?= 10m
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: build test test-unit lint bench fuzz tools
+.PHONY: build run test lint bench fuzz tools
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/refersion-relay
+
+run:
+	$(GO) run ./cmd/refersion-relay demo
 
 tools:
 	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -34,6 +34,9 @@ func (e *exitError) Unwrap() error { return e.err }
 
 func commands() []command {
 	return []command{
+		{"run", "consume Kafka and deliver orders to Refersion (the service)", cmdRun},
+		{"demo", "run broker, sandbox and relay in one process over a generated stream", cmdDemo},
+		{"sandbox", "run a local stand-in for Refersion's paid-order webhook", cmdSandbox},
 		{"map", "map NDJSON events on stdin to Refersion payloads on stdout", cmdMap},
 		{"gen", "write a generated storefront event stream (NDJSON) to stdout", cmdGen},
 		{"broker", "run an in-process Kafka-protocol broker for development and tests", cmdBroker},

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/refersion-relay/refersion-relay/config"
+)
+
+func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("run", "run\n\nConsumes KAFKA_TOPIC and delivers its orders to Refersion until SIGTERM or SIGINT.\nEvery setting comes from the environment: see 'refersion-relay config --markdown'.", stdout)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load()
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		return fmt.Errorf("the configuration is invalid:\n%w", err)
+	}
+	log := newLogger(cfg.Observability, stderr)
+	stores, err := openStores(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer stores.close()
+	r, err := buildRelay(cfg, stores, log)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+
+	admin, err := startAdmin(cfg.Observability.AdminAddr, r, stores, nil)
+	if err != nil {
+		return err
+	}
+	log.Info("refersion-relay started", "version", version, "topic", cfg.Kafka.Topic, "group", cfg.Kafka.GroupID,
+		"dead_letter_topic", cfg.Kafka.DLQTopic, "admin", admin.addr)
+	err = r.pipeline.Run(ctx)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = admin.srv.Shutdown(shutdownCtx)
+	s := r.pipeline.Stats()
+	log.Info("refersion-relay stopped", "events", s.Events, "delivered", s.Delivered, "skipped", s.Skipped,
+		"dead_lettered", s.DeadLetteredTotal(), "dropped", s.DroppedTotal())
+	return err
+}
+
+// openStores opens the configured state backend.
+func openStores(_ context.Context, cfg config.Config) (stateStores, error) {
+	switch cfg.State.Backend {
+	case "memory":
+		return memoryStores(cfg.State.MemoryMaxEntries, cfg.State.SentTTL), nil
+	}
+	return stateStores{}, fmt.Errorf("STATE_BACKEND %q is not available in this build: use memory", cfg.State.Backend)
+}
+
+// adminServer serves /healthz, /readyz and /metrics.
+type adminServer struct {
+	srv  *http.Server
+	addr string
+}
+
+// startAdmin listens on addr and serves in the background. metrics may be nil.
+func startAdmin(addr string, r *relay, stores stateStores, metrics http.Handler) (*adminServer, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, req *http.Request) {
+		ready, reason := r.pipeline.Ready()
+		if ready {
+			ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
+			defer cancel()
+			if err := stores.ping(ctx); err != nil {
+				ready, reason = false, "state store unavailable"
+			}
+		}
+		if !ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "not ready: "+reason+"\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("ADMIN_ADDR %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			slog.Default().Error("admin server", "error", err)
+		}
+	}()
+	return &adminServer{srv: srv, addr: ln.Addr().String()}, nil
+}
+
+// newLogger returns the process logger: JSON, or text on a terminal.
+func newLogger(o config.Observability, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(o.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if o.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
