@@ -49,15 +49,16 @@ const topic = "events"
 // world is a broker and a sandbox, a generated stream on the broker, and the
 // relay's environment.
 type world struct {
-	t       *testing.T
-	broker  *broker.Broker
-	sandbox *sandbox.Server
-	valid   map[string]bool
-	events  int
-	env     []string
+	t        testing.TB
+	broker   *broker.Broker
+	sandbox  *sandbox.Server
+	valid    map[string]bool
+	events   int
+	messages int
+	env      []string
 }
 
-func newWorld(t *testing.T, n int, sb sandbox.Options) *world {
+func newWorld(t testing.TB, n int, sb sandbox.Options) *world {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -100,6 +101,7 @@ func (w *world) produce(n int) {
 			break
 		}
 		msgs = append(msgs, kafka.Message{Key: []byte(l.Events[0].AnonymousID), Value: bytes.Clone(l.Data)})
+		w.messages++
 		for _, e := range l.Events {
 			w.events++
 			if e.Kind == storefront.OrderValid {
@@ -164,7 +166,7 @@ func (w *world) lag() int64 {
 }
 
 // waitFor polls cond until it holds; it fails the test after limit.
-func waitFor(t *testing.T, limit time.Duration, what string, r *relay, cond func() bool) {
+func waitFor(t testing.TB, limit time.Duration, what string, r *relay, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	tick := time.NewTicker(10 * time.Millisecond)

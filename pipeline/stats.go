@@ -9,15 +9,15 @@ import (
 // stats are the pipeline's counters. Every field is updated atomically;
 // Snapshot reads them for metrics, readiness and summaries.
 type stats struct {
-	messages, events                        atomic.Int64
-	orders, delivered, skipped, deadLetters atomic.Int64
-	identify, alias, delete                 atomic.Int64
-	dropped                                 [8]atomic.Int64 // by mapping.DropReason
-	deadLettered                            [4]atomic.Int64 // by reasonIndex
-	attempts, redone                        atomic.Int64
-	commitFailures, deadLetterFailures      atomic.Int64
-	fetchErrors, identityErrors             atomic.Int64
-	inFlight                                atomic.Int64
+	messages, events                   atomic.Int64
+	orders, delivered, skipped         atomic.Int64
+	identify, alias, delete            atomic.Int64
+	dropped                            [8]atomic.Int64 // by mapping.DropReason
+	deadLettered                       [4]atomic.Int64 // by reasonIndex
+	redone                             atomic.Int64
+	commitFailures, deadLetterFailures atomic.Int64
+	fetchErrors, identityErrors        atomic.Int64
+	inFlight                           atomic.Int64
 }
 
 var deadLetterReasons = [...]string{ReasonInvalid, ReasonMalformed, ReasonIdentity, ReasonRejected}

@@ -67,7 +67,7 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 
 	o := storefront.DefaultOptions()
 	o.N, o.Seed, o.Batch = *n, *seed, *batch
-	counts, err := produceStream(ctx, b.Addr(), o)
+	counts, err := produceStream(ctx, []string{b.Addr()}, demoTopic, nil, o)
 	if err != nil {
 		return err
 	}
@@ -122,19 +122,27 @@ func demoConfig(brokerAddr, endpoint string) (config.Config, error) {
 	return cfg, nil
 }
 
-// produceStream writes a generated stream to the demo topic.
-func produceStream(ctx context.Context, addr string, o storefront.Options) (storefront.Counts, error) {
+// produceStream writes a generated stream to topic, keyed by anonymousId.
+// transport may be nil for plain TCP.
+func produceStream(ctx context.Context, brokers []string, topic string, transport *kafka.Transport, o storefront.Options) (storefront.Counts, error) {
 	g, err := storefront.New(o)
 	if err != nil {
 		return storefront.Counts{}, err
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: demoTopic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchSize: 1000}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
+		BatchTimeout: time.Millisecond, BatchSize: 1000, AllowAutoTopicCreation: true}
+	if transport != nil {
+		w.Transport = transport
+	}
 	defer w.Close()
 	batch := make([]kafka.Message, 0, 1000)
 	flush := func() error {
 		err := w.WriteMessages(ctx, batch...)
 		batch = batch[:0]
-		return err
+		if err != nil {
+			return fmt.Errorf("producing to %s: %w", topic, err)
+		}
+		return nil
 	}
 	for {
 		l, ok := g.Next()
@@ -144,14 +152,11 @@ func produceStream(ctx context.Context, addr string, o storefront.Options) (stor
 		batch = append(batch, kafka.Message{Key: []byte(l.Events[0].AnonymousID), Value: bytes.Clone(l.Data)})
 		if len(batch) == cap(batch) {
 			if err := flush(); err != nil {
-				return g.Counts(), fmt.Errorf("producing the stream: %w", err)
+				return g.Counts(), err
 			}
 		}
 	}
-	if err := flush(); err != nil {
-		return g.Counts(), fmt.Errorf("producing the stream: %w", err)
-	}
-	return g.Counts(), nil
+	return g.Counts(), flush()
 }
 
 // watchProgress prints progress until every event is handled and committed.

@@ -15,7 +15,9 @@ import (
 // when ctx is cancelled.
 func cmdGen(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	o := storefront.DefaultOptions()
-	fs := newFlags("gen", "gen [flags] > events.ndjson", stdout)
+	fs := newFlags("gen", "gen [flags] > events.ndjson\n       refersion-relay gen [flags] --brokers HOST:PORT --topic NAME", stdout)
+	brokers := fs.String("brokers", "", "comma list of Kafka brokers: produce the stream to --topic instead of writing it to stdout")
+	topic := fs.String("topic", "", "topic to produce to, with --brokers")
 	fs.IntVar(&o.N, "n", o.N, "number of events")
 	fs.Int64Var(&o.Seed, "seed", o.Seed, "random seed; the same seed and flags give the same bytes")
 	fs.Float64Var(&o.Orders, "orders", o.Orders, "share of events that are Order Completed")
@@ -27,9 +29,19 @@ func cmdGen(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if (*brokers == "") != (*topic == "") {
+		return fmt.Errorf("%w: --brokers and --topic go together", errUsage)
+	}
 	g, err := storefront.New(o)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *brokers != "" {
+		counts, err := produceStream(ctx, splitList(*brokers), *topic, nil, o)
+		if err != nil {
+			return err
+		}
+		return printCounts(stderr, counts)
 	}
 	w := bufio.NewWriterSize(stdout, 1<<20)
 	for i := 0; ; i++ {
@@ -48,10 +60,15 @@ func cmdGen(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	sum, err := json.Marshal(g.Counts())
+	return printCounts(stderr, g.Counts())
+}
+
+// printCounts writes the stream's counts as one JSON line.
+func printCounts(w io.Writer, c storefront.Counts) error {
+	sum, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stderr, "%s\n", sum)
+	_, err = fmt.Fprintf(w, "%s\n", sum)
 	return err
 }
