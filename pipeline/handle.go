@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/refersion-relay/refersion-relay/failure"
 	"github.com/refersion-relay/refersion-relay/mapping"
@@ -26,11 +29,12 @@ type message struct {
 	pt      *partition
 	offset  int64
 	pending atomic.Int32
+	spans   []trace.Span // order spans, ended when the offset is committed; set before dispatch
 }
 
 func (m *message) finish() {
 	if m.pending.Add(-1) == 0 {
-		m.pt.markDone(m.offset)
+		m.pt.markDone(m.offset, m.spans)
 	}
 }
 
@@ -79,14 +83,25 @@ func (s source) deadLetter(reason string, problems []mapping.Problem) DeadLetter
 
 func (p *Pipeline) handleOrder(fetchCtx, jobCtx context.Context, msg *message, src source) bool {
 	p.stats.orders.Add(1)
+	ctx, span := p.startOrderSpan(fetchCtx, src.km, src.index)
+	msg.spans = append(msg.spans, span)
+	jobCtx = trace.ContextWithSpan(jobCtx, span)
+
+	_, mapSpan := p.tracer().Start(ctx, "map")
 	o, err := p.mapper.Map(src.ev)
+	mapSpan.End()
 	var invalid *mapping.InvalidError
 	if errors.As(err, &invalid) {
+		span.SetAttributes(attrOutcome.String(ReasonInvalid), attrOrderID.String(invalid.OrderID))
 		d := src.deadLetter(ReasonInvalid, invalid.Problems)
 		d.OrderID, d.MessageID = invalid.OrderID, invalid.MessageID
 		return p.dispatchDeadLetter(fetchCtx, jobCtx, msg, d)
 	}
-	if err := p.retryStore(fetchCtx, func() error { return mapping.Enrich(fetchCtx, &o, p.ids) }); err != nil {
+	span.SetAttributes(attrOrderID.String(o.OrderID))
+	enrichCtx, enrichSpan := p.tracer().Start(ctx, "enrich")
+	err = p.retryStore(enrichCtx, func() error { return mapping.Enrich(enrichCtx, &o, p.ids) })
+	enrichSpan.End()
+	if err != nil {
 		return false
 	}
 	return p.dispatch(fetchCtx, msg, func() { p.deliver(jobCtx, msg, src, o) })
@@ -170,6 +185,9 @@ func (p *Pipeline) dispatchDeadLetter(fetchCtx, jobCtx context.Context, msg *mes
 // (then dead-lettered). Any other outcome holds fetching and tries again;
 // an outage never dead-letters. The message stays un-done if ctx ends first.
 func (p *Pipeline) deliver(ctx context.Context, msg *message, src source, o mapping.Order) {
+	orderSpan := trace.SpanFromContext(ctx)
+	ctx, span := p.tracer().Start(ctx, "deliver")
+	defer span.End()
 	backoff := p.cfg.RedoBackoff
 	release := func() {}
 	defer func() { release() }()
@@ -178,16 +196,20 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, src source, o mapp
 		switch failure.KindOf(err) {
 		case failure.KindDelivered:
 			p.stats.delivered.Add(1)
+			orderSpan.SetAttributes(attrOutcome.String("delivered"))
 			msg.finish()
 			return
 		case failure.KindAlreadySent:
 			p.stats.skipped.Add(1)
+			orderSpan.SetAttributes(attrOutcome.String("skipped"))
 			msg.finish()
 			return
 		case failure.KindPermanent:
 			release()
 			var perm *failure.Permanent
 			errors.As(err, &perm)
+			orderSpan.SetAttributes(attrOutcome.String(ReasonRejected), attrStatus.Int(perm.Status))
+			span.SetStatus(codes.Error, "rejected")
 			d := src.deadLetter(ReasonRejected, nil)
 			d.Status, d.Body, d.OrderID, d.MessageID, d.Attempts = perm.Status, perm.Body, o.OrderID, o.Source.MessageID, 1
 			if perm.Reason != "" {
@@ -197,6 +219,7 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, src source, o mapp
 			return
 		case failure.KindUnauthorized:
 			// The order stays un-done and is redone after a restart with good keys.
+			span.SetStatus(codes.Error, "unauthorized")
 			p.gate.closeFinal(causeUnauthorized)
 			p.log.Error("refersion refused the keys; consuming stops until the keys are fixed and the relay restarted", "error", err)
 			return
@@ -219,6 +242,8 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, src source, o mapp
 // deadLetter writes d until the dead-letter topic acknowledges it, then the
 // event is done. A failed write is counted and retried, never dropped.
 func (p *Pipeline) deadLetter(ctx context.Context, msg *message, d DeadLetter) {
+	ctx, span := p.tracer().Start(ctx, "dead-letter", trace.WithAttributes(attribute.String("refersion.reason", d.Reason)))
+	defer span.End()
 	backoff := p.cfg.RedoBackoff
 	release := func() {}
 	defer func() { release() }()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/refersion-relay/refersion-relay/broker"
 	"github.com/refersion-relay/refersion-relay/mapping"
@@ -103,6 +104,17 @@ func (r *rig) pipelineWith(group string, dlq pipeline.DeadLetters) *pipeline.Pip
 }
 
 func (r *rig) build(group, keys string, store sink.SentStore, dlq pipeline.DeadLetters) *pipeline.Pipeline {
+	return r.buildWith(group, keys, store, dlq, nil)
+}
+
+// dlq returns a dead-letter writer to the rig's topic.
+func (r *rig) dlq() *pipeline.KafkaDeadLetters {
+	d := pipeline.NewKafkaDeadLetters([]string{r.broker.Addr()}, dlqTopic, nil)
+	r.t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func (r *rig) buildWith(group, keys string, store sink.SentStore, dlq pipeline.DeadLetters, tp trace.TracerProvider) *pipeline.Pipeline {
 	r.t.Helper()
 	k, err := sink.ParseKeys(keys)
 	if err != nil {
@@ -122,6 +134,7 @@ func (r *rig) build(group, keys string, store sink.SentStore, dlq pipeline.DeadL
 		MaxWait: 100 * time.Millisecond, HeartbeatInterval: 300 * time.Millisecond, SessionTimeout: 6 * time.Second,
 		RebalanceTimeout: 6 * time.Second, DrainTimeout: 5 * time.Second,
 		RedoBackoff: 5 * time.Millisecond, RedoBackoffMax: 50 * time.Millisecond,
+		TracerProvider: tp,
 	}, mapping.MustNew(mapping.Options{}), s, mapping.NewMemoryIdentities(), dlq)
 	if err != nil {
 		r.t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // partition is one assigned partition for the life of one generation.
@@ -18,6 +19,14 @@ type partition struct {
 
 	kick      chan struct{} // wakes the committer; capacity 1
 	committed int64         // last committed position; committer only
+
+	mu    sync.Mutex
+	spans []offsetSpan // order spans of done messages, ended once committed
+}
+
+type offsetSpan struct {
+	offset int64
+	span   trace.Span
 }
 
 // consumePartition fetches one partition until the generation ends or ctx
@@ -74,6 +83,7 @@ func (p *Pipeline) consumePartition(ctx, genCtx context.Context, gen *kafka.Gene
 	}
 	<-committerDone
 	p.commit(pt) // the final commit; fails harmlessly if the generation has ended
+	pt.abandonSpans()
 }
 
 func (p *Pipeline) fetchLoop(fetchCtx, jobCtx context.Context, pt *partition, r *kafka.Reader) {
@@ -106,7 +116,14 @@ func (p *Pipeline) fetchLoop(fetchCtx, jobCtx context.Context, pt *partition, r 
 
 // markDone records that offset is fully handled and wakes the committer if
 // the commit position moved.
-func (pt *partition) markDone(offset int64) {
+func (pt *partition) markDone(offset int64, spans []trace.Span) {
+	if len(spans) > 0 {
+		pt.mu.Lock()
+		for _, s := range spans {
+			pt.spans = append(pt.spans, offsetSpan{offset, s})
+		}
+		pt.mu.Unlock()
+	}
 	if _, moved := pt.tr.done(offset); moved {
 		select {
 		case pt.kick <- struct{}{}:
@@ -152,7 +169,36 @@ func (p *Pipeline) commit(pt *partition) bool {
 		return false
 	}
 	pt.committed = next
+	pt.endSpans(next)
 	return true
+}
+
+// abandonSpans ends the spans of done messages whose offsets this member
+// could not commit (the generation ended first); the work is redone by the
+// partition's next owner.
+func (pt *partition) abandonSpans() {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	for _, s := range pt.spans {
+		s.span.AddEvent("offset not committed by this member")
+		s.span.End()
+	}
+	pt.spans = nil
+}
+
+// endSpans ends the spans of messages below the commit position next.
+func (pt *partition) endSpans(next int64) {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	kept := pt.spans[:0]
+	for _, s := range pt.spans {
+		if s.offset < next {
+			s.span.End()
+		} else {
+			kept = append(kept, s)
+		}
+	}
+	pt.spans = kept
 }
 
 // sleep waits d or until ctx is done.

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/refersion-relay/refersion-relay/mapping"
 )
@@ -63,6 +64,8 @@ type Config struct {
 	RedoBackoff, RedoBackoffMax time.Duration
 
 	Logger *slog.Logger
+	// TracerProvider makes the order spans; nil means the global provider.
+	TracerProvider trace.TracerProvider
 }
 
 func (c *Config) defaults() {
