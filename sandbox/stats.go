@@ -5,11 +5,11 @@ import (
 	"sync"
 )
 
-// Stats counts what the sandbox did since Start or the last Reset. Every
-// paid-order request adds to Requests and to exactly one outcome counter,
-// except one whose client leaves before the answer (during Latency).
+// Stats counts what the sandbox did since Start or the last Reset. A
+// paid-order request adds to Requests and to exactly one outcome counter once
+// its fate is decided; one whose client leaves during Latency adds to neither.
 type Stats struct {
-	Requests     int  `json:"requests"`     // paid-order requests received
+	Requests     int  `json:"requests"`     // paid-order requests decided
 	Accepted     int  `json:"accepted"`     // answered 200; includes Duplicates
 	Duplicates   int  `json:"duplicates"`   // accepted with an order_id accepted before
 	Rejected     int  `json:"rejected"`     // answered 400, 404, 413 or 422, or 200 with an error body

@@ -45,8 +45,15 @@ type Refersion struct {
 //	KindPermanent     rejected (400, 404, 422, other 4xx, 2xx with an error body): dead-letter it
 //	KindUnauthorized  401/403: the keys are wrong for every order; pause consuming
 //	KindBreakerOpen   the destination is failing; nothing was sent; pause consuming
-//	KindRetryable     retried until Retry's limits ran out; redo later, never dead-letter
+//	KindRetryable     not delivered for a reason that may pass: retried until Retry's
+//	                  limits ran out, or the sent store failed or another sender holds
+//	                  the order_id (ErrClaimHeld); redo later, never dead-letter
 //	KindCanceled      ctx ended first; redo later
+//
+// A timeout or a connection lost after the request was written leaves it
+// unknown whether Refersion recorded the order; it is Retryable, and redoing
+// it may credit it twice. No client can do better without deduplication on
+// Refersion's side, which is not documented.
 func (r *Refersion) Send(ctx context.Context, o mapping.Order) error {
 	return r.head.Send(ctx, o)
 }
