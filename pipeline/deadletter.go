@@ -18,6 +18,9 @@ const (
 	ReasonMalformed = "malformed" // the event is not a readable JSON event
 	ReasonIdentity  = "identity"  // an identify, alias or delete that names nobody
 	ReasonRejected  = "rejected"  // Refersion refused the order for good (400, 404, 422, error body)
+	// ReasonUndelivered marks an order that a replay could not deliver
+	// (Refersion unavailable); the running pipeline never uses it.
+	ReasonUndelivered = "undelivered"
 )
 
 // DeadLetter is one event that cannot be delivered, with why.

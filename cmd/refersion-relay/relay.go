@@ -41,21 +41,9 @@ func buildRelay(cfg config.Config, stores stateStores, log *slog.Logger) (*relay
 		return nil, fmt.Errorf("mapping settings: %w", err)
 	}
 	r := &relay{}
-	s, err := sink.New(sink.Config{
-		Endpoint:       cfg.Refersion.URL,
-		Keys:           sink.NewKeys(cfg.Refersion.PublicKey.Reveal(), cfg.Refersion.SecretKey.Reveal()),
-		RequestTimeout: cfg.Refersion.RequestTimeout,
-		Retry: sink.RetryConfig{
-			MaxAttempts:     cfg.Refersion.RetryMaxAttempts,
-			InitialInterval: cfg.Refersion.RetryInitialBackoff,
-			MaxInterval:     cfg.Refersion.RetryMaxBackoff,
-			MaxElapsed:      cfg.Refersion.RetryMaxElapsed,
-		},
-		Breaker:   sink.BreakerConfig{Failures: uint32(cfg.Refersion.BreakerFailures), OpenTimeout: cfg.Refersion.BreakerOpenTimeout},
-		RateLimit: sink.RateLimitConfig{PerSecond: cfg.Refersion.RateLimit, Burst: cfg.Refersion.RateBurst},
-	}, sink.WithStore(stores.sent), sink.WithLogger(log))
+	s, err := buildSink(cfg, stores, log)
 	if err != nil {
-		return nil, fmt.Errorf("refersion settings: %w", err)
+		return nil, err
 	}
 	r.sink = s
 	r.closers = append(r.closers, func() error { s.Close(); return nil })
@@ -90,6 +78,28 @@ func buildRelay(cfg config.Config, stores stateStores, log *slog.Logger) (*relay
 	}
 	r.pipeline = p
 	return r, nil
+}
+
+// buildSink builds the Refersion sink from cfg: idempotency through the
+// sent-order store, rate limit, retry, breaker, HTTP.
+func buildSink(cfg config.Config, stores stateStores, log *slog.Logger) (*sink.Refersion, error) {
+	s, err := sink.New(sink.Config{
+		Endpoint:       cfg.Refersion.URL,
+		Keys:           sink.NewKeys(cfg.Refersion.PublicKey.Reveal(), cfg.Refersion.SecretKey.Reveal()),
+		RequestTimeout: cfg.Refersion.RequestTimeout,
+		Retry: sink.RetryConfig{
+			MaxAttempts:     cfg.Refersion.RetryMaxAttempts,
+			InitialInterval: cfg.Refersion.RetryInitialBackoff,
+			MaxInterval:     cfg.Refersion.RetryMaxBackoff,
+			MaxElapsed:      cfg.Refersion.RetryMaxElapsed,
+		},
+		Breaker:   sink.BreakerConfig{Failures: uint32(cfg.Refersion.BreakerFailures), OpenTimeout: cfg.Refersion.BreakerOpenTimeout},
+		RateLimit: sink.RateLimitConfig{PerSecond: cfg.Refersion.RateLimit, Burst: cfg.Refersion.RateBurst},
+	}, sink.WithStore(stores.sent), sink.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("refersion settings: %w", err)
+	}
+	return s, nil
 }
 
 // stateStores are the identity and sent-order stores the relay uses.

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/refersion-relay/refersion-relay/config"
+	"github.com/refersion-relay/refersion-relay/mapping"
+	"github.com/refersion-relay/refersion-relay/pipeline"
+	"github.com/refersion-relay/refersion-relay/replay"
+)
+
+const replaySynopsis = `replay [flags]
+
+Re-sends failed orders through the current mapping, the same sink (retry,
+breaker, rate limit) and the sent-order store: an order already delivered is
+skipped, so replaying twice is harmless. Reads its source to the end as it was
+at start, then stops. Settings come from the environment, as for run.
+
+Sources (one):
+  (default)                         the dead-letter topic, KAFKA_DLQ_TOPIC
+  --file PATH                       NDJSON of events, or of records written by --export
+  --source-topic NAME --since T     a time window of the source topic, re-run in full
+
+Exit status: 0 when every selected order ended delivered or skipped, 1 when
+some failed again or are still invalid, 2 on usage or connection errors.`
+
+// multiFlag collects a repeatable flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func cmdReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("replay", replaySynopsis, stdout)
+	file := fs.String("file", "", "read events or exported dead-letter records from this NDJSON file")
+	sourceTopic := fs.String("source-topic", "", "re-run a time window of this topic (with --since, optionally --until)")
+	since := fs.String("since", "", "only records at or after this time (RFC 3339, or a duration ago like 24h)")
+	until := fs.String("until", "", "only records at or before this time (RFC 3339, or a duration ago)")
+	dryRun := fs.Bool("dry-run", false, "print what would be sent, skipped or still invalid; send nothing")
+	export := fs.String("export", "", "write the selected dead-letter records to this NDJSON file and send nothing")
+	var reasons, statuses, orderIDs multiFlag
+	fs.Var(&reasons, "reason", "only dead letters of this reason: invalid, malformed, identity, rejected, undelivered (repeatable)")
+	fs.Var(&statuses, "status", "only dead letters with this HTTP status (repeatable)")
+	fs.Var(&orderIDs, "order-id", "only this order_id (repeatable)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	f, err := replayFilter(reasons, statuses, orderIDs, *since, *until)
+	if err != nil {
+		return err
+	}
+	if *file != "" && *sourceTopic != "" {
+		return fmt.Errorf("%w: --file and --source-topic are two sources; give one", errUsage)
+	}
+	if *sourceTopic != "" && f.Since.IsZero() {
+		return fmt.Errorf("%w: --source-topic needs --since, e.g. --since 2026-11-20T00:00:00Z", errUsage)
+	}
+	cfg, err := config.Load()
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("the configuration is invalid:\n%w", err)}
+	}
+	src, err := openReplaySource(ctx, cfg, *file, *sourceTopic, f)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if *export != "" {
+		return exportDeadLetters(ctx, src, f, *export, stdout)
+	}
+	return runReplay(ctx, cfg, src, f, *dryRun, stdout, stderr)
+}
+
+func replayFilter(reasons, statuses, orderIDs []string, since, until string) (replay.Filter, error) {
+	f := replay.Filter{Reasons: reasons, OrderIDs: orderIDs}
+	for _, s := range statuses {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 100 || n > 599 {
+			return f, fmt.Errorf("%w: --status %q is not an HTTP status code", errUsage, s)
+		}
+		f.Statuses = append(f.Statuses, n)
+	}
+	var err error
+	if f.Since, err = parseWhen("--since", since); err != nil {
+		return f, err
+	}
+	if f.Until, err = parseWhen("--until", until); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+// parseWhen reads an RFC 3339 time or a duration before now.
+func parseWhen(flag, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return time.Now().Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%w: %s %q: want an RFC 3339 time (2026-11-20T00:00:00Z) or a duration ago (24h)", errUsage, flag, v)
+}
+
+func openReplaySource(ctx context.Context, cfg config.Config, file, sourceTopic string, f replay.Filter) (replay.Source, error) {
+	if file != "" {
+		fh, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("--file: %w", err)
+		}
+		return replay.NewFileSource(fh, countLines(file)), nil
+	}
+	dialer, transport, err := cfg.Kafka.Clients()
+	if err != nil {
+		return nil, err
+	}
+	o := replay.KafkaOptions{Brokers: cfg.Kafka.Brokers, Topic: cfg.Kafka.DLQTopic, Dialer: dialer, Transport: transport, DeadLetters: true}
+	if sourceTopic != "" {
+		o = replay.KafkaOptions{Brokers: cfg.Kafka.Brokers, Topic: sourceTopic, Dialer: dialer, Transport: transport, Since: f.Since, Until: f.Until}
+	}
+	return replay.OpenKafka(ctx, o)
+}
+
+func countLines(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return -1
+	}
+	return strings.Count(string(b), "\n")
+}
+
+func exportDeadLetters(ctx context.Context, src replay.Source, f replay.Filter, path string, stdout io.Writer) error {
+	out, err := os.Create(path)
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("--export: %w", err)}
+	}
+	enc := json.NewEncoder(out)
+	n := 0
+	err = src.Each(ctx, func(r replay.Record) error {
+		if r.DeadLetter == nil || !replayFilterMatches(f, r) {
+			return nil
+		}
+		n++
+		return enc.Encode(replay.Export(*r.DeadLetter))
+	})
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	fmt.Fprintf(stdout, "exported %d dead-letter records to %s\n", n, path)
+	return nil
+}
+
+// replayFilterMatches applies f's record-level conditions and order-id list.
+func replayFilterMatches(f replay.Filter, r replay.Record) bool {
+	if !f.Match(r) {
+		return false
+	}
+	if len(f.OrderIDs) == 0 {
+		return true
+	}
+	for _, id := range f.OrderIDs {
+		if id == r.DeadLetter.OrderID {
+			return true
+		}
+	}
+	return false
+}
+
+func runReplay(ctx context.Context, cfg config.Config, src replay.Source, f replay.Filter, dryRun bool, stdout, stderr io.Writer) error {
+	log := newLogger(cfg.Observability, stderr)
+	stores, err := openStores(ctx, cfg)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	defer stores.close()
+	snk, err := buildSink(cfg, stores, log)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	defer snk.Close()
+	m, err := mapping.New(mapping.Options{OrderEvents: cfg.Mapping.OrderEvents, CartIDSources: cfg.Mapping.CartIDSources, DefaultCurrency: cfg.Mapping.DefaultCurrency})
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	r := &replay.Replayer{Mapper: m, Sink: snk, Sent: stores.sent, Identities: stores.identities, DryRun: dryRun, Out: stdout,
+		Concurrency: cfg.Pipeline.Concurrency}
+	if !dryRun {
+		_, transport, _ := cfg.Kafka.Clients()
+		dlq := pipeline.NewKafkaDeadLetters(cfg.Kafka.Brokers, cfg.Kafka.DLQTopic, transport)
+		defer dlq.Close()
+		r.DeadLetters = dlq
+	}
+	prog := newProgress(stderr, src.Total())
+	sum, err := r.Run(ctx, src, f, prog.update)
+	prog.done()
+	printReplaySummary(stderr, sum, dryRun)
+	switch {
+	case errors.Is(err, replay.ErrUnauthorized):
+		return &exitError{code: 2, err: err}
+	case errors.Is(err, context.Canceled):
+		return &exitError{code: 1, err: errors.New("interrupted; run the same command again to finish (delivered orders are skipped)")}
+	case err != nil:
+		return &exitError{code: 2, err: err}
+	case !sum.OK():
+		return &exitError{code: 1, err: fmt.Errorf("%d orders failed again and %d are still invalid", sum.FailedAgain, sum.StillInvalid)}
+	}
+	return nil
+}
+
+func printReplaySummary(w io.Writer, s replay.Summary, dryRun bool) {
+	sent := "delivered"
+	if dryRun {
+		sent = "would send"
+	}
+	fmt.Fprintf(w, "replayed %d orders from %d records: %s %d, skipped as already sent %d, repeated %d, still invalid %d, failed again %d (back on the dead-letter topic: %d)\n",
+		s.Selected, s.Records, sent, s.Delivered, s.Skipped, s.Repeated, s.StillInvalid, s.FailedAgain, s.Requeued)
+}

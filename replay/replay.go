@@ -1,0 +1,274 @@
+package replay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/refersion-relay/refersion-relay/failure"
+	"github.com/refersion-relay/refersion-relay/mapping"
+	"github.com/refersion-relay/refersion-relay/pipeline"
+	"github.com/refersion-relay/refersion-relay/sink"
+)
+
+// Filter selects records. Empty fields select everything. Reasons and
+// Statuses select among dead-letter records only: with either set, plain
+// events are not selected.
+type Filter struct {
+	Reasons  []string
+	Statuses []int
+	OrderIDs []string
+	// Since and Until bound a record's time (inclusive); zero is unbounded.
+	Since, Until time.Time
+}
+
+// Match reports whether f selects r, by reason, status and time (the
+// order-id condition needs the mapped order and applies later).
+func (f Filter) Match(r Record) bool {
+	if (len(f.Reasons) > 0 || len(f.Statuses) > 0) && r.DeadLetter == nil {
+		return false
+	}
+	if len(f.Reasons) > 0 && !slices.Contains(f.Reasons, r.DeadLetter.Reason) {
+		return false
+	}
+	if len(f.Statuses) > 0 && !slices.Contains(f.Statuses, r.DeadLetter.Status) {
+		return false
+	}
+	if !r.Time.IsZero() && ((!f.Since.IsZero() && r.Time.Before(f.Since)) || (!f.Until.IsZero() && r.Time.After(f.Until))) {
+		return false
+	}
+	return true
+}
+
+// Summary counts what a replay did. Every selected order event ends in
+// exactly one of Delivered, Skipped, Repeated, StillInvalid or FailedAgain.
+type Summary struct {
+	Records      int64 `json:"records"`       // records read from the source
+	Selected     int64 `json:"selected"`      // order events the filter selected
+	Delivered    int64 `json:"delivered"`     // accepted by Refersion now
+	Skipped      int64 `json:"skipped"`       // already sent before: not sent again
+	Repeated     int64 `json:"repeated"`      // an order_id seen earlier in this replay
+	StillInvalid int64 `json:"still_invalid"` // the current mapping still rejects them
+	FailedAgain  int64 `json:"failed_again"`  // delivery failed again
+	Requeued     int64 `json:"requeued"`      // failed-again orders written back to the dead-letter topic
+	Identities   int64 `json:"identities"`    // identify, alias and delete events applied
+	Ignored      int64 `json:"ignored"`       // other events, not replayed
+}
+
+// OK reports whether every selected order ended delivered or skipped.
+func (s Summary) OK() bool { return s.StillInvalid == 0 && s.FailedAgain == 0 }
+
+// Replayer replays records through the mapping and the sink.
+type Replayer struct {
+	Mapper     *mapping.Mapper
+	Sink       sink.Sink
+	Sent       sink.SentStore // for --dry-run's already-sent check
+	Identities mapping.IdentityStore
+	// DeadLetters receives orders that fail again, with Attempts raised; nil
+	// leaves them only in the summary.
+	DeadLetters pipeline.DeadLetters
+	DryRun      bool      // send nothing; describe each order on Out
+	Out         io.Writer // dry-run lines: {"send": payload} | {"skip": ...} | {"invalid": ...}
+	Concurrency int       // deliveries at once (default 16)
+
+	sum    Summary
+	seen   sync.Map // order_id → struct{}: each order once per replay
+	outMu  sync.Mutex
+	abort  atomic.Pointer[error]
+	filter Filter
+}
+
+// ErrUnauthorized stops a replay: Refersion refused the keys.
+var ErrUnauthorized = errors.New("refersion refused the keys (401/403): fix REFERSION_PUBLIC_KEY/REFERSION_SECRET_KEY (or REFERSION_API_KEY) and run again")
+
+// Run replays what src yields and f selects. progress, if not nil, is called
+// after each record with the running summary. It returns the summary and an
+// error for a source that fails, ErrUnauthorized, or ctx ending; orders
+// already handled stay handled, so running it again finishes the rest.
+func (r *Replayer) Run(ctx context.Context, src Source, f Filter, progress func(Summary)) (Summary, error) {
+	r.filter = f
+	n := r.Concurrency
+	if n <= 0 {
+		n = 16
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	err := src.Each(ctx, func(rec Record) error {
+		atomic.AddInt64(&r.sum.Records, 1)
+		if e := r.abort.Load(); e != nil {
+			return *e
+		}
+		if r.filter.Match(rec) {
+			if err := r.record(ctx, rec, sem, &wg); err != nil {
+				return err
+			}
+		}
+		if progress != nil {
+			progress(r.Snapshot())
+		}
+		return nil
+	})
+	wg.Wait()
+	if e := r.abort.Load(); e != nil && err == nil {
+		err = *e
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	return r.Snapshot(), err
+}
+
+// Snapshot returns the running summary.
+func (r *Replayer) Snapshot() Summary {
+	s := &r.sum
+	return Summary{
+		Records: atomic.LoadInt64(&s.Records), Selected: atomic.LoadInt64(&s.Selected), Delivered: atomic.LoadInt64(&s.Delivered),
+		Skipped: atomic.LoadInt64(&s.Skipped), Repeated: atomic.LoadInt64(&s.Repeated), StillInvalid: atomic.LoadInt64(&s.StillInvalid),
+		FailedAgain: atomic.LoadInt64(&s.FailedAgain), Requeued: atomic.LoadInt64(&s.Requeued),
+		Identities: atomic.LoadInt64(&s.Identities), Ignored: atomic.LoadInt64(&s.Ignored),
+	}
+}
+
+// record handles the events of one record; deliveries run on workers.
+func (r *Replayer) record(ctx context.Context, rec Record, sem chan struct{}, wg *sync.WaitGroup) error {
+	var err error
+	r.Mapper.Split(rec.Event, func(_ int, ev []byte, c mapping.Class) bool {
+		switch c.Kind {
+		case mapping.KindOrder:
+			err = r.order(ctx, rec, ev, sem, wg)
+		case mapping.KindIdentify, mapping.KindAlias, mapping.KindDelete:
+			if u, perr := mapping.ParseIdentity(ev, c.Kind); perr == nil {
+				if err = mapping.Apply(ctx, r.Identities, u); err == nil {
+					atomic.AddInt64(&r.sum.Identities, 1)
+				}
+			}
+		default:
+			atomic.AddInt64(&r.sum.Ignored, 1)
+		}
+		return err == nil
+	})
+	return err
+}
+
+func (r *Replayer) order(ctx context.Context, rec Record, ev []byte, sem chan struct{}, wg *sync.WaitGroup) error {
+	o, err := r.Mapper.Map(ev)
+	var invalid *mapping.InvalidError
+	orderID := o.OrderID
+	if errors.As(err, &invalid) {
+		orderID = invalid.OrderID
+	}
+	if len(r.filter.OrderIDs) > 0 && !slices.Contains(r.filter.OrderIDs, orderID) {
+		return nil
+	}
+	atomic.AddInt64(&r.sum.Selected, 1)
+	if invalid != nil {
+		atomic.AddInt64(&r.sum.StillInvalid, 1)
+		r.describe("invalid", invalid)
+		return nil
+	}
+	if _, dup := r.seen.LoadOrStore(o.OrderID, struct{}{}); dup {
+		atomic.AddInt64(&r.sum.Repeated, 1)
+		return nil
+	}
+	if err := mapping.Enrich(ctx, &o, r.Identities); err != nil {
+		return fmt.Errorf("identity store: %w", err)
+	}
+	if r.DryRun {
+		return r.dryRun(ctx, o)
+	}
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	wg.Add(1)
+	go func() {
+		defer func() { <-sem; wg.Done() }()
+		r.deliver(ctx, rec, ev, o)
+	}()
+	return nil
+}
+
+func (r *Replayer) deliver(ctx context.Context, rec Record, ev []byte, o mapping.Order) {
+	err := r.Sink.Send(ctx, o)
+	switch failure.KindOf(err) {
+	case failure.KindDelivered:
+		atomic.AddInt64(&r.sum.Delivered, 1)
+		return
+	case failure.KindAlreadySent:
+		atomic.AddInt64(&r.sum.Skipped, 1)
+		return
+	case failure.KindUnauthorized:
+		e := ErrUnauthorized
+		r.abort.CompareAndSwap(nil, &e)
+		return
+	case failure.KindCanceled:
+		return
+	}
+	atomic.AddInt64(&r.sum.FailedAgain, 1)
+	if r.DeadLetters != nil {
+		r.requeue(ctx, rec, ev, o, err)
+	}
+}
+
+// requeue writes an order that failed again back to the dead-letter topic,
+// its attempt count raised and its first failure kept.
+func (r *Replayer) requeue(ctx context.Context, rec Record, ev []byte, o mapping.Order, cause error) {
+	d := pipeline.DeadLetter{Value: ev, Reason: pipeline.ReasonUndelivered, Attempts: 1, FirstFailure: time.Now(),
+		OrderID: o.OrderID, MessageID: o.Source.MessageID}
+	if old := rec.DeadLetter; old != nil {
+		d.Key, d.Attempts, d.FirstFailure = old.Key, old.Attempts+1, old.FirstFailure
+		d.Topic, d.Partition, d.Offset, d.Index = old.Topic, old.Partition, old.Offset, old.Index
+	}
+	var perm *failure.Permanent
+	if errors.As(cause, &perm) {
+		d.Reason, d.Status, d.Body = pipeline.ReasonRejected, perm.Status, perm.Body
+	} else {
+		d.Problems = []mapping.Problem{{Reason: cause.Error()}}
+	}
+	if err := r.DeadLetters.Write(ctx, d); err == nil {
+		atomic.AddInt64(&r.sum.Requeued, 1)
+	}
+}
+
+func (r *Replayer) dryRun(ctx context.Context, o mapping.Order) error {
+	c, err := r.Sent.Claim(ctx, o.OrderID, time.Second)
+	if err != nil {
+		return fmt.Errorf("sent-order store: %w", err)
+	}
+	switch c.Status {
+	case sink.AlreadySent:
+		atomic.AddInt64(&r.sum.Skipped, 1)
+		r.describe("skip", map[string]string{"order_id": o.OrderID, "reason": "already sent"})
+		return nil
+	case sink.Claimed:
+		if err := r.Sent.Release(ctx, c); err != nil {
+			return fmt.Errorf("sent-order store: %w", err)
+		}
+	}
+	atomic.AddInt64(&r.sum.Delivered, 1) // would be delivered
+	r.describe("send", o)
+	return nil
+}
+
+// describe writes one dry-run line.
+func (r *Replayer) describe(key string, v any) {
+	if r.Out == nil || !r.DryRun {
+		return
+	}
+	b, err := json.Marshal(map[string]any{key: v})
+	if err != nil {
+		return
+	}
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	_, _ = r.Out.Write(append(b, '\n'))
+}
