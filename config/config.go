@@ -44,7 +44,7 @@ type Kafka struct {
 	SessionTimeout    time.Duration `envconfig:"KAFKA_SESSION_TIMEOUT" default:"30s" desc:"Consumer-group session: a member silent this long loses its partitions."`
 	HeartbeatInterval time.Duration `envconfig:"KAFKA_HEARTBEAT_INTERVAL" default:"3s" desc:"Consumer-group heartbeat; also how quickly a rebalance is noticed."`
 	RebalanceTimeout  time.Duration `envconfig:"KAFKA_REBALANCE_TIMEOUT" default:"30s" desc:"How long the group waits for members to rejoin during a rebalance."`
-	CommitInterval    time.Duration `envconfig:"KAFKA_COMMIT_INTERVAL" default:"0s" desc:"Least time between two offset commits of a partition; 0 commits as soon as the handled prefix grows (commits still coalesce under load)."`
+	CommitInterval    time.Duration `envconfig:"KAFKA_COMMIT_INTERVAL" default:"1s" desc:"Least time between two offset commits of a partition; 0 commits as soon as the handled prefix grows (commits still coalesce under load)."`
 	TLS
 	SASL
 }

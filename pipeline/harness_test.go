@@ -104,7 +104,7 @@ func (r *rig) pipelineWith(group string, dlq pipeline.DeadLetters) *pipeline.Pip
 }
 
 func (r *rig) build(group, keys string, store sink.SentStore, dlq pipeline.DeadLetters) *pipeline.Pipeline {
-	return r.buildWith(group, keys, store, dlq, nil)
+	return r.buildWith(group, keys, store, dlq, nil, 0)
 }
 
 // dlq returns a dead-letter writer to the rig's topic.
@@ -114,7 +114,7 @@ func (r *rig) dlq() *pipeline.KafkaDeadLetters {
 	return d
 }
 
-func (r *rig) buildWith(group, keys string, store sink.SentStore, dlq pipeline.DeadLetters, tp trace.TracerProvider) *pipeline.Pipeline {
+func (r *rig) buildWith(group, keys string, store sink.SentStore, dlq pipeline.DeadLetters, tp trace.TracerProvider, commitEvery time.Duration) *pipeline.Pipeline {
 	r.t.Helper()
 	k, err := sink.ParseKeys(keys)
 	if err != nil {
@@ -134,7 +134,7 @@ func (r *rig) buildWith(group, keys string, store sink.SentStore, dlq pipeline.D
 		MaxWait: 100 * time.Millisecond, HeartbeatInterval: 300 * time.Millisecond, SessionTimeout: 6 * time.Second,
 		RebalanceTimeout: 6 * time.Second, DrainTimeout: 5 * time.Second,
 		RedoBackoff: 5 * time.Millisecond, RedoBackoffMax: 50 * time.Millisecond,
-		TracerProvider: tp,
+		TracerProvider: tp, CommitInterval: commitEvery,
 	}, mapping.MustNew(mapping.Options{}), s, mapping.NewMemoryIdentities(), dlq)
 	if err != nil {
 		r.t.Fatal(err)
@@ -161,7 +161,7 @@ func start(t *testing.T, p *pipeline.Pipeline) (stop func() error) {
 }
 
 // waitFor polls cond until it holds; it fails the test after limit.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	tick := time.NewTicker(5 * time.Millisecond)

@@ -33,7 +33,7 @@ func TestOrderSpanTreeFollowsTraceparent(t *testing.T) {
 
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	p := r.buildWith("g-trace", sandbox.DefaultKeys, sink.NewMemoryStore(sink.MemoryStoreOptions{}), r.dlq(), tp)
+	p := r.buildWith("g-trace", sandbox.DefaultKeys, sink.NewMemoryStore(sink.MemoryStoreOptions{}), r.dlq(), tp, 0)
 	stop := start(t, p)
 	r.waitDone("g-trace", p)
 	if err := stop(); err != nil {
