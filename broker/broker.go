@@ -51,6 +51,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -80,6 +81,9 @@ type Options struct {
 	// DataDir, when set, persists topics, offsets and groups there and
 	// reloads them on the next start. "" keeps everything in memory.
 	DataDir string
+	// MaxMessageBytes is the largest record batch the broker accepts
+	// (message.max.bytes); 0 keeps Kafka's default of about 1 MiB.
+	MaxMessageBytes int
 }
 
 // Broker is a running broker. Close it when done.
@@ -131,6 +135,9 @@ func Start(ctx context.Context, o Options) (*Broker, error) {
 	}
 	if o.DataDir != "" {
 		opts = append(opts, kfake.DataDir(o.DataDir))
+	}
+	if o.MaxMessageBytes > 0 {
+		opts = append(opts, kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(o.MaxMessageBytes)}))
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {

@@ -73,6 +73,9 @@ func checkOrder(t *testing.T, o Order, ev []byte) {
 	if o.OrderID == "" {
 		t.Fatalf("empty order_id accepted: %q", ev)
 	}
+	if !utf8.ValidString(o.CartID) || !utf8.ValidString(o.OrderID) {
+		t.Fatalf("identifier with invalid UTF-8 accepted: %q", ev)
+	}
 	if c, ok := normalizeCurrency(o.CurrencyCode); !ok || c != o.CurrencyCode {
 		t.Fatalf("currency %q accepted: %q", o.CurrencyCode, ev)
 	}
@@ -80,7 +83,7 @@ func checkOrder(t *testing.T, o Order, ev []byte) {
 		t.Fatalf("order without items accepted: %q", ev)
 	}
 	for _, it := range o.Items {
-		if it.SKU == "" {
+		if it.SKU == "" || !utf8.ValidString(it.SKU) {
 			t.Fatalf("item without sku accepted: %q", ev)
 		}
 		p, err := strconv.ParseFloat(string(it.Price), 64)

@@ -106,6 +106,11 @@ func mapItem(field string, obj []byte, ps *problems) (Item, string) {
 	}
 	if !name.absent() {
 		n, reason := idText(name)
+		if name.t == jsonparser.String {
+			// A name is for people: broken bytes are replaced, not refused.
+			n, _ = jsonparser.ParseString(name.b)
+			n, reason = strings.ToValidUTF8(n, "\uFFFD"), ""
+		}
 		if reason != "" {
 			ps.add(field+".name", reason)
 		}

@@ -201,6 +201,9 @@ func idText(r raw) (string, string) {
 		if err != nil {
 			return "", "is not a valid JSON string"
 		}
+		if !utf8.ValidString(s) {
+			return "", "is not valid UTF-8; identifiers must survive the trip to Refersion unchanged"
+		}
 		return s, ""
 	case jsonparser.Number:
 		if !isJSONNumber(string(r.b)) {

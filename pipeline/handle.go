@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,13 @@ const (
 	causeIdentities   = "identity store unavailable"
 	causeDeadLetters  = "dead-letter topic unavailable"
 )
+
+// MaxMessageBytes is the largest message the pipeline reads as events. A
+// larger one is dead-lettered as malformed, cut to its first 64 KiB so that the
+// record fits the dead-letter topic.
+const MaxMessageBytes = 1 << 20
+
+const oversizedExcerpt = 64 << 10
 
 // message counts the unfinished events of one Kafka message; the message is
 // done when the count reaches zero.
@@ -45,6 +53,18 @@ func (m *message) finish() {
 func (p *Pipeline) handle(fetchCtx, jobCtx context.Context, pt *partition, km kafka.Message) bool {
 	msg := &message{pt: pt, offset: km.Offset}
 	msg.pending.Store(1) // held until every event is dispatched
+	if len(km.Value) > MaxMessageBytes {
+		p.stats.events.Add(1)
+		d := source{km: km}.deadLetter(ReasonMalformed, []mapping.Problem{{Reason: fmt.Sprintf(
+			"message of %d bytes is over the %d-byte limit (Segment allows 32 KB per event, 500 KB per batch); the record keeps its first %d bytes",
+			len(km.Value), MaxMessageBytes, oversizedExcerpt)}})
+		d.Value = km.Value[:oversizedExcerpt]
+		if !p.dispatchDeadLetter(fetchCtx, jobCtx, msg, d) {
+			return false
+		}
+		msg.finish()
+		return true
+	}
 	ok := true
 	p.mapper.Split(km.Value, func(index int, ev []byte, c mapping.Class) bool {
 		p.stats.events.Add(1)
