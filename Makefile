@@ -22,7 +22,12 @@ lint: tools
 	$(GO) vet ./...
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
 
-test: lint
+# deps installs what the tests need beyond Go: redis-server, which the redis
+# backend's tests start for themselves.
+deps:
+	bash .ci/ensure-redis.sh
+
+test: deps lint
 	$(GO) test -race -count=1 ./...
 
 bench:

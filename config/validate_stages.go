@@ -70,6 +70,10 @@ func (m Mapping) check() []error {
 	return errs
 }
 
+// Validate reports the problems of the state settings alone, joined, or nil:
+// for commands that need the stores but neither Kafka nor Refersion.
+func (s State) Validate() error { return errors.Join(s.check()...) }
+
 func (s State) check() []error {
 	var errs []error
 	errs = appendErr(errs, oneOf("STATE_BACKEND", s.Backend, "memory", "disk", "redis"))

@@ -1,18 +1,13 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/refersion-relay/refersion-relay/internal/harness"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 )
 
@@ -31,48 +26,47 @@ func BenchmarkEndToEnd(b *testing.B) {
 }
 
 func endToEnd(b *testing.B, latency time.Duration) {
-	w := newBenchWorld(b, 200000, sandbox.Options{Latency: latency})
-	r := w.start()
+	b.StopTimer()
+	w := newWorld(b, 200000, sandbox.Options{Latency: latency})
+	b.StartTimer()
+	r := start(b, w, "KAFKA_COMMIT_INTERVAL=1s")
 	// Throughput is timed from the first delivery (process start and the
 	// group join excluded) to the last; the final commit (up to
 	// KAFKA_COMMIT_INTERVAL later) is waited for but not timed.
-	waitFor(w.t, time.Minute, "the first order", r, func() bool { return len(w.sandbox.Orders()) > 0 })
+	waitFor(b, time.Minute, "the first order", func() bool { return len(w.Sandbox.Orders()) > 0 }, r)
 	began := time.Now()
-	waitFor(w.t, 10*time.Minute, "every order", r, func() bool { return len(w.sandbox.Orders()) >= len(w.valid) })
+	waitFor(b, 10*time.Minute, "every order", func() bool { return len(w.Sandbox.Orders()) >= len(w.Valid) }, r)
 	elapsed := time.Since(began)
-	waitFor(w.t, time.Minute, "the final commit", r, func() bool { return w.lag() == 0 })
-	rss := peakRSS(r.cmd.Process.Pid)
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	<-r.exited
-	r.exited <- nil
-	cpu := 0.0
-	if ru, ok := r.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	waitFor(b, time.Minute, "the final commit", func() bool { return w.Lag() == 0 }, r)
+	rss := r.PeakRSS()
+	if err := r.Stop(30 * time.Second); err != nil {
+		b.Fatal(err)
 	}
-	b.ReportMetric(float64(w.events)/elapsed.Seconds(), "events/s")
-	b.ReportMetric(float64(len(w.valid))/elapsed.Seconds(), "orders/s")
-	b.ReportMetric(cpu/float64(w.events)*1e6, "cpu-s/Mevents")
+	b.ReportMetric(float64(w.Events)/elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64(len(w.Valid))/elapsed.Seconds(), "orders/s")
+	b.ReportMetric(r.CPU().Seconds()/float64(w.Events)*1e6, "cpu-s/Mevents")
 	b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
 }
 
 // BenchmarkBareConsumer reads the same kind of topic with a bare kafka-go
 // consumer-group Reader (FetchMessage, one commit at the end): the ceiling
-// the relay is compared with.
+// the relay is compared with. Timed from the first message, as the relay is.
 func BenchmarkBareConsumer(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		w := newBenchWorld(b, 200000, sandbox.Options{})
-		messages := w.messages
-		rd := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{w.broker.Addr()}, Topic: topic, GroupID: "bare",
+		b.StopTimer()
+		w := newWorld(b, 200000, sandbox.Options{})
+		b.StartTimer()
+		rd := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{w.Broker.Addr()}, Topic: harness.Topic, GroupID: "bare",
 			MaxWait: 100 * time.Millisecond, HeartbeatInterval: 300 * time.Millisecond})
 		var began time.Time
 		var last kafka.Message
-		for n := 0; n < messages; n++ {
+		for n := 0; n < w.Messages; n++ {
 			m, err := rd.FetchMessage(context.Background())
 			if err != nil {
 				b.Fatal(err)
 			}
 			if n == 0 {
-				began = time.Now() // timed from the first message, as the relay is
+				began = time.Now()
 			}
 			last = m
 		}
@@ -81,31 +75,7 @@ func BenchmarkBareConsumer(b *testing.B) {
 		}
 		elapsed := time.Since(began)
 		rd.Close()
-		b.ReportMetric(float64(w.events)/elapsed.Seconds(), "events/s")
-		b.ReportMetric(float64(messages)/elapsed.Seconds(), "msgs/s")
+		b.ReportMetric(float64(w.Events)/elapsed.Seconds(), "events/s")
+		b.ReportMetric(float64(w.Messages)/elapsed.Seconds(), "msgs/s")
 	}
-}
-
-// newBenchWorld is newWorld for a benchmark.
-func newBenchWorld(b *testing.B, n int, sb sandbox.Options) *world {
-	b.StopTimer()
-	defer b.StartTimer()
-	return newWorld(b, n, sb)
-}
-
-// peakRSS reads a process's peak resident set size (VmHWM) in bytes.
-func peakRSS(pid int) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

@@ -1,0 +1,201 @@
+// Package disk holds the default state backend: an identity store and a
+// sent-order store, each a bbolt file in the state directory. Every write is
+// committed and fsynced before it returns, so a crash loses nothing that was
+// acknowledged; writers that arrive while a commit is running share the next
+// one. A file is locked by the process that opens it: one replica per state
+// directory. Errors mean the store is unavailable; the caller retries.
+package disk
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Options tune a store. Zero fields take the defaults.
+type Options struct {
+	// TTL is how long an entry lives after its last write. Default 90 days
+	// for identities, 30 days for sent order_ids.
+	TTL time.Duration
+	// SweepInterval is how often expired entries are deleted from the file
+	// (lookups ignore them before that). Default 1 hour.
+	SweepInterval time.Duration
+	// ScrubDelay is how long after a Forget the identity file is rewritten,
+	// so the erased bytes leave the freed pages too (Close and Open also do
+	// it). Forgets within the delay share one rewrite. Default 1 minute.
+	ScrubDelay time.Duration
+	// LockTimeout is how long Open waits for another process to release
+	// the file. Default 3 seconds.
+	LockTimeout time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults(ttl time.Duration) Options {
+	for _, d := range []struct {
+		p *time.Duration
+		v time.Duration
+	}{
+		{&o.TTL, ttl}, {&o.SweepInterval, time.Hour}, {&o.ScrubDelay, time.Minute}, {&o.LockTimeout, 3 * time.Second},
+	} {
+		if *d.p <= 0 {
+			*d.p = d.v
+		}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// ErrClosed is returned by a store's methods after Close.
+var ErrClosed = errors.New("disk state store closed")
+
+// ErrLocked means another process holds the store's file: one process per
+// state directory.
+var ErrLocked = errors.New("locked by another process (is another refersion-relay using this state directory?)")
+
+// db is one bbolt file with its buckets, its group committer and its sweeper.
+// Readers hold mu shared while in a View; the committer holds it shared
+// while in an Update; a scrub holds it alone while it swaps the file.
+type db struct {
+	path    string
+	opts    Options
+	buckets [][]byte
+
+	mu     sync.RWMutex
+	bolt   *bolt.DB // nil once closed
+	commit *committer
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+func openDB(path string, opts Options, buckets ...[]byte) (*db, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	d := &db{path: path, opts: opts, buckets: buckets, stop: make(chan struct{}), done: make(chan struct{})}
+	b, err := d.open(path)
+	if err != nil {
+		return nil, err
+	}
+	d.bolt = b
+	d.commit = &committer{run: d.runBatch}
+	return d, nil
+}
+
+// open opens the bbolt file at path and creates the buckets.
+func (d *db) open(path string) (*bolt.DB, error) {
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: d.opts.LockTimeout, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("%s is %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	err = b.Update(func(tx *bolt.Tx) error {
+		for _, name := range d.buckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = b.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// view runs fn in a read transaction.
+func (d *db) view(fn func(tx *bolt.Tx) error) error {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.bolt == nil {
+		return ErrClosed
+	}
+	return d.bolt.View(fn)
+}
+
+// update runs fn in a write transaction shared with concurrent writers,
+// and returns once it is durable. fn may run more than once.
+func (d *db) update(fn func(tx *bolt.Tx) error) error { return d.commit.do(fn) }
+
+// runBatch commits fns in one transaction. If one fails, the others are
+// committed again without it.
+func (d *db) runBatch(fns []func(tx *bolt.Tx) error) []error {
+	errs := make([]error, len(fns))
+	failed := -1
+	d.mu.RLock()
+	err := ErrClosed
+	if d.bolt != nil {
+		err = d.bolt.Update(func(tx *bolt.Tx) error {
+			for i, fn := range fns {
+				if err := fn(tx); err != nil {
+					failed = i
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	d.mu.RUnlock()
+	if err == nil || failed < 0 {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	errs[failed] = err
+	rest := d.runBatch(append(fns[:failed:failed], fns[failed+1:]...))
+	copy(errs, rest[:failed])
+	copy(errs[failed+1:], rest[failed:])
+	return errs
+}
+
+// background sweeps expired entries every SweepInterval until close.
+func (d *db) background(sweep func()) {
+	defer close(d.done)
+	t := time.NewTicker(d.opts.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+			sweep()
+		}
+	}
+}
+
+// close stops the sweeper and closes the file; ops fail with ErrClosed after.
+func (d *db) close() error {
+	select {
+	case <-d.stop:
+		return nil
+	default:
+		close(d.stop)
+	}
+	<-d.done
+	return d.closeFile()
+}
+
+// closeFile closes the bbolt file, for close and for a failed open.
+func (d *db) closeFile() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.bolt == nil {
+		return nil
+	}
+	err := d.bolt.Close()
+	d.bolt = nil
+	return err
+}

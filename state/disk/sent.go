@@ -1,0 +1,133 @@
+package disk
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/refersion-relay/refersion-relay/sink"
+)
+
+var bSent = []byte("sent") // key(order_id) → expiry
+
+// SentFile is the sent-order store's file name in the state directory.
+const SentFile = "sent.db"
+
+// Sent is a sink.SentStore in a bbolt file. Confirmed order_ids are durable
+// and live for the TTL. Claims are kept in memory: the file lock makes this
+// process the only sender using the directory, and a claim need not outlive
+// it (after a crash no sender holds one; a delivery the crash cut short
+// between its 2xx and Confirm is the one case that may be sent again, as with
+// any store). Safe for concurrent use.
+type Sent struct {
+	*db
+
+	mu     sync.Mutex
+	claims map[string]claim // order_id → live claim
+}
+
+type claim struct {
+	token   string
+	expires time.Time
+}
+
+// OpenSent opens (or creates) the sent-order store in dir. It fails when
+// another process holds the file. Close it to release the file.
+func OpenSent(dir string, opts Options) (*Sent, error) {
+	opts = opts.withDefaults(30 * 24 * time.Hour)
+	d, err := openDB(filepath.Join(dir, SentFile), opts, bSent)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sent{db: d, claims: map[string]claim{}}
+	go d.background(func() { _ = s.Sweep(context.Background()) })
+	return s, nil
+}
+
+// Claim implements sink.SentStore.
+func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (sink.Claim, error) {
+	if err := ctx.Err(); err != nil {
+		return sink.Claim{}, err
+	}
+	if lease <= 0 {
+		return sink.Claim{}, errors.New("disk sent store: lease must be positive")
+	}
+	now := s.opts.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.claims[orderID]; ok && now.Before(c.expires) {
+		return sink.Claim{OrderID: orderID, Status: sink.HeldElsewhere}, nil
+	}
+	sent := false
+	if err := s.view(func(tx *bolt.Tx) error {
+		sent = live(tx.Bucket(bSent).Get(key(orderID)), now)
+		return nil
+	}); err != nil {
+		return sink.Claim{}, err
+	}
+	if sent {
+		return sink.Claim{OrderID: orderID, Status: sink.AlreadySent}, nil
+	}
+	c := claim{token: rand.Text(), expires: now.Add(lease)}
+	s.claims[orderID] = c
+	return sink.Claim{OrderID: orderID, Status: sink.Claimed, Token: c.token}, nil
+}
+
+// Confirm implements sink.SentStore. It returns once the order_id is
+// durable.
+func (s *Sent) Confirm(ctx context.Context, c sink.Claim) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	exp := putExpiry(nil, s.opts.Now().Add(s.opts.TTL))
+	k := key(c.OrderID)
+	if err := s.update(func(tx *bolt.Tx) error { return tx.Bucket(bSent).Put(k, exp) }); err != nil {
+		return err
+	}
+	s.drop(c)
+	return nil
+}
+
+// Release implements sink.SentStore.
+func (s *Sent) Release(ctx context.Context, c sink.Claim) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.drop(c)
+	return nil
+}
+
+// drop removes c's claim if c still holds it.
+func (s *Sent) drop(c sink.Claim) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if held, ok := s.claims[c.OrderID]; ok && held.token == c.Token {
+		delete(s.claims, c.OrderID)
+	}
+}
+
+// Sweep deletes expired order_ids and claims now; the store also does it
+// every SweepInterval.
+func (s *Sent) Sweep(ctx context.Context) error {
+	now := s.opts.Now()
+	s.mu.Lock()
+	for id, c := range s.claims {
+		if !now.Before(c.expires) {
+			delete(s.claims, id)
+		}
+	}
+	s.mu.Unlock()
+	_, err := s.sweepBucket(ctx, bSent, nil)
+	return err
+}
+
+// Close closes the file.
+func (s *Sent) Close() error { return s.close() }
+
+// Ping reports whether the store is open.
+func (s *Sent) Ping(context.Context) error { return s.view(func(*bolt.Tx) error { return nil }) }

@@ -1,0 +1,192 @@
+package memory
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/refersion-relay/refersion-relay/mapping"
+)
+
+// Identities is a bounded mapping.IdentityStore in process memory. An entry
+// is one id: its traits, the id it links to and the ids linking to it. It
+// lives for the TTL after its last write (Merge of it, or Link from or to
+// it); when a bound is passed the entry written longest ago is evicted and
+// its links are cut. Forget erases the whole person: every id reachable from
+// id through links in either direction.
+type Identities struct {
+	opts Options
+
+	mu sync.Mutex
+	c  *cache[*person]
+}
+
+type person struct {
+	traits mapping.Traits
+	to     string              // the id this one links to; "" for none
+	froms  map[string]struct{} // the ids linking to this one
+}
+
+func (p *person) size() int {
+	n := traitsSize(p.traits) + len(p.to)
+	for f := range p.froms {
+		n += len(f) + 16
+	}
+	return n
+}
+
+func (p *person) empty() bool { return p.traits.IsZero() && p.to == "" && len(p.froms) == 0 }
+
+// NewIdentities returns an empty store; opts.TTL defaults to 90 days.
+func NewIdentities(opts Options) *Identities {
+	s := &Identities{opts: opts.withDefaults(DefaultIdentityTTL)}
+	s.c = newCache[*person](s.opts.MaxEntries, s.opts.MaxBytes)
+	s.c.evicted = s.cut
+	return s
+}
+
+// Lookup implements mapping.Identities.
+func (s *Identities) Lookup(ctx context.Context, id string) (mapping.Traits, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return mapping.Traits{}, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	p, ok := s.c.get(id, now)
+	if !ok {
+		return mapping.Traits{}, false, nil
+	}
+	t := p.traits
+	if p.to != "" {
+		if q, ok := s.c.get(p.to, now); ok {
+			t = t.Fill(q.traits)
+		}
+	}
+	return t, !t.IsZero(), nil
+}
+
+// Merge implements mapping.IdentityWriter.
+func (s *Identities) Merge(ctx context.Context, id string, t mapping.Traits) error {
+	if err := ctx.Err(); err != nil || t.IsZero() {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	s.c.expire(now)
+	p := s.entry(id)
+	p.traits = t.Fill(p.traits)
+	s.save(id, p, now)
+	s.c.trim()
+	return nil
+}
+
+// Link implements mapping.IdentityWriter.
+func (s *Identities) Link(ctx context.Context, from, to string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if from == to {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	s.c.expire(now)
+	p := s.entry(from)
+	if p.to != "" && p.to != to {
+		s.unlinkFrom(p.to, from)
+	}
+	p.to = to
+	q := s.entry(to)
+	q.froms[from] = struct{}{}
+	q.traits = q.traits.Fill(p.traits)
+	s.save(from, p, now)
+	s.save(to, q, now)
+	s.c.trim()
+	return nil
+}
+
+// Forget implements mapping.IdentityWriter: it erases id and every id
+// linked to it, directly or through other links.
+func (s *Identities) Forget(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[string]struct{}{id: {}}
+	for queue := []string{id}; len(queue) > 0; queue = queue[1:] {
+		p, ok := s.c.peek(queue[0])
+		if !ok {
+			continue
+		}
+		next := []string{p.to}
+		for f := range p.froms {
+			next = append(next, f)
+		}
+		for _, n := range next {
+			if _, done := seen[n]; n != "" && !done {
+				seen[n] = struct{}{}
+				queue = append(queue, n)
+			}
+		}
+	}
+	for x := range seen {
+		s.c.del(x)
+	}
+	return nil
+}
+
+// Len returns the number of ids stored, expired ones not yet removed included.
+func (s *Identities) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.len()
+}
+
+// entry returns id's person, a new empty one if none is stored.
+func (s *Identities) entry(id string) *person {
+	if p, ok := s.c.peek(id); ok {
+		return p
+	}
+	return &person{froms: map[string]struct{}{}}
+}
+
+func (s *Identities) save(id string, p *person, now time.Time) {
+	s.c.put(id, p, p.size(), now.Add(s.opts.TTL))
+}
+
+// unlinkFrom removes from's link out of to's entry, deleting to's entry
+// if nothing is left in it.
+func (s *Identities) unlinkFrom(to, from string) {
+	q, ok := s.c.peek(to)
+	if !ok {
+		return
+	}
+	delete(q.froms, from)
+	s.resize(to, q)
+}
+
+// cut runs when id's entry p was evicted or expired: links to and from it
+// are cut, so no other entry names it.
+func (s *Identities) cut(id string, p *person) {
+	if p.to != "" {
+		s.unlinkFrom(p.to, id)
+	}
+	for f := range p.froms {
+		if r, ok := s.c.peek(f); ok && r.to == id {
+			r.to = ""
+			s.resize(f, r)
+		}
+	}
+}
+
+func (s *Identities) resize(id string, p *person) {
+	if p.empty() {
+		s.c.del(id)
+		return
+	}
+	s.c.resize(id, p, p.size())
+}

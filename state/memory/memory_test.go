@@ -1,0 +1,166 @@
+package memory_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/refersion-relay/refersion-relay/mapping"
+	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/sink/sinktest"
+	"github.com/refersion-relay/refersion-relay/state/memory"
+	"github.com/refersion-relay/refersion-relay/state/statetest"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func TestIdentitiesConform(t *testing.T) {
+	statetest.TestIdentities(t, func(*testing.T) mapping.IdentityStore {
+		return memory.NewIdentities(memory.Options{})
+	})
+}
+
+func TestIdentitiesExpire(t *testing.T) {
+	statetest.TestIdentityExpiry(t, time.Hour, func(_ *testing.T, ttl time.Duration) (mapping.IdentityStore, statetest.Advance) {
+		c := newClock()
+		return memory.NewIdentities(memory.Options{TTL: ttl, Now: c.Now}), c.Advance
+	})
+}
+
+func TestSentConforms(t *testing.T) {
+	sinktest.TestSentStore(t, func(*testing.T) sink.SentStore { return memory.NewSent(memory.Options{}) })
+}
+
+func TestSentExpires(t *testing.T) {
+	statetest.TestSentExpiry(t, time.Hour, func(_ *testing.T, ttl time.Duration) (sink.SentStore, statetest.Advance) {
+		c := newClock()
+		return memory.NewSent(memory.Options{TTL: ttl, Now: c.Now}), c.Advance
+	})
+}
+
+func TestSentRacingSendersSendOnce(t *testing.T) {
+	statetest.TestSentReplicas(t, func(*testing.T) []sink.SentStore {
+		s := memory.NewSent(memory.Options{})
+		return []sink.SentStore{s, s}
+	})
+}
+
+func TestForgetLeavesNothing(t *testing.T) {
+	s := memory.NewIdentities(memory.Options{})
+	p := statetest.WritePerson(t, s, "p")
+	if err := s.Forget(context.Background(), p.EarlierID); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Len(); n != 0 {
+		t.Fatalf("%d entries left after Forget", n)
+	}
+}
+
+func TestIdentitiesStayWithinMaxEntries(t *testing.T) {
+	ctx := context.Background()
+	s := memory.NewIdentities(memory.Options{MaxEntries: 100})
+	for i := range 1000 {
+		if err := s.Link(ctx, fmt.Sprint("a", i), fmt.Sprint("u", i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Merge(ctx, fmt.Sprint("u", i), mapping.Traits{Email: fmt.Sprint(i, "@example.com")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.Len(); n > 100 {
+		t.Fatalf("%d entries kept, bound is 100", n)
+	}
+	// The newest person is whole; the oldest is gone, links included.
+	if got, _, _ := s.Lookup(ctx, "a999"); got.Email != "999@example.com" {
+		t.Fatalf("newest person: %+v", got)
+	}
+	if _, found, _ := s.Lookup(ctx, "a0"); found {
+		t.Fatal("oldest person still found")
+	}
+}
+
+func TestIdentitiesStayWithinMaxBytes(t *testing.T) {
+	ctx := context.Background()
+	const maxBytes = 64 << 10
+	s := memory.NewIdentities(memory.Options{MaxBytes: maxBytes})
+	long := fmt.Sprintf("%0500d", 0)
+	for i := range 1000 {
+		if err := s.Merge(ctx, fmt.Sprint("u", i), mapping.Traits{FirstName: long}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.Len(); n == 0 || n*500 > maxBytes {
+		t.Fatalf("%d entries of 500+ bytes kept, bound is %d bytes", n, maxBytes)
+	}
+}
+
+func TestEvictionCutsLinksBothWays(t *testing.T) {
+	ctx := context.Background()
+	s := memory.NewIdentities(memory.Options{MaxEntries: 3})
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.Merge(ctx, "u", mapping.Traits{Email: "u@example.com"}))
+	must(s.Link(ctx, "a", "u"))
+	must(s.Merge(ctx, "x", mapping.Traits{FirstName: "X"}))
+	must(s.Merge(ctx, "a", mapping.Traits{FirstName: "A"})) // u is now the oldest
+	must(s.Merge(ctx, "y", mapping.Traits{FirstName: "Y"})) // evicts u
+	if got, _, _ := s.Lookup(ctx, "a"); got != (mapping.Traits{FirstName: "A"}) {
+		t.Fatalf("a after its target was evicted: %+v", got)
+	}
+	must(s.Forget(ctx, "a"))
+	if got, found, _ := s.Lookup(ctx, "x"); !found || got.FirstName != "X" {
+		t.Fatalf("x lost by Forget of an unrelated id: %+v", got)
+	}
+}
+
+func TestSentStaysWithinBounds(t *testing.T) {
+	ctx := context.Background()
+	s := memory.NewSent(memory.Options{MaxEntries: 50})
+	for i := range 500 {
+		c, err := s.Claim(ctx, fmt.Sprint("o", i), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Confirm(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.Len(); n > 50 {
+		t.Fatalf("%d order_ids kept, bound is 50", n)
+	}
+	if c, _ := s.Claim(ctx, "o499", time.Minute); c.Status != sink.AlreadySent {
+		t.Fatalf("newest order_id: %v", c.Status)
+	}
+}
+
+func BenchmarkIdentities(b *testing.B) {
+	statetest.BenchmarkIdentities(b, func(*testing.B) mapping.IdentityStore { return memory.NewIdentities(memory.Options{}) })
+}
+
+func BenchmarkSent(b *testing.B) {
+	statetest.BenchmarkSent(b, func(*testing.B) sink.SentStore { return memory.NewSent(memory.Options{}) })
+}

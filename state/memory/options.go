@@ -1,0 +1,55 @@
+// Package memory holds the in-process state backend: an identity store and
+// a sent-order store, each bounded by entries and bytes, whose entries
+// expire. What they hold is lost when the process ends, and one process
+// cannot share it with another: use them for tests, demos and a single
+// replica that can afford to forget. Both are safe for concurrent use and
+// never fail.
+package memory
+
+import (
+	"time"
+
+	"github.com/refersion-relay/refersion-relay/mapping"
+)
+
+// Options bounds a store. Zero fields take the defaults.
+type Options struct {
+	// MaxEntries is the most entries kept: people (an id with traits or
+	// links) or order_ids. Default 1,000,000.
+	MaxEntries int
+	// MaxBytes is the most memory charged to entries: keys, values and a
+	// fixed overhead per entry. Default 256 MiB.
+	MaxBytes int
+	// TTL is how long an entry lives after its last write. Default 90 days
+	// for identities, 30 days for sent order_ids.
+	TTL time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Defaults.
+const (
+	DefaultMaxEntries  = 1_000_000
+	DefaultMaxBytes    = 256 << 20
+	DefaultIdentityTTL = 90 * 24 * time.Hour
+	DefaultSentTTL     = 30 * 24 * time.Hour
+)
+
+func (o Options) withDefaults(ttl time.Duration) Options {
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = DefaultMaxEntries
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.TTL <= 0 {
+		o.TTL = ttl
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// traitsSize is the bytes of t's text.
+func traitsSize(t mapping.Traits) int { return len(t.Email) + len(t.FirstName) + len(t.LastName) }

@@ -1,0 +1,91 @@
+package memory
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/refersion-relay/refersion-relay/sink"
+)
+
+// Sent is a bounded sink.SentStore in process memory, for one replica. A
+// claim lives for its lease, a confirmed order_id for the TTL. When a bound
+// is passed the entry changed longest ago is evicted: a confirmed order_id
+// is then forgotten early, so size MaxEntries above the orders of a TTL.
+type Sent struct {
+	opts Options
+
+	mu sync.Mutex
+	c  *cache[sentEntry]
+}
+
+type sentEntry struct {
+	token string // of the claim holding the order_id; "" once sent
+	sent  bool
+}
+
+// NewSent returns an empty store; opts.TTL defaults to 30 days.
+func NewSent(opts Options) *Sent {
+	s := &Sent{opts: opts.withDefaults(DefaultSentTTL)}
+	s.c = newCache[sentEntry](s.opts.MaxEntries, s.opts.MaxBytes)
+	return s
+}
+
+// Claim implements sink.SentStore.
+func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (sink.Claim, error) {
+	if err := ctx.Err(); err != nil {
+		return sink.Claim{}, err
+	}
+	if lease <= 0 {
+		return sink.Claim{}, errors.New("memory sent store: lease must be positive")
+	}
+	token := rand.Text()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	s.c.expire(now)
+	if e, ok := s.c.get(orderID, now); ok {
+		if e.sent {
+			return sink.Claim{OrderID: orderID, Status: sink.AlreadySent}, nil
+		}
+		return sink.Claim{OrderID: orderID, Status: sink.HeldElsewhere}, nil
+	}
+	s.c.put(orderID, sentEntry{token: token}, len(token), now.Add(lease))
+	s.c.trim()
+	return sink.Claim{OrderID: orderID, Status: sink.Claimed, Token: token}, nil
+}
+
+// Confirm implements sink.SentStore.
+func (s *Sent) Confirm(ctx context.Context, c sink.Claim) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.c.put(c.OrderID, sentEntry{sent: true}, 0, s.opts.Now().Add(s.opts.TTL))
+	s.c.trim()
+	return nil
+}
+
+// Release implements sink.SentStore.
+func (s *Sent) Release(ctx context.Context, c sink.Claim) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.c.peek(c.OrderID); ok && !e.sent && e.token == c.Token {
+		s.c.del(c.OrderID)
+	}
+	return nil
+}
+
+// Len returns the number of order_ids kept, claims and expired ones not yet
+// removed included.
+func (s *Sent) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.len()
+}

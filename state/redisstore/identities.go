@@ -1,0 +1,137 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/refersion-relay/refersion-relay/mapping"
+)
+
+// Identities is a mapping.IdentityStore in Redis. For a prefix P and an id:
+//
+//	P t:id  hash {e, f, l}: email, first and last name, with the TTL
+//	P l:id  string: the id that id links to, with the TTL
+//	P b:id  set: the ids linking to id, with the TTL
+//
+// Every write renews the TTL of the keys it writes. Forget erases the whole
+// person: every id reachable from id through links in either direction.
+// Safe for concurrent use, by any number of replicas.
+type Identities struct {
+	c    goredis.UniversalClient
+	opts Options
+}
+
+// NewIdentities returns the identity store on c. It does not own c.
+func NewIdentities(c goredis.UniversalClient, opts Options) *Identities {
+	return &Identities{c: c, opts: opts.withDefaults()}
+}
+
+func (s *Identities) key(kind, id string) string { return s.opts.Prefix + kind + id }
+
+// lookupScript returns id's fields, then those of the id it links to.
+var lookupScript = goredis.NewScript(`
+local t = redis.call('HMGET', KEYS[1], 'e', 'f', 'l')
+local to = redis.call('GET', KEYS[2])
+local lt = {false, false, false}
+if to then lt = redis.call('HMGET', ARGV[1] .. 't:' .. to, 'e', 'f', 'l') end
+return {t[1], t[2], t[3], lt[1], lt[2], lt[3]}`)
+
+// Lookup implements mapping.Identities.
+func (s *Identities) Lookup(ctx context.Context, id string) (mapping.Traits, bool, error) {
+	res, err := lookupScript.Run(ctx, s.c, []string{s.key("t:", id), s.key("l:", id)}, s.opts.Prefix).Slice()
+	if err != nil {
+		return mapping.Traits{}, false, fmt.Errorf("redis identity lookup: %w", err)
+	}
+	var f [6]string
+	for i := range min(len(res), len(f)) {
+		f[i], _ = res[i].(string)
+	}
+	t := mapping.Traits{Email: f[0], FirstName: f[1], LastName: f[2]}
+	t = t.Fill(mapping.Traits{Email: f[3], FirstName: f[4], LastName: f[5]})
+	return t, !t.IsZero(), nil
+}
+
+// mergeScript sets the non-empty fields and renews the TTL.
+var mergeScript = goredis.NewScript(`
+local n = 0
+for i, f in ipairs({'e', 'f', 'l'}) do
+  if ARGV[i + 1] ~= '' then redis.call('HSET', KEYS[1], f, ARGV[i + 1]); n = n + 1 end
+end
+if n > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n`)
+
+// Merge implements mapping.IdentityWriter.
+func (s *Identities) Merge(ctx context.Context, id string, t mapping.Traits) error {
+	if t.IsZero() {
+		return ctx.Err()
+	}
+	err := mergeScript.Run(ctx, s.c, []string{s.key("t:", id)}, ms(s.opts.IdentityTTL), t.Email, t.FirstName, t.LastName).Err()
+	if err != nil {
+		return fmt.Errorf("redis identity merge: %w", err)
+	}
+	return nil
+}
+
+// linkScript moves from's link to to, and fills to's gaps from from's fields.
+var linkScript = goredis.NewScript(`
+local old = redis.call('GET', KEYS[1])
+if old and old ~= ARGV[2] then redis.call('SREM', ARGV[4] .. 'b:' .. old, ARGV[3]) end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+local ft = redis.call('HGETALL', KEYS[3])
+local filled = 0
+for i = 1, #ft, 2 do filled = filled + redis.call('HSETNX', KEYS[4], ft[i], ft[i + 1]) end
+if filled > 0 then redis.call('PEXPIRE', KEYS[4], ARGV[1]) end
+return filled`)
+
+// Link implements mapping.IdentityWriter.
+func (s *Identities) Link(ctx context.Context, from, to string) error {
+	if from == to {
+		return ctx.Err()
+	}
+	keys := []string{s.key("l:", from), s.key("b:", to), s.key("t:", from), s.key("t:", to)}
+	if err := linkScript.Run(ctx, s.c, keys, ms(s.opts.IdentityTTL), to, from, s.opts.Prefix).Err(); err != nil {
+		return fmt.Errorf("redis identity link: %w", err)
+	}
+	return nil
+}
+
+// forgetScript erases the person of ARGV[2]: it follows links both ways; a
+// member of a back set counts unless its link now points elsewhere.
+var forgetScript = goredis.NewScript(`
+local p = ARGV[1]
+local seen = {[ARGV[2]] = true}
+local queue = {ARGV[2]}
+local i = 1
+while i <= #queue do
+  local x = queue[i]
+  i = i + 1
+  local next = {}
+  local to = redis.call('GET', p .. 'l:' .. x)
+  if to then table.insert(next, to) end
+  for _, f in ipairs(redis.call('SMEMBERS', p .. 'b:' .. x)) do
+    local ft = redis.call('GET', p .. 'l:' .. f)
+    if not ft or ft == x then table.insert(next, f) end
+  end
+  for _, n in ipairs(next) do
+    if not seen[n] then seen[n] = true; table.insert(queue, n) end
+  end
+end
+local n = 0
+for _, x in ipairs(queue) do n = n + redis.call('DEL', p .. 't:' .. x, p .. 'l:' .. x, p .. 'b:' .. x) end
+return n`)
+
+// Forget implements mapping.IdentityWriter: it erases id and every id
+// linked to it, directly or through other links.
+func (s *Identities) Forget(ctx context.Context, id string) error {
+	if err := forgetScript.Run(ctx, s.c, nil, s.opts.Prefix, id).Err(); err != nil {
+		return fmt.Errorf("redis identity forget: %w", err)
+	}
+	return nil
+}
+
+// Ping reports whether the server answers.
+func (s *Identities) Ping(ctx context.Context) error { return ping(ctx, s.c) }

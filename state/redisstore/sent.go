@@ -1,0 +1,82 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/refersion-relay/refersion-relay/sink"
+)
+
+// Sent is a sink.SentStore in Redis, shared by every replica. For a prefix
+// P, the key "P s:order_id" holds "c:" and the claim's token while claimed,
+// expiring with the lease, and "s" once confirmed, expiring after SentTTL.
+// Safe for concurrent use.
+type Sent struct {
+	c    goredis.UniversalClient
+	opts Options
+}
+
+// NewSent returns the sent-order store on c. It does not own c.
+func NewSent(c goredis.UniversalClient, opts Options) *Sent {
+	return &Sent{c: c, opts: opts.withDefaults()}
+}
+
+const sentValue = "s"
+
+// claimScript takes a free order_id: 1 claimed, 2 already sent, 3 held.
+var claimScript = goredis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]); return 1 end
+if v == 's' then return 2 end
+return 3`)
+
+// releaseScript deletes the claim only if it is still the caller's.
+var releaseScript = goredis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+
+func (s *Sent) key(orderID string) string { return s.opts.Prefix + "s:" + orderID }
+
+// Claim implements sink.SentStore.
+func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (sink.Claim, error) {
+	if lease <= 0 {
+		return sink.Claim{}, errors.New("redis sent store: lease must be positive")
+	}
+	token := rand.Text()
+	n, err := claimScript.Run(ctx, s.c, []string{s.key(orderID)}, "c:"+token, ms(lease)).Int()
+	if err != nil {
+		return sink.Claim{}, fmt.Errorf("redis sent claim: %w", err)
+	}
+	switch n {
+	case 1:
+		return sink.Claim{OrderID: orderID, Status: sink.Claimed, Token: token}, nil
+	case 2:
+		return sink.Claim{OrderID: orderID, Status: sink.AlreadySent}, nil
+	default:
+		return sink.Claim{OrderID: orderID, Status: sink.HeldElsewhere}, nil
+	}
+}
+
+// Confirm implements sink.SentStore: the order_id is sent whoever holds it.
+func (s *Sent) Confirm(ctx context.Context, c sink.Claim) error {
+	if err := s.c.Set(ctx, s.key(c.OrderID), sentValue, s.opts.SentTTL).Err(); err != nil {
+		return fmt.Errorf("redis sent confirm: %w", err)
+	}
+	return nil
+}
+
+// Release implements sink.SentStore.
+func (s *Sent) Release(ctx context.Context, c sink.Claim) error {
+	if err := releaseScript.Run(ctx, s.c, []string{s.key(c.OrderID)}, "c:"+c.Token).Err(); err != nil {
+		return fmt.Errorf("redis sent release: %w", err)
+	}
+	return nil
+}
+
+// Ping reports whether the server answers.
+func (s *Sent) Ping(ctx context.Context) error { return ping(ctx, s.c) }

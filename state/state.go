@@ -1,0 +1,107 @@
+// Package state opens the relay's two stores on the backend the
+// configuration names: the identity store (customer traits by userId or
+// anonymousId, and alias links) and the sent-order store (order_ids
+// delivered, so that none is sent twice).
+//
+//	backend  where                            for
+//	-------  -------------------------------  ------------------------------------------
+//	memory   process memory, bounded, TTL     tests and demos; lost on restart
+//	disk     bbolt files in STATE_DIR         one replica (the default); survives crashes
+//	redis    one Redis server at REDIS_URL    several replicas consuming one topic
+//
+// Every backend passes the conformance suites of state/statetest and
+// sink/sinktest. An error from any store method, other than the caller's
+// own context ending, means the store is unavailable right now: the caller
+// pauses and retries, and never drops or dead-letters an order because of
+// it. Ping tells readiness the same.
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/refersion-relay/refersion-relay/config"
+	"github.com/refersion-relay/refersion-relay/mapping"
+	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/state/disk"
+	"github.com/refersion-relay/refersion-relay/state/memory"
+	"github.com/refersion-relay/refersion-relay/state/redisstore"
+)
+
+// Stores are the two stores of one backend. Both are safe for concurrent use.
+type Stores struct {
+	Backend    string // memory, disk or redis
+	Identities mapping.IdentityStore
+	Sent       sink.SentStore
+
+	ping  []func(ctx context.Context) error
+	close []func() error
+}
+
+// Open opens the stores of cfg.Backend. It fails when cfg is invalid or
+// when the disk backend's files cannot be opened (another process holds
+// them, say). It does not wait for a redis server: the stores' methods and
+// Ping fail until it answers. Close the Stores when done.
+func Open(ctx context.Context, cfg config.State) (*Stores, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Stores{Backend: cfg.Backend}
+	switch cfg.Backend {
+	case "memory":
+		s.Identities = memory.NewIdentities(memory.Options{MaxEntries: cfg.MemoryMaxEntries, TTL: cfg.IdentityTTL})
+		s.Sent = memory.NewSent(memory.Options{MaxEntries: cfg.MemoryMaxEntries, TTL: cfg.SentTTL})
+	case "disk":
+		ids, err := disk.OpenIdentities(cfg.Dir, disk.Options{TTL: cfg.IdentityTTL})
+		if err != nil {
+			return nil, fmt.Errorf("disk state: %w", err)
+		}
+		sent, err := disk.OpenSent(cfg.Dir, disk.Options{TTL: cfg.SentTTL})
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("disk state: %w", err), ids.Close())
+		}
+		s.Identities, s.Sent = ids, sent
+		s.ping = append(s.ping, ids.Ping, sent.Ping)
+		s.close = append(s.close, ids.Close, sent.Close)
+	case "redis":
+		c, err := redisstore.Dial(cfg.RedisURL.Reveal())
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		opts := redisstore.Options{IdentityTTL: cfg.IdentityTTL, SentTTL: cfg.SentTTL}
+		ids := redisstore.NewIdentities(c, opts)
+		s.Identities, s.Sent = ids, redisstore.NewSent(c, opts)
+		s.ping = append(s.ping, ids.Ping)
+		s.close = append(s.close, c.Close)
+	default:
+		return nil, fmt.Errorf("STATE_BACKEND %q is not memory, disk or redis", cfg.Backend)
+	}
+	return s, nil
+}
+
+// Ping returns nil when both stores can answer now, and otherwise why not,
+// for the readiness check. It does not change what the stores hold.
+func (s *Stores) Ping(ctx context.Context) error {
+	for _, p := range s.ping {
+		if err := p(ctx); err != nil {
+			return fmt.Errorf("%s state store unavailable: %w", s.Backend, err)
+		}
+	}
+	return nil
+}
+
+// Close releases the stores: the disk backend scrubs what Forget erased and
+// closes its files; the redis backend closes its connections. The stores
+// must not be used after.
+func (s *Stores) Close() error {
+	var errs []error
+	for _, c := range s.close {
+		errs = append(errs, c())
+	}
+	s.close = nil
+	return errors.Join(errs...)
+}

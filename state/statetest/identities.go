@@ -1,0 +1,159 @@
+package statetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/refersion-relay/refersion-relay/mapping"
+)
+
+// TestIdentities checks the mapping.IdentityStore contract. newStore returns
+// an empty store; it is called once per subtest. Forget is checked through
+// Lookup here; each backend also checks its raw storage (see WritePerson).
+func TestIdentities(t *testing.T, newStore func(t *testing.T) mapping.IdentityStore) {
+	ctx := context.Background()
+	ann := mapping.Traits{Email: "ann@example.com", FirstName: "Ann", LastName: "Lee"}
+
+	t.Run("UnknownIDIsNotFound", func(t *testing.T) {
+		wantTraits(t, newStore(t), "nobody", mapping.Traits{})
+	})
+	t.Run("MergeReplacesOnlyGivenFields", func(t *testing.T) {
+		s := newStore(t)
+		must(t, s.Merge(ctx, "u", mapping.Traits{Email: "old@example.com", FirstName: "Ann"}))
+		must(t, s.Merge(ctx, "u", mapping.Traits{Email: ann.Email, LastName: "Lee"}))
+		must(t, s.Merge(ctx, "u", mapping.Traits{}))
+		wantTraits(t, s, "u", ann)
+	})
+	t.Run("IDsAreKeptApart", func(t *testing.T) {
+		s := newStore(t)
+		must(t, s.Merge(ctx, "u1", ann))
+		must(t, s.Merge(ctx, "u2", mapping.Traits{FirstName: "Bob"}))
+		wantTraits(t, s, "u1", ann)
+		wantTraits(t, s, "u2", mapping.Traits{FirstName: "Bob"})
+	})
+	t.Run("LinkedIDFallsBackToTarget", func(t *testing.T) {
+		s := newStore(t)
+		must(t, s.Merge(ctx, "u", ann))
+		must(t, s.Merge(ctx, "a", mapping.Traits{FirstName: "Annie"}))
+		must(t, s.Link(ctx, "a", "u"))
+		wantTraits(t, s, "a", mapping.Traits{Email: ann.Email, FirstName: "Annie", LastName: ann.LastName})
+	})
+	t.Run("LinkFillsGapsOfTarget", func(t *testing.T) {
+		s := newStore(t)
+		must(t, s.Merge(ctx, "a", mapping.Traits{Email: ann.Email, FirstName: "Annie"}))
+		must(t, s.Merge(ctx, "u", mapping.Traits{FirstName: "Ann"}))
+		must(t, s.Link(ctx, "a", "u"))
+		wantTraits(t, s, "u", mapping.Traits{Email: ann.Email, FirstName: "Ann"})
+	})
+	t.Run("LinkBeforeTraitsStillFallsBack", func(t *testing.T) {
+		s := newStore(t)
+		must(t, s.Link(ctx, "a", "u"))
+		wantTraits(t, s, "a", mapping.Traits{})
+		must(t, s.Merge(ctx, "u", ann))
+		wantTraits(t, s, "a", ann)
+	})
+	t.Run("RelinkMovesTheLink", func(t *testing.T) {
+		s := newStore(t)
+		must(t, s.Merge(ctx, "u1", mapping.Traits{Email: "one@example.com"}))
+		must(t, s.Merge(ctx, "u2", ann))
+		must(t, s.Link(ctx, "a", "u1"))
+		must(t, s.Link(ctx, "a", "u2"))
+		wantTraits(t, s, "a", ann)
+		must(t, s.Forget(ctx, "u1"))
+		wantTraits(t, s, "a", ann)
+	})
+	t.Run("LinkToItselfIsHarmless", func(t *testing.T) {
+		s := newStore(t)
+		must(t, s.Merge(ctx, "u", ann))
+		must(t, s.Link(ctx, "u", "u"))
+		wantTraits(t, s, "u", ann)
+		must(t, s.Forget(ctx, "u"))
+		wantTraits(t, s, "u", mapping.Traits{})
+	})
+	t.Run("IdentifyWithBothIDsServesBoth", func(t *testing.T) {
+		s := newStore(t)
+		must(t, mapping.Apply(ctx, s, mapping.IdentityUpdate{Kind: mapping.KindIdentify, UserID: "u", AnonymousID: "a", Traits: ann}))
+		wantTraits(t, s, "u", ann)
+		wantTraits(t, s, "a", ann)
+	})
+	t.Run("ForgetErasesThePersonUnderEveryID", func(t *testing.T) {
+		for _, which := range []string{"user", "anonymous", "other-device", "earlier"} {
+			t.Run(which, func(t *testing.T) {
+				s := newStore(t)
+				p := WritePerson(t, s, "p")
+				other := WritePerson(t, s, "q")
+				wantTraits(t, s, p.OtherDevice, p.Traits)
+				ids := map[string]string{"user": p.UserID, "anonymous": p.AnonymousID, "other-device": p.OtherDevice, "earlier": p.EarlierID}
+				must(t, s.Forget(ctx, ids[which]))
+				for _, id := range p.IDs() {
+					wantTraits(t, s, id, mapping.Traits{})
+				}
+				for _, id := range other.IDs() {
+					wantTraits(t, s, id, other.Traits)
+				}
+			})
+		}
+	})
+	t.Run("DeleteEventForgets", func(t *testing.T) {
+		s := newStore(t)
+		p := WritePerson(t, s, "p")
+		must(t, mapping.Apply(ctx, s, mapping.IdentityUpdate{Kind: mapping.KindDelete, AnonymousID: p.AnonymousID}))
+		for _, id := range p.IDs() {
+			wantTraits(t, s, id, mapping.Traits{})
+		}
+	})
+	t.Run("ForgetUnknownIsNoError", func(t *testing.T) {
+		must(t, newStore(t).Forget(ctx, "nobody"))
+	})
+	t.Run("ForgottenIDStartsAfresh", func(t *testing.T) {
+		s := newStore(t)
+		p := WritePerson(t, s, "p")
+		must(t, s.Forget(ctx, p.UserID))
+		must(t, s.Merge(ctx, p.UserID, mapping.Traits{FirstName: "New"}))
+		wantTraits(t, s, p.UserID, mapping.Traits{FirstName: "New"})
+		wantTraits(t, s, p.AnonymousID, mapping.Traits{})
+	})
+	t.Run("CancelledContextFails", func(t *testing.T) {
+		s := newStore(t)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := s.Merge(cctx, "u", ann); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Merge with a cancelled context: %v", err)
+		}
+		if _, _, err := s.Lookup(cctx, "u"); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Lookup with a cancelled context: %v", err)
+		}
+	})
+	t.Run("ConcurrentUseKeepsEveryWrite", func(t *testing.T) {
+		s := newStore(t)
+		const people = 24
+		var wg sync.WaitGroup
+		for i := range people {
+			wg.Go(func() {
+				u, a := fmt.Sprint("cu", i), fmt.Sprint("ca", i)
+				for _, err := range []error{
+					s.Merge(ctx, a, mapping.Traits{FirstName: u}),
+					s.Link(ctx, a, u),
+					s.Merge(ctx, u, mapping.Traits{Email: u + "@example.com"}),
+					s.Merge(ctx, "shared", mapping.Traits{LastName: "Shared"}),
+				} {
+					if err != nil {
+						t.Error(err)
+					}
+				}
+				if _, _, err := s.Lookup(ctx, "shared"); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		for i := range people {
+			u := fmt.Sprint("cu", i)
+			wantTraits(t, s, fmt.Sprint("ca", i), mapping.Traits{Email: u + "@example.com", FirstName: u})
+		}
+		wantTraits(t, s, "shared", mapping.Traits{LastName: "Shared"})
+	})
+}
