@@ -5,8 +5,10 @@ import (
 	"sync"
 )
 
-// MemoryIdentities is an in-process IdentityStore. It is safe for concurrent
-// use and never fails. What it holds is lost on restart.
+// MemoryIdentities is an in-process IdentityStore, unbounded, for the map
+// command and tests (the relay's memory backend is state/memory). It is safe
+// for concurrent use and fails only when ctx is done. What it holds is lost
+// on restart.
 type MemoryIdentities struct {
 	mu     sync.RWMutex
 	traits map[string]Traits
@@ -24,7 +26,10 @@ func NewMemoryIdentities() *MemoryIdentities {
 }
 
 // Lookup returns id's traits, with gaps filled from the id it is linked to.
-func (s *MemoryIdentities) Lookup(_ context.Context, id string) (Traits, bool, error) {
+func (s *MemoryIdentities) Lookup(ctx context.Context, id string) (Traits, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Traits{}, false, err
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	t, found := s.traits[id]
@@ -37,7 +42,10 @@ func (s *MemoryIdentities) Lookup(_ context.Context, id string) (Traits, bool, e
 }
 
 // Merge implements IdentityWriter.
-func (s *MemoryIdentities) Merge(_ context.Context, id string, t Traits) error {
+func (s *MemoryIdentities) Merge(ctx context.Context, id string, t Traits) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.traits[id] = t.Fill(s.traits[id])
@@ -45,7 +53,10 @@ func (s *MemoryIdentities) Merge(_ context.Context, id string, t Traits) error {
 }
 
 // Link implements IdentityWriter.
-func (s *MemoryIdentities) Link(_ context.Context, from, to string) error {
+func (s *MemoryIdentities) Link(ctx context.Context, from, to string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.links[from]; ok {
@@ -65,20 +76,41 @@ func (s *MemoryIdentities) Link(_ context.Context, from, to string) error {
 	return nil
 }
 
-// Forget implements IdentityWriter.
-func (s *MemoryIdentities) Forget(_ context.Context, id string) error {
+// Forget implements IdentityWriter: it erases every id linked to id, in
+// either direction and transitively, since Link copies traits between them.
+func (s *MemoryIdentities) Forget(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.traits, id)
-	if to, ok := s.links[id]; ok {
-		delete(s.back[to], id)
-		delete(s.links, id)
+	person := map[string]bool{id: true}
+	queue := []string{id}
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		next := []string{}
+		if to, ok := s.links[cur]; ok {
+			next = append(next, to)
+		}
+		for from := range s.back[cur] {
+			next = append(next, from)
+		}
+		for _, n := range next {
+			if !person[n] {
+				person[n] = true
+				queue = append(queue, n)
+			}
+		}
 	}
-	for from := range s.back[id] { // the same person under other ids
-		delete(s.links, from)
-		delete(s.traits, from)
+	for p := range person {
+		delete(s.traits, p)
+		if to, ok := s.links[p]; ok {
+			delete(s.back[to], p)
+			delete(s.links, p)
+		}
+		delete(s.back, p)
 	}
-	delete(s.back, id)
 	return nil
 }
 

@@ -29,8 +29,10 @@ const storeTimeout = 5 * time.Second
 //
 // Confirm and Release run with ctx's values but not its cancellation, so a
 // shutdown mid-Send still records what happened. A Confirm that fails after
-// a delivery is logged and Send still returns nil: the order was delivered,
-// and redoing it would send it twice. A Release that fails is joined to the
+// a delivery is retried while the claim's lease holds (no other sender can
+// take the order meanwhile); if the store stays down past the lease it is
+// logged and Send still returns nil: the order was delivered, and redoing it
+// would send it twice. A Release that fails is joined to the
 // Send error; the claim then frees itself when its lease expires.
 type idempotentSink struct {
 	next  Sink
@@ -65,18 +67,39 @@ func (s *idempotentSink) Send(ctx context.Context, o mapping.Order) error {
 		return &failure.Retryable{Err: fmt.Errorf("order %s: sent store answered %v", o.OrderID, claim.Status)}
 	}
 
+	claimedAt := time.Now()
 	sendErr := s.next.Send(ctx, o)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-	defer cancel()
 	if sendErr == nil {
-		if err := s.store.Confirm(sctx, claim); err != nil {
-			s.log.LogAttrs(ctx, slog.LevelError, "delivered order not recorded as sent; a redelivered event could send it again",
-				slog.String("order_id", o.OrderID), slog.String("error", err.Error()))
-		}
+		s.confirm(ctx, claim, claimedAt.Add(s.lease))
 		return nil
 	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
 	if err := s.store.Release(sctx, claim); err != nil {
 		return errors.Join(sendErr, fmt.Errorf("order %s: sent store release: %w", o.OrderID, err))
 	}
 	return sendErr
+}
+
+// confirm records a delivered claim, retrying a failing store until the
+// claim's lease ends at deadline.
+func (s *idempotentSink) confirm(ctx context.Context, claim Claim, deadline time.Time) {
+	wait := 50 * time.Millisecond
+	for {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		err := s.store.Confirm(sctx, claim)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().Add(wait).After(deadline) {
+			s.log.LogAttrs(ctx, slog.LevelError, "delivered order not recorded as sent; a redelivered event could send it again",
+				slog.String("order_id", claim.OrderID), slog.String("error", err.Error()))
+			return
+		}
+		s.log.LogAttrs(ctx, slog.LevelWarn, "recording a delivered order failed; retrying",
+			slog.String("order_id", claim.OrderID), slog.String("error", err.Error()))
+		time.Sleep(wait)
+		wait = min(2*wait, 5*time.Second)
+	}
 }

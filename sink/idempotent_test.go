@@ -76,6 +76,7 @@ func TestFailedOrderIsReleasedForALaterSend(t *testing.T) {
 type faultyStore struct {
 	*sink.MemoryStore
 	claimErr, confirmErr, releaseErr error
+	confirmFailures                  int // Confirm fails this many more times
 	released                         []sink.Claim
 }
 
@@ -89,6 +90,10 @@ func (f *faultyStore) Claim(ctx context.Context, id string, lease time.Duration)
 func (f *faultyStore) Confirm(ctx context.Context, c sink.Claim) error {
 	if f.confirmErr != nil {
 		return f.confirmErr
+	}
+	if f.confirmFailures > 0 {
+		f.confirmFailures--
+		return errors.New("store briefly down")
 	}
 	return f.MemoryStore.Confirm(ctx, c)
 }
@@ -154,11 +159,23 @@ func TestFailedConfirmStillReportsDeliveredAndLogs(t *testing.T) {
 	store.confirmErr = errors.New("redis down")
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	if err := sink.NewIdempotent(&scripted{}, store, time.Minute, log).Send(context.Background(), sinktest.Order("1")); err != nil {
+	// The store stays down for the whole lease: Send gives up confirming.
+	if err := sink.NewIdempotent(&scripted{}, store, 100*time.Millisecond, log).Send(context.Background(), sinktest.Order("1")); err != nil {
 		t.Fatalf("delivered order reported as %v", err)
 	}
 	if !strings.Contains(logs.String(), "not recorded") || !strings.Contains(logs.String(), "order_id=1") {
 		t.Fatalf("log: %s", logs.String())
+	}
+}
+
+func TestConfirmIsRetriedWhileTheLeaseHolds(t *testing.T) {
+	store := newFaultyStore()
+	store.confirmFailures = 2
+	if err := sink.NewIdempotent(&scripted{}, store, time.Minute, discard()).Send(context.Background(), sinktest.Order("1")); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := store.Claim(context.Background(), "1", time.Minute); c.Status != sink.AlreadySent {
+		t.Fatalf("order not recorded after the store came back: %v", c.Status)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/config"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sandbox"
+	"github.com/refersion-relay/refersion-relay/state"
 	"github.com/refersion-relay/refersion-relay/storefront"
 )
 
@@ -78,7 +79,11 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	stores := memoryStores(cfg.State.MemoryMaxEntries, cfg.State.SentTTL)
+	stores, err := state.Open(ctx, cfg.State)
+	if err != nil {
+		return err
+	}
+	defer stores.Close()
 	r, err := buildRelay(cfg, stores, log)
 	if err != nil {
 		return err

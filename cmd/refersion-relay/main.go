@@ -36,6 +36,7 @@ func commands() []command {
 	return []command{
 		{"run", "consume Kafka and deliver orders to Refersion (the service)", cmdRun},
 		{"replay", "re-send failed orders from the dead-letter topic, a file, or a window of the source topic", cmdReplay},
+		{"forget", "erase what the state store knows of a person (--user-id, --anonymous-id)", cmdForget},
 		{"demo", "run broker, sandbox and relay in one process over a generated stream", cmdDemo},
 		{"sandbox", "run a local stand-in for Refersion's paid-order webhook", cmdSandbox},
 		{"map", "map NDJSON events on stdin to Refersion payloads on stdout", cmdMap},

@@ -1,16 +1,15 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/refersion-relay/refersion-relay/config"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/state"
 )
 
 // relay is every stage of `run`, built from one Config.
@@ -31,7 +30,12 @@ func (r *relay) Close() error {
 
 // buildRelay wires the stages: mapper, stores, sink (idempotency, rate limit,
 // retry, breaker, HTTP), dead-letter writer and pipeline. cfg must be valid.
-func buildRelay(cfg config.Config, stores stateStores, log *slog.Logger) (*relay, error) {
+// opts add instrumentation (withTelemetry).
+func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts ...relayOption) (*relay, error) {
+	var in instrumentation
+	for _, o := range opts {
+		o(&in)
+	}
 	m, err := mapping.New(mapping.Options{
 		OrderEvents:     cfg.Mapping.OrderEvents,
 		CartIDSources:   cfg.Mapping.CartIDSources,
@@ -41,8 +45,17 @@ func buildRelay(cfg config.Config, stores stateStores, log *slog.Logger) (*relay
 		return nil, fmt.Errorf("mapping settings: %w", err)
 	}
 	r := &relay{}
-	s, err := buildSink(cfg, stores, log)
+	sinkOpts, err := in.sinkOptions(cfg.Refersion.URL)
 	if err != nil {
+		return nil, err
+	}
+	s, err := buildSink(cfg, stores, log, sinkOpts...)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := in.identities(stores.Identities)
+	if err != nil {
+		s.Close()
 		return nil, err
 	}
 	r.sink = s
@@ -71,18 +84,24 @@ func buildRelay(cfg config.Config, stores stateStores, log *slog.Logger) (*relay
 		HeartbeatInterval: cfg.Kafka.HeartbeatInterval,
 		RebalanceTimeout:  cfg.Kafka.RebalanceTimeout,
 		Logger:            log,
-	}, m, s, stores.identities, dlq)
+		TracerProvider:    in.tracerProvider(),
+	}, m, s, ids, dlq)
 	if err != nil {
 		r.Close()
 		return nil, err
 	}
 	r.pipeline = p
+	if err := in.observe(cfg, r, transport); err != nil {
+		r.Close()
+		return nil, err
+	}
 	return r, nil
 }
 
 // buildSink builds the Refersion sink from cfg: idempotency through the
-// sent-order store, rate limit, retry, breaker, HTTP.
-func buildSink(cfg config.Config, stores stateStores, log *slog.Logger) (*sink.Refersion, error) {
+// sent-order store, rate limit, retry, breaker, HTTP; extra options follow
+// the built-in ones.
+func buildSink(cfg config.Config, stores *state.Stores, log *slog.Logger, extra ...sink.Option) (*sink.Refersion, error) {
 	s, err := sink.New(sink.Config{
 		Endpoint:       cfg.Refersion.URL,
 		Keys:           sink.NewKeys(cfg.Refersion.PublicKey.Reveal(), cfg.Refersion.SecretKey.Reveal()),
@@ -95,27 +114,9 @@ func buildSink(cfg config.Config, stores stateStores, log *slog.Logger) (*sink.R
 		},
 		Breaker:   sink.BreakerConfig{Failures: uint32(cfg.Refersion.BreakerFailures), OpenTimeout: cfg.Refersion.BreakerOpenTimeout},
 		RateLimit: sink.RateLimitConfig{PerSecond: cfg.Refersion.RateLimit, Burst: cfg.Refersion.RateBurst},
-	}, sink.WithStore(stores.sent), sink.WithLogger(log))
+	}, append([]sink.Option{sink.WithStore(stores.Sent), sink.WithLogger(log)}, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("refersion settings: %w", err)
 	}
 	return s, nil
-}
-
-// stateStores are the identity and sent-order stores the relay uses.
-type stateStores struct {
-	identities mapping.IdentityStore
-	sent       sink.SentStore
-	ping       func(context.Context) error
-	close      func() error
-}
-
-// memoryStores keeps state in process memory: lost on restart.
-func memoryStores(maxEntries int, sentTTL time.Duration) stateStores {
-	return stateStores{
-		identities: mapping.NewMemoryIdentities(),
-		sent:       sink.NewMemoryStore(sink.MemoryStoreOptions{MaxEntries: maxEntries, TTL: sentTTL}),
-		ping:       func(context.Context) error { return nil },
-		close:      func() error { return nil },
-	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/replay"
+	"github.com/refersion-relay/refersion-relay/state"
 )
 
 const replaySynopsis = `replay [flags]
@@ -182,11 +183,11 @@ func replayFilterMatches(f replay.Filter, r replay.Record) bool {
 
 func runReplay(ctx context.Context, cfg config.Config, src replay.Source, f replay.Filter, dryRun bool, stdout, stderr io.Writer) error {
 	log := newLogger(cfg.Observability, stderr)
-	stores, err := openStores(ctx, cfg)
+	stores, err := state.Open(ctx, cfg.State)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	defer stores.close()
+	defer stores.Close()
 	snk, err := buildSink(cfg, stores, log)
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -196,7 +197,7 @@ func runReplay(ctx context.Context, cfg config.Config, src replay.Source, f repl
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	r := &replay.Replayer{Mapper: m, Sink: snk, Sent: stores.sent, Identities: stores.identities, DryRun: dryRun, Out: stdout,
+	r := &replay.Replayer{Mapper: m, Sink: snk, Sent: stores.Sent, Identities: stores.Identities, DryRun: dryRun, Out: stdout,
 		Concurrency: cfg.Pipeline.Concurrency}
 	if !dryRun {
 		_, transport, _ := cfg.Kafka.Clients()

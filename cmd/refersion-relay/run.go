@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/config"
+	"github.com/refersion-relay/refersion-relay/state"
+	"github.com/refersion-relay/refersion-relay/telemetry"
 )
 
 func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
@@ -25,19 +27,25 @@ func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	if err != nil {
 		return fmt.Errorf("the configuration is invalid:\n%w", err)
 	}
-	log := newLogger(cfg.Observability, stderr)
-	stores, err := openStores(ctx, cfg)
+	log := newLogger(cfg.Observability, stderr, logSecrets(cfg)...)
+	slog.SetDefault(log) // what reaches the standard log (net/http, exporters) is masked too
+	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceVersion: version, Logger: log})
 	if err != nil {
 		return err
 	}
-	defer stores.close()
-	r, err := buildRelay(cfg, stores, log)
+	defer shutdownTelemetry(tel, log)
+	stores, err := state.Open(ctx, cfg.State)
+	if err != nil {
+		return err
+	}
+	defer stores.Close()
+	r, err := buildRelay(cfg, stores, log, withTelemetry(tel))
 	if err != nil {
 		return err
 	}
 	defer r.Close()
 
-	admin, err := startAdmin(cfg.Observability.AdminAddr, r, stores, nil)
+	admin, err := startAdmin(cfg.Observability.AdminAddr, r, stores, tel.MetricsHandler())
 	if err != nil {
 		return err
 	}
@@ -53,15 +61,6 @@ func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	return err
 }
 
-// openStores opens the configured state backend.
-func openStores(_ context.Context, cfg config.Config) (stateStores, error) {
-	switch cfg.State.Backend {
-	case "memory":
-		return memoryStores(cfg.State.MemoryMaxEntries, cfg.State.SentTTL), nil
-	}
-	return stateStores{}, fmt.Errorf("STATE_BACKEND %q is not available in this build: use memory", cfg.State.Backend)
-}
-
 // adminServer serves /healthz, /readyz and /metrics.
 type adminServer struct {
 	srv  *http.Server
@@ -69,7 +68,7 @@ type adminServer struct {
 }
 
 // startAdmin listens on addr and serves in the background. metrics may be nil.
-func startAdmin(addr string, r *relay, stores stateStores, metrics http.Handler) (*adminServer, error) {
+func startAdmin(addr string, r *relay, stores *state.Stores, metrics http.Handler) (*adminServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
@@ -79,8 +78,8 @@ func startAdmin(addr string, r *relay, stores stateStores, metrics http.Handler)
 		if ready {
 			ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
 			defer cancel()
-			if err := stores.ping(ctx); err != nil {
-				ready, reason = false, "state store unavailable"
+			if err := stores.Ping(ctx); err != nil {
+				ready, reason = false, err.Error()
 			}
 		}
 		if !ready {
@@ -104,15 +103,4 @@ func startAdmin(addr string, r *relay, stores stateStores, metrics http.Handler)
 		}
 	}()
 	return &adminServer{srv: srv, addr: ln.Addr().String()}, nil
-}
-
-// newLogger returns the process logger: JSON, or text on a terminal.
-func newLogger(o config.Observability, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(o.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	if o.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
 }
