@@ -13,13 +13,18 @@ var (
 	ParseRetryAfter = parseRetryAfter
 )
 
-// NewHTTPSender returns the bare HTTP layer for cfg, without any decorator.
-func NewHTTPSender(cfg Config) (Sink, error) {
+// NewHTTPSender returns the bare HTTP layer for cfg, without any decorator;
+// of opts only WithAttemptObserver and WithTracerProvider apply.
+func NewHTTPSender(cfg Config, opts ...Option) (Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return newHTTPSender(cfg, newClient(cfg)), nil
+	o := options{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return newHTTPSender(cfg, newClient(cfg), newAttemptRecorder(cfg.Endpoint, o.tracerProvider, o.attempts)), nil
 }
 
 // NewRetry returns the retry layer around next; wait replaces the timer

@@ -53,10 +53,12 @@ type httpSender struct {
 	maxBody  int64
 	agent    string
 	now      func() time.Time
+	attempts attemptRecorder
 }
 
-func newHTTPSender(cfg Config, client *http.Client) *httpSender {
+func newHTTPSender(cfg Config, client *http.Client, attempts attemptRecorder) *httpSender {
 	return &httpSender{
+		attempts: attempts,
 		client:   client,
 		endpoint: cfg.Endpoint,
 		keys:     cfg.Keys,
@@ -71,17 +73,28 @@ func newHTTPSender(cfg Config, client *http.Client) *httpSender {
 // classified by classify. A network error or the request timeout is
 // *failure.Retryable; ctx ending first returns ctx's error, unclassified.
 // A 2xx whose body cannot be read in full is judged on what was read: the
-// status already says the order was taken.
+// status already says the order was taken. Every request is one span and
+// one Attempt (see WithTracerProvider and WithAttemptObserver).
 func (h *httpSender) Send(ctx context.Context, o mapping.Order) error {
 	payload, err := json.Marshal(o)
 	if err != nil {
 		return &failure.Permanent{Reason: "order cannot be encoded", Err: err}
 	}
+	ctx, span := h.attempts.start(ctx, o)
+	start := time.Now()
+	status, err := h.post(ctx, o, payload)
+	h.attempts.end(span, status, err, time.Since(start))
+	return err
+}
+
+// post makes the request and classifies the answer; status is 0 when no
+// response arrived.
+func (h *httpSender) post(ctx context.Context, o mapping.Order, payload []byte) (int, error) {
 	rctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, h.endpoint, bytes.NewReader(payload))
 	if err != nil {
-		return &failure.Permanent{Reason: "request cannot be built", Err: err}
+		return 0, &failure.Permanent{Reason: "request cannot be built", Err: err}
 	}
 	req.Header.Set("Refersion-Public-Key", h.keys.public)
 	req.Header.Set("Refersion-Secret-Key", h.keys.secret)
@@ -92,15 +105,15 @@ func (h *httpSender) Send(ctx context.Context, o mapping.Order) error {
 	resp, err := h.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("post order %s: %w", o.OrderID, ctx.Err())
+			return 0, fmt.Errorf("post order %s: %w", o.OrderID, ctx.Err())
 		}
-		return &failure.Retryable{Err: fmt.Errorf("post order %s: %w", o.OrderID, err)}
+		return 0, &failure.Retryable{Err: fmt.Errorf("post order %s: %w", o.OrderID, err)}
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, h.maxBody))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
 	_ = resp.Body.Close()
 	if err := classify(resp.StatusCode, resp.Header, body, h.now()); err != nil {
-		return fmt.Errorf("post order %s: %w", o.OrderID, err)
+		return resp.StatusCode, fmt.Errorf("post order %s: %w", o.OrderID, err)
 	}
-	return nil
+	return resp.StatusCode, nil
 }

@@ -8,7 +8,8 @@
 //	ratelimit   waits for a token (orders per second, off by default)
 //	retry       the only retry layer: backoff with full jitter, Retry-After
 //	breaker     circuit breaker (gobreaker) around each request
-//	http        one POST; classify turns the response into an outcome
+//	http        one POST; classify turns the response into an outcome; each
+//	            POST is a client span and an Attempt (observe.go)
 //
 // So a skipped order costs no rate-limit token, the rate limit counts orders
 // rather than attempts, every attempt passes the breaker and counts in it, and
@@ -19,6 +20,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/refersion-relay/refersion-relay/mapping"
 )
@@ -72,6 +75,9 @@ type options struct {
 	client   *http.Client
 	logger   *slog.Logger
 	observer func(from, to BreakerState)
+
+	attempts       func(Attempt)
+	tracerProvider trace.TracerProvider
 }
 
 // WithStore sets the SentStore; the default is a NewMemoryStore with default
@@ -110,7 +116,7 @@ func New(cfg Config, opts ...Option) (*Refersion, error) {
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
-	var s Sink = newHTTPSender(cfg, o.client)
+	var s Sink = newHTTPSender(cfg, o.client, newAttemptRecorder(cfg.Endpoint, o.tracerProvider, o.attempts))
 	br := newBreaker(s, cfg.Breaker, o.logger, o.observer)
 	s = newRetry(br, cfg.Retry, o.logger)
 	if cfg.RateLimit.PerSecond > 0 {

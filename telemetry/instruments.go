@@ -1,0 +1,71 @@
+package telemetry
+
+import (
+	"errors"
+
+	"go.opentelemetry.io/otel/metric"
+)
+
+// pipelineInstruments are the observable instruments of Observe. The names
+// are OpenTelemetry's; the Prometheus exporter turns dots into underscores
+// and adds _total to counters (the README lists the scraped names).
+type pipelineInstruments struct {
+	messages, events, orders, deadLetters     metric.Int64ObservableCounter
+	redone, deadLetterFailures                metric.Int64ObservableCounter
+	commitFailures, fetchErrors, identityErrs metric.Int64ObservableCounter
+	inFlight                                  metric.Int64ObservableUpDownCounter
+	ready, breaker, lag                       metric.Int64ObservableGauge
+}
+
+func newPipelineInstruments(m metric.Meter) (*pipelineInstruments, error) {
+	var i pipelineInstruments
+	var errs []error
+	counter := func(dst *metric.Int64ObservableCounter, name, unit, desc string) {
+		var err error
+		*dst, err = m.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+	}
+	gauge := func(dst *metric.Int64ObservableGauge, name, unit, desc string) {
+		var err error
+		*dst, err = m.Int64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+	}
+	counter(&i.messages, "messaging.client.consumed.messages", "{message}",
+		"Kafka messages fetched from the source topic (a batch envelope is one message).")
+	counter(&i.events, "refersion_relay.events.consumed", "{event}",
+		"Events handled, by type and outcome: orders processed, identity updates applied, events dropped by reason, events dead-lettered.")
+	counter(&i.orders, "refersion_relay.orders", "{order}",
+		"Order events by final outcome: delivered, skipped (already sent), invalid or rejected (both dead-lettered).")
+	counter(&i.deadLetters, "refersion_relay.dead_letter.writes", "{message}",
+		"Events acknowledged by the dead-letter topic, by reason.")
+	counter(&i.redone, "refersion_relay.orders.redone", "{order}",
+		"Orders tried again because the destination was unavailable (outage, breaker open, retries exhausted).")
+	counter(&i.deadLetterFailures, "refersion_relay.dead_letter.write_failures", "{error}",
+		"Failed writes to the dead-letter topic; each is retried.")
+	counter(&i.commitFailures, "refersion_relay.commit.failures", "{error}",
+		"Failed offset commits; the next commit of the partition covers them.")
+	counter(&i.fetchErrors, "refersion_relay.fetch.errors", "{error}",
+		"Failed fetches from Kafka.")
+	counter(&i.identityErrs, "refersion_relay.identity.errors", "{error}",
+		"Failed identity store reads or writes; each is retried while fetching waits.")
+	var err error
+	i.inFlight, err = m.Int64ObservableUpDownCounter("refersion_relay.in_flight", metric.WithUnit("{job}"),
+		metric.WithDescription("Deliveries and dead-letter writes in progress."))
+	errs = append(errs, err)
+	gauge(&i.ready, "refersion_relay.ready", "",
+		"1 while consuming (a group member, not paused), else 0; /readyz says why.")
+	gauge(&i.breaker, "refersion_relay.breaker.state", "",
+		"1 for the circuit breaker's current state (closed, half-open, open), 0 for the others.")
+	gauge(&i.lag, "refersion_relay.consumer.lag", "{message}",
+		"Messages of a partition not yet committed by the consumer group (end offset minus committed offset).")
+	return &i, errors.Join(errs...)
+}
+
+// list is every instrument the callback may observe, except lag, which is
+// added only when there is a Kafka client to ask.
+func (i *pipelineInstruments) list() []metric.Observable {
+	return []metric.Observable{
+		i.messages, i.events, i.orders, i.deadLetters, i.redone, i.deadLetterFailures,
+		i.commitFailures, i.fetchErrors, i.identityErrs, i.inFlight, i.ready, i.breaker,
+	}
+}

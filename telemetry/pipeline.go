@@ -1,0 +1,112 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+
+	"github.com/refersion-relay/refersion-relay/pipeline"
+	"github.com/refersion-relay/refersion-relay/sink"
+)
+
+// Sources are what the observable instruments read at each collection (each
+// scrape of /metrics and each OTLP push). Stats is required; a nil Ready,
+// Breaker or Kafka leaves its instrument out.
+type Sources struct {
+	Stats   func() pipeline.Snapshot
+	Ready   func() (bool, string)
+	Breaker func() sink.BreakerState
+	// Kafka answers the consumer-lag probe of Topic for Group; it is asked at
+	// most once per LagEvery (default 5s), whatever the collection rate.
+	Kafka    *kafka.Client
+	Topic    string
+	Group    string
+	LagEvery time.Duration
+}
+
+// Observe registers the observable instruments over src. Call it once.
+func (t *Telemetry) Observe(src Sources) error {
+	if src.Stats == nil {
+		return errors.New("telemetry: Sources.Stats is required")
+	}
+	i, err := newPipelineInstruments(t.meter)
+	if err != nil {
+		return err
+	}
+	consumer := metric.WithAttributes(semconv.MessagingSystemKafka,
+		semconv.MessagingDestinationName(src.Topic), semconv.MessagingConsumerGroupName(src.Group))
+	observables := i.list()
+	var lag *lagProbe
+	if src.Kafka != nil {
+		lag = newLagProbe(src.Kafka, src.Topic, src.Group, src.LagEvery, t.log)
+		observables = append(observables, i.lag)
+	}
+	_, err = t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		i.observeStats(o, src.Stats(), consumer)
+		if src.Ready != nil {
+			ready, _ := src.Ready()
+			o.ObserveInt64(i.ready, boolInt(ready))
+		}
+		if src.Breaker != nil {
+			now := src.Breaker()
+			for _, s := range []sink.BreakerState{sink.BreakerClosed, sink.BreakerHalfOpen, sink.BreakerOpen} {
+				o.ObserveInt64(i.breaker, boolInt(s == now), metric.WithAttributes(attrBreakerState.String(s.String())))
+			}
+		}
+		if lag != nil {
+			for part, n := range lag.get(ctx) {
+				o.ObserveInt64(i.lag, n, metric.WithAttributes(semconv.MessagingSystemKafka,
+					semconv.MessagingDestinationName(src.Topic), semconv.MessagingConsumerGroupName(src.Group),
+					semconv.MessagingDestinationPartitionID(strconv.Itoa(part))))
+			}
+		}
+		return nil
+	}, observables...)
+	return err
+}
+
+// observeStats reports one Snapshot; see the README's metric table for the
+// meaning of each series.
+func (i *pipelineInstruments) observeStats(o metric.Observer, s pipeline.Snapshot, consumer metric.ObserveOption) {
+	o.ObserveInt64(i.messages, s.Messages, consumer)
+	event := func(typ, outcome string, n int64) {
+		o.ObserveInt64(i.events, n, metric.WithAttributes(attrEventType.String(typ), attrOutcome.String(outcome)))
+	}
+	event("order", "processed", s.Orders)
+	event("identify", "applied", s.Identify)
+	event("alias", "applied", s.Alias)
+	event("delete", "applied", s.Delete)
+	event(pipeline.ReasonIdentity, "dead_lettered", s.DeadLettered[pipeline.ReasonIdentity])
+	event(pipeline.ReasonMalformed, "dead_lettered", s.DeadLettered[pipeline.ReasonMalformed])
+	for reason, n := range s.Dropped {
+		event(reason, "dropped", n)
+	}
+	order := func(outcome string, n int64) {
+		o.ObserveInt64(i.orders, n, metric.WithAttributes(attrOutcome.String(outcome)))
+	}
+	order("delivered", s.Delivered)
+	order("skipped", s.Skipped)
+	order(pipeline.ReasonInvalid, s.DeadLettered[pipeline.ReasonInvalid])
+	order(pipeline.ReasonRejected, s.DeadLettered[pipeline.ReasonRejected])
+	for reason, n := range s.DeadLettered {
+		o.ObserveInt64(i.deadLetters, n, metric.WithAttributes(attrReason.String(reason)))
+	}
+	o.ObserveInt64(i.redone, s.Redone)
+	o.ObserveInt64(i.deadLetterFailures, s.DeadLetterFailures)
+	o.ObserveInt64(i.commitFailures, s.CommitFailures)
+	o.ObserveInt64(i.fetchErrors, s.FetchErrors)
+	o.ObserveInt64(i.identityErrs, s.IdentityErrors)
+	o.ObserveInt64(i.inFlight, s.InFlight)
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
