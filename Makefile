@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 FUZZTIME  ?= 10m
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: build run test lint bench fuzz tools
+.PHONY: build run test lint bench fuzz tools deps rules
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/refersion-relay
@@ -23,11 +23,18 @@ lint: tools
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
 
 # deps installs what the tests need beyond Go: redis-server, which the redis
-# backend's tests start for themselves.
+# backend's tests start for themselves, and promtool, which checks the alert
+# rules.
 deps:
 	bash .ci/ensure-redis.sh
+	bash .ci/ensure-promtool.sh
 
-test: deps lint
+# rules checks the Prometheus alert rules and runs their unit tests.
+rules: deps
+	promtool check rules deploy/observability/alerts.yml
+	promtool test rules deploy/observability/alerts_test.yml
+
+test: deps lint rules
 	$(GO) test -race -count=1 ./...
 
 bench:

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 
@@ -38,8 +39,8 @@ func (t *Telemetry) Observe(src Sources) error {
 	if err != nil {
 		return err
 	}
-	consumer := metric.WithAttributes(semconv.MessagingSystemKafka,
-		semconv.MessagingDestinationName(src.Topic), semconv.MessagingConsumerGroupName(src.Group))
+	c := consumer{semconv.MessagingSystemKafka,
+		semconv.MessagingDestinationName(src.Topic), semconv.MessagingConsumerGroupName(src.Group)}
 	observables := i.list()
 	var lag *lagProbe
 	if src.Kafka != nil {
@@ -47,10 +48,10 @@ func (t *Telemetry) Observe(src Sources) error {
 		observables = append(observables, i.lag)
 	}
 	_, err = t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		i.observeStats(o, src.Stats(), consumer)
+		i.observeStats(o, src.Stats(), c)
 		if src.Ready != nil {
 			ready, _ := src.Ready()
-			o.ObserveInt64(i.ready, boolInt(ready))
+			o.ObserveInt64(i.ready, boolInt(ready), c.with())
 		}
 		if src.Breaker != nil {
 			now := src.Breaker()
@@ -60,9 +61,7 @@ func (t *Telemetry) Observe(src Sources) error {
 		}
 		if lag != nil {
 			for part, n := range lag.get(ctx) {
-				o.ObserveInt64(i.lag, n, metric.WithAttributes(semconv.MessagingSystemKafka,
-					semconv.MessagingDestinationName(src.Topic), semconv.MessagingConsumerGroupName(src.Group),
-					semconv.MessagingDestinationPartitionID(strconv.Itoa(part))))
+				o.ObserveInt64(i.lag, n, c.with(semconv.MessagingDestinationPartitionID(strconv.Itoa(part))))
 			}
 		}
 		return nil
@@ -70,12 +69,22 @@ func (t *Telemetry) Observe(src Sources) error {
 	return err
 }
 
+// consumer are the attributes of every series about the consumption of one
+// topic by one consumer group: messaging.system, messaging.destination.name
+// and messaging.consumer.group.name.
+type consumer []attribute.KeyValue
+
+// with returns the consumer attributes followed by more.
+func (c consumer) with(more ...attribute.KeyValue) metric.MeasurementOption {
+	return metric.WithAttributes(append(c[:len(c):len(c)], more...)...)
+}
+
 // observeStats reports one Snapshot; see the README's metric table for the
 // meaning of each series.
-func (i *pipelineInstruments) observeStats(o metric.Observer, s pipeline.Snapshot, consumer metric.ObserveOption) {
-	o.ObserveInt64(i.messages, s.Messages, consumer)
+func (i *pipelineInstruments) observeStats(o metric.Observer, s pipeline.Snapshot, c consumer) {
+	o.ObserveInt64(i.messages, s.Messages, c.with())
 	event := func(typ, outcome string, n int64) {
-		o.ObserveInt64(i.events, n, metric.WithAttributes(attrEventType.String(typ), attrOutcome.String(outcome)))
+		o.ObserveInt64(i.events, n, c.with(attrEventType.String(typ), attrOutcome.String(outcome)))
 	}
 	event("order", "processed", s.Orders)
 	event("identify", "applied", s.Identify)
@@ -87,21 +96,21 @@ func (i *pipelineInstruments) observeStats(o metric.Observer, s pipeline.Snapsho
 		event(reason, "dropped", n)
 	}
 	order := func(outcome string, n int64) {
-		o.ObserveInt64(i.orders, n, metric.WithAttributes(attrOutcome.String(outcome)))
+		o.ObserveInt64(i.orders, n, c.with(attrOutcome.String(outcome)))
 	}
 	order("delivered", s.Delivered)
 	order("skipped", s.Skipped)
 	order(pipeline.ReasonInvalid, s.DeadLettered[pipeline.ReasonInvalid])
 	order(pipeline.ReasonRejected, s.DeadLettered[pipeline.ReasonRejected])
 	for reason, n := range s.DeadLettered {
-		o.ObserveInt64(i.deadLetters, n, metric.WithAttributes(attrReason.String(reason)))
+		o.ObserveInt64(i.deadLetters, n, c.with(attrReason.String(reason)))
 	}
-	o.ObserveInt64(i.redone, s.Redone)
-	o.ObserveInt64(i.deadLetterFailures, s.DeadLetterFailures)
-	o.ObserveInt64(i.commitFailures, s.CommitFailures)
-	o.ObserveInt64(i.fetchErrors, s.FetchErrors)
-	o.ObserveInt64(i.identityErrs, s.IdentityErrors)
-	o.ObserveInt64(i.inFlight, s.InFlight)
+	o.ObserveInt64(i.redone, s.Redone, c.with())
+	o.ObserveInt64(i.deadLetterFailures, s.DeadLetterFailures, c.with())
+	o.ObserveInt64(i.commitFailures, s.CommitFailures, c.with())
+	o.ObserveInt64(i.fetchErrors, s.FetchErrors, c.with())
+	o.ObserveInt64(i.identityErrs, s.IdentityErrors, c.with())
+	o.ObserveInt64(i.inFlight, s.InFlight, c.with())
 }
 
 func boolInt(b bool) int64 {

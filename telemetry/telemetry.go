@@ -75,8 +75,11 @@ func Setup(ctx context.Context, o Options) (*Telemetry, error) {
 		resource.WithTelemetrySDK(),
 		resource.WithFromEnv(), // OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES win
 	)
-	if err != nil && res == nil {
-		return nil, fmt.Errorf("telemetry resource: %w", err)
+	if err != nil {
+		if res == nil {
+			return nil, fmt.Errorf("telemetry resource: %w", err)
+		}
+		log.Warn("telemetry resource is partial", "error", err) // a malformed OTEL_RESOURCE_ATTRIBUTES, say
 	}
 	reg := promclient.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -1,0 +1,176 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/refersion-relay/refersion-relay/internal/harness"
+	"github.com/refersion-relay/refersion-relay/pipeline"
+)
+
+// row is one scenario's outcome.
+type row struct {
+	scenario     scenario
+	events       int
+	valid        int
+	delivered    int
+	duplicates   int
+	deadLettered map[string]int // by reason, unique source events
+	expectedDLQ  int            // invalid orders + bad messages
+	lost         int            // valid orders never delivered
+	lostDLQ      int            // events that should have been dead-lettered but were not
+	elapsed      time.Duration
+	err          error
+}
+
+// run plays one scenario and measures it.
+func run(bin string, s scenario, events int, seed int64, full bool) (r row) {
+	began := time.Now()
+	r = row{scenario: s, deadLettered: map[string]int{}}
+	defer func() { r.elapsed = time.Since(began) }()
+	w, err := harness.NewWorld(s.sandbox)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	defer w.Close()
+	if err := w.Produce(events, seed); err != nil {
+		r.err = err
+		return r
+	}
+	if s.bad {
+		if err := w.ProduceBad(badMessages()...); err != nil {
+			r.err = err
+			return r
+		}
+	}
+	r.events, r.valid, r.expectedDLQ = w.Events, len(w.Valid), w.Invalid+w.Bad
+
+	dir, err := os.MkdirTemp("", "chaos")
+	if err != nil {
+		r.err = err
+		return r
+	}
+	defer os.RemoveAll(dir)
+	env := []string{"STATE_BACKEND=" + s.backend, "STATE_DIR=" + filepath.Join(dir, "state")}
+	var redis *harness.Redis
+	if s.backend == "redis" {
+		if redis, err = harness.StartRedis(dir); err != nil {
+			r.err = err
+			return r
+		}
+		defer redis.Stop()
+		env = append(env, "REDIS_URL="+redis.URL())
+	}
+	ctx, cancel := runCtx(full)
+	defer cancel()
+	r.err = drive(ctx, bin, w, s, env, redis, rand.New(rand.NewSource(seed)))
+	measure(ctx, w, &r)
+	return r
+}
+
+// drive starts the relay, injects the scenario's faults and waits until the
+// whole stream is delivered and committed.
+func drive(ctx context.Context, bin string, w *harness.World, s scenario, env []string, redis *harness.Redis, rnd *rand.Rand) error {
+	limit := time.Until(deadline(ctx))
+	delivered := func() int { return len(w.Sandbox.Orders()) }
+	for _, at := range killPoints(rnd, s.kills, len(w.Valid)) {
+		rl, err := harness.Start(bin, w.Env(env...))
+		if err != nil {
+			return err
+		}
+		if err := harness.WaitFor(limit, "deliveries before a kill", func() bool { return delivered() >= at }, rl); err != nil {
+			rl.Kill()
+			return err
+		}
+		rl.Kill()
+	}
+	rl, err := harness.Start(bin, w.Env(env...))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rl.Stop(30 * time.Second) }()
+	if s.outage > 0 || s.redis {
+		if err := harness.WaitFor(limit, "first deliveries", func() bool { return delivered() > len(w.Valid)/4 }, rl); err != nil {
+			return err
+		}
+	}
+	if s.outage > 0 {
+		w.Sandbox.SetDown(true)
+		select { // the fault lasts this long; nothing waits on it
+		case <-time.After(s.outage):
+		case <-ctx.Done():
+		}
+		w.Sandbox.SetDown(false)
+	}
+	if s.redis {
+		if err := redis.Restart(ctx, 2*time.Second); err != nil {
+			return err
+		}
+	}
+	done := func() bool {
+		got, err := w.Accepted()
+		return err == nil && len(got) >= len(w.Valid) && w.Lag() == 0
+	}
+	return harness.WaitFor(time.Until(deadline(ctx)), "the whole stream", done, rl)
+}
+
+func deadline(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}
+
+// measure counts deliveries, duplicates, dead letters and losses.
+func measure(ctx context.Context, w *harness.World, r *row) {
+	got, err := w.Accepted()
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	for id, n := range got {
+		if w.Valid[id] {
+			r.delivered++
+		}
+		r.duplicates += n - 1
+	}
+	r.lost = r.valid - r.delivered
+	dls, err := w.DeadLetters(ctx)
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	seen := map[string]bool{}
+	for _, d := range dls {
+		key := fmt.Sprintf("%d/%d/%d", d.Partition, d.Offset, d.Index)
+		if seen[key] { // a redone event can be dead-lettered twice; count it once
+			continue
+		}
+		seen[key] = true
+		r.deadLettered[d.Reason]++
+	}
+	total := 0
+	for reason, n := range r.deadLettered {
+		if reason != pipeline.ReasonRejected {
+			total += n
+		}
+	}
+	r.lostDLQ = max(0, r.expectedDLQ-total)
+}
+
+func (r row) reasons() string {
+	keys := make([]string, 0, len(r.deadLettered))
+	for k := range r.deadLettered {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, k+" "+strconv.Itoa(r.deadLettered[k]))
+	}
+	return strings.Join(parts, ", ")
+}
