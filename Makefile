@@ -4,9 +4,10 @@ BIN       ?= bin/refersion-relay
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 FUZZTIME  ?= 10m
+BENCH_COUNT ?= 3
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: build run test lint bench fuzz tools deps rules
+.PHONY: build run test lint bench chaos fuzz tools deps rules docs
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/refersion-relay
@@ -37,8 +38,13 @@ rules: deps
 test: deps lint rules
 	$(GO) test -race -count=1 ./...
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# bench runs the benchmarks several times and writes BENCHMARKS.md (minutes).
+bench: deps
+	$(GO) run ./internal/benchreport -count $(BENCH_COUNT) -o BENCHMARKS.md
+
+# chaos runs the full reliability matrix and writes RELIABILITY.md (minutes).
+chaos: deps
+	$(GO) test ./chaos -count=1 -timeout 60m -run TestChaos -v -args -chaos.full -chaos.report $(CURDIR)/RELIABILITY.md
 
 fuzz:
 	$(GO) test ./mapping -run '^$$' -fuzz FuzzMap -fuzztime $(FUZZTIME)
