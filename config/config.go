@@ -111,6 +111,7 @@ type Observability struct {
 	LogLevel  string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error."`
 	LogFormat string `envconfig:"LOG_FORMAT" default:"auto" desc:"json, text, or auto (text on a terminal, json otherwise)."`
 	LogPII    bool   `envconfig:"LOG_PII" default:"false" desc:"Log personal data (emails, names, IPs). Keep false in production."`
+	Pprof     bool   `envconfig:"ADMIN_PPROF" default:"false" desc:"Serve Go's profiler at /debug/pprof/ on the admin server, for performance investigations."`
 }
 
 // Pipeline is how many messages are worked on at once and how shutdown drains.

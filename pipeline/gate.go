@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // gate holds fetching while the destination or a store cannot take work.
@@ -18,6 +19,7 @@ import (
 // it. A final cause (unauthorized) stays until the process restarts.
 // A gate is safe for concurrent use.
 type gate struct {
+	isOpen   atomic.Bool // fast path of wait
 	mu       sync.Mutex
 	holds    map[string]int // cause → holders; -1 for a final cause
 	opened   chan struct{}  // closed while the gate is open
@@ -27,11 +29,15 @@ type gate struct {
 func newGate(onChange func(open bool, reason string)) *gate {
 	g := &gate{holds: map[string]int{}, opened: make(chan struct{}), onChange: onChange}
 	close(g.opened)
+	g.isOpen.Store(true)
 	return g
 }
 
 // wait blocks until the gate is open or ctx is done.
 func (g *gate) wait(ctx context.Context) error {
+	if g.isOpen.Load() {
+		return ctx.Err()
+	}
 	g.mu.Lock()
 	ch := g.opened
 	g.mu.Unlock()
@@ -82,6 +88,7 @@ func (g *gate) update(change func()) {
 	case !wasOpen && open:
 		close(g.opened)
 	}
+	g.isOpen.Store(open)
 	g.mu.Unlock()
 	if reason != before && g.onChange != nil {
 		g.onChange(open, reason)

@@ -51,37 +51,51 @@ func (m *message) finish() {
 // and dead-letter writes go to workers. It returns false when fetchCtx ended
 // before the message was fully dispatched (the message then stays un-done).
 func (p *Pipeline) handle(fetchCtx, jobCtx context.Context, pt *partition, km kafka.Message) bool {
-	msg := &message{pt: pt, offset: km.Offset}
-	msg.pending.Store(1) // held until every event is dispatched
+	// The message's tracking is allocated only when some of its work goes to
+	// a worker: most messages are dropped events and identity updates.
+	var msg *message
+	claim := func() *message {
+		if msg == nil {
+			msg = &message{pt: pt, offset: km.Offset}
+			msg.pending.Store(1) // held until every event is dispatched
+		}
+		return msg
+	}
 	if len(km.Value) > MaxMessageBytes {
 		p.stats.events.Add(1)
 		d := source{km: km}.deadLetter(ReasonMalformed, []mapping.Problem{{Reason: fmt.Sprintf(
 			"message of %d bytes is over the %d-byte limit (Segment allows 32 KB per event, 500 KB per batch); the record keeps its first %d bytes",
 			len(km.Value), MaxMessageBytes, oversizedExcerpt)}})
 		d.Value = km.Value[:oversizedExcerpt]
-		if !p.dispatchDeadLetter(fetchCtx, jobCtx, msg, d) {
+		if !p.dispatchDeadLetter(fetchCtx, jobCtx, claim(), d) {
 			return false
 		}
 		msg.finish()
 		return true
 	}
 	ok := true
+	events := int64(0)
 	p.mapper.Split(km.Value, func(index int, ev []byte, c mapping.Class) bool {
-		p.stats.events.Add(1)
+		events++
 		src := source{km: km, index: index, ev: ev}
 		switch c.Kind {
 		case mapping.KindDropped:
 			p.stats.dropped[c.Drop].Add(1)
 		case mapping.KindMalformed:
-			ok = p.dispatchDeadLetter(fetchCtx, jobCtx, msg, src.deadLetter(ReasonMalformed, []mapping.Problem{{Reason: c.Problem}}))
+			ok = p.dispatchDeadLetter(fetchCtx, jobCtx, claim(), src.deadLetter(ReasonMalformed, []mapping.Problem{{Reason: c.Problem}}))
 		case mapping.KindOrder:
-			ok = p.handleOrder(fetchCtx, jobCtx, msg, src)
+			ok = p.handleOrder(fetchCtx, jobCtx, claim(), src)
 		default:
-			ok = p.handleIdentity(fetchCtx, jobCtx, msg, src, c.Kind)
+			ok = p.handleIdentity(fetchCtx, jobCtx, claim, src, c.Kind)
 		}
 		return ok
 	})
-	if ok {
+	p.stats.events.Add(events)
+	switch {
+	case !ok:
+	case msg == nil:
+		pt.markDone(km.Offset, nil)
+	default:
 		msg.finish()
 	}
 	return ok
@@ -127,13 +141,13 @@ func (p *Pipeline) handleOrder(fetchCtx, jobCtx context.Context, msg *message, s
 	return p.dispatch(fetchCtx, msg, func() { p.deliver(jobCtx, msg, src, o) })
 }
 
-func (p *Pipeline) handleIdentity(fetchCtx, jobCtx context.Context, msg *message, src source, k mapping.Kind) bool {
+func (p *Pipeline) handleIdentity(fetchCtx, jobCtx context.Context, claim func() *message, src source, k mapping.Kind) bool {
 	u, err := mapping.ParseIdentity(src.ev, k)
 	var invalid *mapping.InvalidError
 	if errors.As(err, &invalid) {
 		d := src.deadLetter(ReasonIdentity, invalid.Problems)
 		d.MessageID = invalid.MessageID
-		return p.dispatchDeadLetter(fetchCtx, jobCtx, msg, d)
+		return p.dispatchDeadLetter(fetchCtx, jobCtx, claim(), d)
 	}
 	if err := p.retryStore(fetchCtx, func() error { return mapping.Apply(fetchCtx, p.ids, u) }); err != nil {
 		return false

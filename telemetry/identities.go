@@ -61,3 +61,12 @@ func (c *countingIdentities) Lookup(ctx context.Context, id string) (mapping.Tra
 	}
 	return t, found, err
 }
+
+// Flush passes a write-behind store's Flush through (see pipeline: offsets
+// are committed only after it); for other stores it does nothing.
+func (c *countingIdentities) Flush(ctx context.Context) error {
+	if f, ok := c.IdentityStore.(interface{ Flush(context.Context) error }); ok {
+		return f.Flush(ctx)
+	}
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/config"
@@ -45,7 +46,7 @@ func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	}
 	defer r.Close()
 
-	admin, err := startAdmin(cfg.Observability.AdminAddr, r, stores, tel.MetricsHandler())
+	admin, err := startAdmin(cfg.Observability.AdminAddr, r, stores, tel.MetricsHandler(), cfg.Observability.Pprof)
 	if err != nil {
 		return err
 	}
@@ -68,7 +69,7 @@ type adminServer struct {
 }
 
 // startAdmin listens on addr and serves in the background. metrics may be nil.
-func startAdmin(addr string, r *relay, stores *state.Stores, metrics http.Handler) (*adminServer, error) {
+func startAdmin(addr string, r *relay, stores *state.Stores, metrics http.Handler, pprofOn bool) (*adminServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
@@ -91,6 +92,11 @@ func startAdmin(addr string, r *relay, stores *state.Stores, metrics http.Handle
 	})
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
+	}
+	if pprofOn {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
