@@ -25,7 +25,7 @@ import (
 // an error's or a response body's included, becomes "****", PII or not.
 func NewLogger(w io.Writer, level, format string, pii bool, secrets ...string) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: parseLevel(level)}
-	useText := format == "text" || (format == "auto" && isTerminal(w))
+	useText := format == "text" || (format == "auto" && IsTerminal(w))
 	var next slog.Handler
 	if useText {
 		next = slog.NewTextHandler(w, opts)
@@ -48,8 +48,8 @@ func parseLevel(s string) slog.Level {
 	}
 }
 
-// isTerminal reports whether w is a character device, such as a terminal.
-func isTerminal(w io.Writer) bool {
+// IsTerminal reports whether w is a character device, such as a terminal.
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

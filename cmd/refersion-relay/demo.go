@@ -21,6 +21,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/state"
 	"github.com/refersion-relay/refersion-relay/storefront"
+	"github.com/refersion-relay/refersion-relay/telemetry"
 )
 
 const (
@@ -167,7 +168,7 @@ func produceStream(ctx context.Context, brokers []string, topic string, transpor
 // watchProgress prints progress until every event is handled and committed.
 // It reports false if ctx ended first.
 func watchProgress(ctx context.Context, p *pipeline.Pipeline, addr string, total int, began time.Time, w io.Writer) bool {
-	tty := isTerminal(w)
+	tty := telemetry.IsTerminal(w)
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	last := time.Time{}
@@ -200,15 +201,6 @@ func watchProgress(ctx context.Context, p *pipeline.Pipeline, addr string, total
 		case <-tick.C:
 		}
 	}
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // lag returns how many messages of the demo topic the group has not

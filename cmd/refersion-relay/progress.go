@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/replay"
+	"github.com/refersion-relay/refersion-relay/telemetry"
 )
 
 // progress reports a replay's advance: a line rewritten in place on a
@@ -22,7 +23,7 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, total int) *progress {
-	return &progress{w: w, tty: isTerminal(w), total: total, began: time.Now()}
+	return &progress{w: w, tty: telemetry.IsTerminal(w), total: total, began: time.Now()}
 }
 
 func (p *progress) update(s replay.Summary) {
