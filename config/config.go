@@ -99,6 +99,7 @@ type State struct {
 	Backend          string        `envconfig:"STATE_BACKEND" default:"disk" desc:"memory (lost on restart), disk (STATE_DIR) or redis (REDIS_URL)."`
 	Dir              string        `envconfig:"STATE_DIR" default:"./refersion-relay-state" desc:"Directory of the disk backend."`
 	RedisURL         URL           `envconfig:"REDIS_URL" default:"" desc:"redis:// or rediss:// URL of the redis backend (password masked when printed)."`
+	RedisURLFile     string        `envconfig:"REDIS_URL_FILE" default:"" desc:"File holding REDIS_URL, for a URL that carries a password."`
 	IdentityTTL      time.Duration `envconfig:"IDENTITY_TTL" default:"2160h" desc:"How long a customer learned from identify is kept (90 days)."`
 	SentTTL          time.Duration `envconfig:"SENT_TTL" default:"720h" desc:"How long a sent order id is remembered, so it is never sent twice (30 days)."`
 	MemoryMaxEntries int           `envconfig:"STATE_MEMORY_MAX_ENTRIES" default:"1000000" desc:"Entries per store of the memory backend; the oldest are evicted first."`

@@ -117,6 +117,18 @@ func (c *Config) resolveSecrets(read func(string) ([]byte, error)) []error {
 		}
 		*s.dst = NewSecret(v)
 	}
+	if c.RedisURLFile != "" {
+		switch b, err := read(c.RedisURLFile); {
+		case c.RedisURL.IsSet():
+			errs = append(errs, errors.New("REDIS_URL and REDIS_URL_FILE are both set: keep one of them"))
+		case err != nil:
+			errs = append(errs, fmt.Errorf("REDIS_URL_FILE cannot be read (%w): mount the secret at that path or correct it", err))
+		case strings.TrimSpace(string(b)) == "":
+			errs = append(errs, errors.New("REDIS_URL_FILE names an empty file: put the URL in it or correct the path"))
+		default:
+			c.RedisURL = NewURL(strings.TrimSpace(string(b)))
+		}
+	}
 	if err := c.splitAPIKey(); err != nil {
 		errs = append(errs, err)
 	}

@@ -185,3 +185,22 @@ func TestLoadSplitsAPIKey(t *testing.T) {
 		t.Errorf("Validate: %v", err)
 	}
 }
+
+func TestRedisURLFromFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "redis-url")
+	if err := os.WriteFile(path, []byte("redis://:hunter22@redis:6379/0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("REDIS_URL_FILE", path)
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RedisURL.Reveal() != "redis://:hunter22@redis:6379/0" || len(c.problems) != 0 {
+		t.Fatalf("REDIS_URL_FILE read as %q, problems %v", c.RedisURL.Reveal(), c.problems)
+	}
+	t.Setenv("REDIS_URL", "redis://other:6379")
+	if c, _ := Load(); len(c.problems) == 0 {
+		t.Fatal("REDIS_URL with REDIS_URL_FILE: no problem reported")
+	}
+}
