@@ -98,8 +98,8 @@ type arrivalLog struct {
 }
 
 func (a *arrivalLog) Enabled(context.Context, slog.Level) bool { return true }
-func (a *arrivalLog) WithAttrs([]slog.Attr) slog.Handler      { return a }
-func (a *arrivalLog) WithGroup(string) slog.Handler           { return a }
+func (a *arrivalLog) WithAttrs([]slog.Attr) slog.Handler       { return a }
+func (a *arrivalLog) WithGroup(string) slog.Handler            { return a }
 func (a *arrivalLog) Handle(_ context.Context, r slog.Record) error {
 	now := time.Now()
 	r.Attrs(func(at slog.Attr) bool {

@@ -10,7 +10,7 @@ import (
 // goroutine at a time takes everything queued and commits it in one write
 // transaction (one fsync). A lone writer waits for one commit, with no timer
 // such as bbolt's Batch has; writers that arrive during a commit share the
-// next. This is what makes identify writes fast enough on a disk that takes
+// next. This is what keeps concurrent writes fast on a disk that takes
 // milliseconds per fsync.
 type committer struct {
 	run func(fns []func(tx *bolt.Tx) error) []error

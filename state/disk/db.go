@@ -1,9 +1,33 @@
 // Package disk holds the default state backend: an identity store and a
-// sent-order store, each a bbolt file in the state directory. Every write is
-// committed and fsynced before it returns, so a crash loses nothing that was
-// acknowledged; writers that arrive while a commit is running share the next
-// one. A file is locked by the process that opens it: one replica per state
-// directory. Errors mean the store is unavailable; the caller retries.
+// sent-order store, each a bbolt file in the state directory. A file is
+// locked by the process that opens it: one replica per state directory.
+// Errors mean the store is unavailable; the caller retries.
+//
+// Sent-order writes are committed and fsynced before they return; writers
+// that arrive while a commit is running share the next one.
+//
+// Identity writes are written behind. Merge, Link and Forget change an
+// overlay in memory and return without waiting for the disk; Lookup, from
+// any goroutine, sees a change as soon as its call returns. A writer
+// goroutine commits the overlay in batches, each an fsynced bbolt
+// transaction holding everything pending when it starts, in the order the
+// changes were accepted: once committed, the file holds what applying each
+// change synchronously, in that order, would have left. The contract:
+//
+//   - Flush(ctx) returns nil once every change accepted before the call is
+//     durable. A crash can lose only changes that no Flush returning nil
+//     covered (some of them may have been committed); the file stays
+//     consistent and opens cleanly. A caller that must not lose a change calls Flush
+//     before it acknowledges the change's source: the relay flushes before it
+//     commits Kafka offsets, so the events behind lost changes are consumed
+//     and applied again after a restart.
+//   - If a commit fails, the writer keeps the changes in the overlay and
+//     retries them, with everything accepted since, after a growing delay;
+//     while the last commit has failed, Flush and Ping return its error.
+//   - When MaxPending changed records wait in memory, Merge, Link and Forget
+//     block until the writer catches up or their context ends.
+//   - Close commits what is pending (one more attempt) and reports if that
+//     failed.
 package disk
 
 import (
@@ -35,6 +59,14 @@ type Options struct {
 	LockTimeout time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// MaxPending bounds the identity store's changed records that wait in
+	// memory for the writer; changes block while it is reached. Default
+	// 100,000.
+	MaxPending int
+	// CommitPace is the least time between two commits of the identity
+	// store's writer while no Flush waits (every commit is an fsync, and
+	// fsyncs slow the sent-order store's); 0 means 50ms, negative none.
+	CommitPace time.Duration
 }
 
 func (o Options) withDefaults(ttl time.Duration) Options {
@@ -50,6 +82,12 @@ func (o Options) withDefaults(ttl time.Duration) Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.CommitPace == 0 {
+		o.CommitPace = 50 * time.Millisecond
+	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = 100_000
 	}
 	return o
 }

@@ -93,6 +93,9 @@ func TestForgetIsScrubbedAfterACrash(t *testing.T) {
 	if err := s.Forget(ctx, p.UserID); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 	// A copy of the file as a crash would leave it: forgotten, not scrubbed.
 	raw, err := os.ReadFile(filepath.Join(dir, disk.IdentitiesFile))
 	if err != nil {

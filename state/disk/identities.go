@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"time"
 
@@ -24,14 +25,18 @@ var (
 // IdentitiesFile is the identity store's file name in the state directory.
 const IdentitiesFile = "identities.db"
 
-// Identities is a mapping.IdentityStore in a bbolt file. Traits and links
-// live for the TTL after their last write. Forget erases the whole person:
-// every id reachable from id through links in either direction; the file is
-// then rewritten within ScrubDelay so nothing of them stays in freed pages.
-// Safe for concurrent use.
+// Identities is a mapping.IdentityStore in a bbolt file, written behind:
+// Merge, Link and Forget change an overlay in memory, which Lookup reads
+// before the file, and a writer goroutine commits the overlay in batches
+// (see the package doc and Flush). Traits and links live for the TTL after
+// their last write. Forget erases the whole person: every id reachable from
+// id through links in either direction; once that is committed, the file is
+// rewritten within ScrubDelay so nothing of them stays in freed pages. Safe
+// for concurrent use.
 type Identities struct {
 	*db
 	scrubber
+	wb behind
 }
 
 // OpenIdentities opens (or creates) the identity store in dir. It fails
@@ -44,46 +49,52 @@ func OpenIdentities(dir string, opts Options) (*Identities, error) {
 	}
 	s := &Identities{db: d}
 	s.scrubber.db = d
+	s.wb.init()
 	if err := s.scrubIfDirty(); err != nil {
 		_ = d.closeFile()
 		return nil, err
 	}
+	go s.write()
 	go d.background(func() { _ = s.sweep(context.Background()) })
 	return s, nil
 }
 
-// Lookup implements mapping.Identities.
+// Lookup implements mapping.Identities. It sees every change accepted
+// before it, durable or not.
 func (s *Identities) Lookup(ctx context.Context, id string) (t mapping.Traits, found bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return t, false, err
 	}
 	now := s.opts.Now()
+	s.wb.mu.RLock()
+	defer s.wb.mu.RUnlock()
 	err = s.view(func(tx *bolt.Tx) error {
+		v := s.wb.viewOf(tx)
 		k := key(id)
-		t = decodeTraits(tx.Bucket(bTraits).Get(k), now)
-		if to, ok := linkTarget(tx.Bucket(bLinks).Get(k), now); ok {
-			t = t.Fill(decodeTraits(tx.Bucket(bTraits).Get(to), now))
+		t = decodeTraits(v.get(traitsRec, k), now)
+		if to, ok := linkTarget(v.get(linksRec, k), now); ok {
+			t = t.Fill(decodeTraits(v.get(traitsRec, to), now))
 		}
 		return nil
 	})
 	return t, err == nil && !t.IsZero(), err
 }
 
-// Merge implements mapping.IdentityWriter.
+// Merge implements mapping.IdentityWriter. The change is durable once a
+// later Flush returns nil.
 func (s *Identities) Merge(ctx context.Context, id string, t mapping.Traits) error {
 	if err := ctx.Err(); err != nil || t.IsZero() {
 		return err
 	}
-	now := s.opts.Now()
 	k := key(id)
-	return s.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bTraits)
-		merged := t.Fill(decodeTraits(b.Get(k), now))
-		return b.Put(k, encodeTraits(merged, now.Add(s.opts.TTL)))
+	return s.change(ctx, func(v *view, now time.Time) {
+		merged := t.Fill(decodeTraits(v.get(traitsRec, k), now))
+		v.put(traitsRec, k, encodeTraits(merged, now.Add(s.opts.TTL)))
 	})
 }
 
-// Link implements mapping.IdentityWriter.
+// Link implements mapping.IdentityWriter. The change is durable once a
+// later Flush returns nil.
 func (s *Identities) Link(ctx context.Context, from, to string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -91,88 +102,55 @@ func (s *Identities) Link(ctx context.Context, from, to string) error {
 	if from == to {
 		return nil
 	}
-	now := s.opts.Now()
-	exp := now.Add(s.opts.TTL)
 	kf, kt := key(from), key(to)
-	return s.update(func(tx *bolt.Tx) error {
-		links, back, traits := tx.Bucket(bLinks), tx.Bucket(bBack), tx.Bucket(bTraits)
-		if old := target(links.Get(kf)); old != nil && !bytes.Equal(old, kt) {
-			if err := back.Delete(backKey(old, kf)); err != nil {
-				return err
-			}
+	return s.change(ctx, func(v *view, now time.Time) {
+		exp := now.Add(s.opts.TTL)
+		if old := target(v.get(linksRec, kf)); old != nil && !bytes.Equal(old, kt) {
+			v.delBack(old, kf)
 		}
-		if err := links.Put(kf, append(putExpiry(nil, exp), kt...)); err != nil {
-			return err
-		}
-		if err := back.Put(backKey(kt, kf), putExpiry(nil, exp)); err != nil {
-			return err
-		}
-		ft := decodeTraits(traits.Get(kf), now)
-		tt := decodeTraits(traits.Get(kt), now)
+		v.put(linksRec, kf, append(putExpiry(nil, exp), kt...))
+		v.putBack(kt, kf, putExpiry(nil, exp))
+		ft := decodeTraits(v.get(traitsRec, kf), now)
+		tt := decodeTraits(v.get(traitsRec, kt), now)
 		if filled := tt.Fill(ft); filled != tt {
-			return traits.Put(kt, encodeTraits(filled, exp))
+			v.put(traitsRec, kt, encodeTraits(filled, exp))
 		}
-		return nil
 	})
 }
 
 // Forget implements mapping.IdentityWriter: it erases id and every id linked
-// to it, directly or through other links, expired or not.
+// to it, directly or through other links, expired or not. Lookups see the
+// erasure at once; the file holds nothing of the person once a later Flush
+// returns nil and the scrub that follows the commit (or Scrub, or Close) has
+// run. Records that were never committed never reach the file.
 func (s *Identities) Forget(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	forgot := false
-	err := s.update(func(tx *bolt.Tx) error {
-		forgot = false
-		traits, links, back := tx.Bucket(bTraits), tx.Bucket(bLinks), tx.Bucket(bBack)
-		person := component(links, back, key(id))
-		for _, k := range person {
-			var doomed [][]byte
-			c := back.Cursor()
-			for bk, _ := c.Seek(backPrefix(k)); bk != nil && bytes.HasPrefix(bk, backPrefix(k)); bk, _ = c.Next() {
-				doomed = append(doomed, bytes.Clone(bk))
+	return s.change(ctx, func(v *view, _ time.Time) {
+		forgot := false
+		for _, k := range component(v, key(id)) {
+			for _, from := range v.froms(k) {
+				forgot = v.delBack(k, from) || forgot
 			}
-			if to := target(links.Get(k)); to != nil {
-				doomed = append(doomed, backKey(to, k))
+			if to := target(v.get(linksRec, k)); to != nil {
+				forgot = v.delBack(to, k) || forgot
 			}
-			for _, del := range []struct {
-				b    *bolt.Bucket
-				keys [][]byte
-			}{{back, doomed}, {traits, [][]byte{k}}, {links, [][]byte{k}}} {
-				for _, dk := range del.keys {
-					if del.b.Get(dk) == nil {
-						continue
-					}
-					forgot = true
-					if err := del.b.Delete(dk); err != nil {
-						return err
-					}
-				}
-			}
+			forgot = v.del(traitsRec, k) || forgot
+			forgot = v.del(linksRec, k) || forgot
 		}
 		if forgot {
-			return tx.Bucket(bMeta).Put(kDirty, []byte{1})
+			v.layers[0].dirty = true
 		}
-		return nil
 	})
-	if err == nil && forgot {
-		s.scrubSoon()
-	}
-	return err
 }
 
 // component returns k and every key linked to it, directly or not.
-func component(links, back *bolt.Bucket, k []byte) [][]byte {
+func component(v *view, k []byte) [][]byte {
 	seen := map[string]bool{string(k): true}
 	out := [][]byte{k}
 	for i := 0; i < len(out); i++ {
-		next := [][]byte{target(links.Get(out[i]))}
-		c := back.Cursor()
-		p := backPrefix(out[i])
-		for bk, _ := c.Seek(p); bk != nil && bytes.HasPrefix(bk, p); bk, _ = c.Next() {
-			next = append(next, bytes.Clone(bk[len(p):]))
-		}
+		next := append(v.froms(out[i]), target(v.get(linksRec, out[i])))
 		for _, n := range next {
 			if n != nil && !seen[string(n)] {
 				seen[string(n)] = true
@@ -183,18 +161,36 @@ func component(links, back *bolt.Bucket, k []byte) [][]byte {
 	return out
 }
 
-// Close scrubs the file if a Forget awaits it, and closes it.
+// Close refuses further changes, commits the pending ones, scrubs the file
+// if a Forget awaits it, and closes it. If the last commit fails, the
+// changes it held are dropped, as a crash would drop them, and Close
+// returns its error (the file is closed all the same).
 func (s *Identities) Close() error {
+	err := s.stopWriter()
 	s.stopScrubTimer()
-	err := s.scrubIfDirty()
-	if errors.Is(err, ErrClosed) {
-		err = nil
+	if serr := s.scrubIfDirty(); !errors.Is(serr, ErrClosed) {
+		err = errors.Join(err, serr)
 	}
-	if cerr := s.close(); err == nil {
-		err = cerr
-	}
-	return err
+	return errors.Join(err, s.close())
 }
 
-// Ping reports whether the store is open.
-func (s *Identities) Ping(context.Context) error { return s.view(func(*bolt.Tx) error { return nil }) }
+// Scrub commits the pending changes, then rewrites the file now if a
+// Forget awaits it; it fails if the commit does (see Flush). Readers and
+// writers wait during the rewrite.
+func (s *Identities) Scrub() error {
+	if err := s.Flush(context.Background()); err != nil {
+		return err
+	}
+	return s.scrubIfDirty()
+}
+
+// Ping reports whether the store is open and its last commit succeeded.
+func (s *Identities) Ping(context.Context) error {
+	s.wb.mu.RLock()
+	werr := s.wb.err
+	s.wb.mu.RUnlock()
+	if werr != nil {
+		return fmt.Errorf("writing identity changes: %w", werr)
+	}
+	return s.view(func(*bolt.Tx) error { return nil })
+}

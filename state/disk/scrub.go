@@ -14,8 +14,9 @@ import (
 // of deleted records without clearing them, so erased traits would stay in
 // the file until the pages are reused; a rewrite copies only live records to
 // a new file, fsyncs it and renames it over the old one. The dirty mark in
-// the meta bucket is committed with the Forget, so a crash before the rewrite
-// leads to one at the next Open.
+// the meta bucket is committed in the transaction that commits a Forget's
+// deletions, so a crash before the rewrite leads to one at the next Open;
+// the writer arms the rewrite once that transaction is committed.
 type scrubber struct {
 	db *db
 
@@ -45,10 +46,6 @@ func (s *scrubber) stopScrubTimer() {
 		s.timer = nil
 	}
 }
-
-// Scrub rewrites the file now if a Forget awaits it. Readers and writers
-// wait meanwhile.
-func (s *scrubber) Scrub() error { return s.scrubIfDirty() }
 
 func (s *scrubber) scrubIfDirty() error {
 	d := s.db

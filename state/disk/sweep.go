@@ -89,15 +89,22 @@ func (s *Identities) sweep(ctx context.Context) error {
 	return err
 }
 
-// Sweep deletes expired records now; the store also does it every
-// SweepInterval. Lookups ignore expired records either way.
-func (s *Identities) Sweep(ctx context.Context) error { return s.sweep(ctx) }
+// Sweep commits the pending changes (see Flush), then deletes expired
+// records now; the store also sweeps every SweepInterval, the file only.
+// Lookups ignore expired records either way.
+func (s *Identities) Sweep(ctx context.Context) error {
+	if err := s.Flush(ctx); err != nil {
+		return err
+	}
+	return s.sweep(ctx)
+}
 
 // Counts is the number of records in each bucket of the identity file,
 // expired ones not yet swept included.
 type Counts struct{ Traits, Links, Back int }
 
-// Count returns the records of each bucket.
+// Count returns the records of each bucket of the file; changes not yet
+// committed are not counted (Flush first).
 func (s *Identities) Count() (Counts, error) {
 	var n Counts
 	err := s.view(func(tx *bolt.Tx) error {
