@@ -61,6 +61,11 @@ func TestSIGKILLWithDiskStateKeepsSentOrders(t *testing.T) {
 		t.Error("no order was on disk at any kill: the store was not exercised")
 	}
 	t.Logf("%d valid orders, %d kills, %d recorded at a kill, %d duplicates (not yet recorded when killed)", len(w.Valid), kills, len(recorded), duplicates)
+	// A delivery holds its worker until its record is on disk, so a kill can
+	// catch at most PIPELINE_CONCURRENCY (64) orders between 2xx and record.
+	if duplicates > kills*64 {
+		t.Errorf("%d duplicates exceed %d kills × 64 workers", duplicates, kills)
+	}
 }
 
 // sentOnDisk opens the sent-order file the killed relay left and returns
