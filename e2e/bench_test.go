@@ -16,20 +16,23 @@ import (
 // orders/s, CPU seconds per million events and the relay's peak RSS.
 // Run with -benchtime=1x: one op is the whole stream.
 func BenchmarkEndToEnd(b *testing.B) {
-	for _, latency := range []time.Duration{0, 50 * time.Millisecond} {
-		b.Run("latency="+latency.String(), func(b *testing.B) {
+	for _, c := range []struct {
+		latency time.Duration
+		state   string
+	}{{0, "memory"}, {0, "disk"}, {50 * time.Millisecond, "memory"}} {
+		b.Run("latency="+c.latency.String()+"/state="+c.state, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				endToEnd(b, latency)
+				endToEnd(b, c.latency, c.state)
 			}
 		})
 	}
 }
 
-func endToEnd(b *testing.B, latency time.Duration) {
+func endToEnd(b *testing.B, latency time.Duration, state string) {
 	b.StopTimer()
 	w := newWorld(b, 200000, sandbox.Options{Latency: latency})
 	b.StartTimer()
-	r := start(b, w, "KAFKA_COMMIT_INTERVAL=1s")
+	r := start(b, w, "KAFKA_COMMIT_INTERVAL=1s", "STATE_BACKEND="+state, "STATE_DIR="+b.TempDir())
 	// Throughput is timed from the first delivery (process start and the
 	// group join excluded) to the last; the final commit (up to
 	// KAFKA_COMMIT_INTERVAL later) is waited for but not timed.
