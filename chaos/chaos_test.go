@@ -91,10 +91,13 @@ func check(t *testing.T, r row) {
 		t.Errorf("%s: %d invalid events not dead-lettered", s.name, r.lostDLQ)
 	}
 	switch {
-	case s.backend != "memory" && s.kills == 0 && r.duplicates != 0:
+	case s.backend == "memory":
+		// A restart forgets what was sent: every order delivered but not
+		// yet committed is sent again. Reported, not bounded.
+	case s.kills == 0 && r.duplicates != 0:
 		t.Errorf("%s: %d duplicates with the %s backend", s.name, r.duplicates, s.backend)
 	case r.duplicates > s.kills*concurrency:
-		t.Errorf("%s: %d duplicates, more than the requests in flight at %d kills", s.name, r.duplicates, s.kills)
+		t.Errorf("%s: %d duplicates, more than the deliveries in flight at %d kills", s.name, r.duplicates, s.kills)
 	}
 }
 
