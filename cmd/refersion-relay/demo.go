@@ -93,9 +93,8 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	done := make(chan error, 1)
-	began := time.Now()
 	go func() { done <- r.pipeline.Run(runCtx) }()
-	finished := watchProgress(ctx, r.pipeline, b.Addr(), counts.Events(), began, stderr)
+	finished, began := watchProgress(ctx, r.pipeline, b.Addr(), counts.Events(), stderr)
 	elapsed := time.Since(began)
 	stop()
 	if err := <-done; err != nil {
@@ -119,6 +118,7 @@ func demoConfig(brokerAddr, endpoint string) (config.Config, error) {
 	cfg.Kafka.DLQTopic = demoTopic + ".refersion-dlq"
 	cfg.Kafka.TLS, cfg.Kafka.SASL = config.TLS{}, config.SASL{Mechanism: "none"}
 	cfg.Kafka.MaxWait, cfg.Kafka.HeartbeatInterval = 100*time.Millisecond, 300*time.Millisecond
+	cfg.Kafka.CommitInterval = 100 * time.Millisecond
 	cfg.Refersion.URL = endpoint
 	pub, sec, _ := strings.Cut(sandbox.DefaultKeys, ".")
 	cfg.Refersion.PublicKey, cfg.Refersion.SecretKey = config.NewSecret(pub), config.NewSecret(sec)
@@ -165,16 +165,20 @@ func produceStream(ctx context.Context, brokers []string, topic string, transpor
 }
 
 // watchProgress prints progress until every event is handled and committed.
-// It reports false if ctx ended first.
-func watchProgress(ctx context.Context, p *pipeline.Pipeline, addr string, total int, began time.Time, w io.Writer) bool {
+// It reports false if ctx ended first, and when the first message arrived
+// (the group join before it is not counted in the rate).
+func watchProgress(ctx context.Context, p *pipeline.Pipeline, addr string, total int, w io.Writer) (bool, time.Time) {
 	tty := telemetry.IsTerminal(w)
-	tick := time.NewTicker(250 * time.Millisecond)
+	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	last := time.Time{}
-	for {
+	last, began := time.Time{}, time.Now()
+	for first := true; ; {
 		s := p.Stats()
+		if first && s.Messages > 0 {
+			first, began = false, time.Now()
+		}
 		complete := s.Events >= int64(total) && s.InFlight == 0 && lag(addr) == 0
-		if now := time.Now(); complete || tty || now.Sub(last) >= 2*time.Second {
+		if now := time.Now(); complete || (tty && now.Sub(last) >= 250*time.Millisecond) || now.Sub(last) >= 2*time.Second {
 			last = now
 			rate := float64(s.Events) / time.Since(began).Seconds()
 			line := fmt.Sprintf("events %d/%d (%.0f%%)  delivered %d  dead-lettered %d  dropped %d  %.0f events/s",
@@ -189,14 +193,14 @@ func watchProgress(ctx context.Context, p *pipeline.Pipeline, addr string, total
 			if tty {
 				fmt.Fprintln(w)
 			}
-			return true
+			return true, began
 		}
 		select {
 		case <-ctx.Done():
 			if tty {
 				fmt.Fprintln(w)
 			}
-			return false
+			return false, began
 		case <-tick.C:
 		}
 	}
