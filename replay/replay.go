@@ -76,12 +76,16 @@ type Replayer struct {
 	DryRun      bool      // send nothing; describe each order on Out
 	Out         io.Writer // dry-run lines: {"send": payload} | {"skip": ...} | {"invalid": ...}
 	Concurrency int       // deliveries at once (default 16)
+	// DrainTimeout is how long deliveries in flight may finish after ctx
+	// ends (default 30s).
+	DrainTimeout time.Duration
 
 	sum    Summary
 	seen   sync.Map // order_id → struct{}: each order once per replay
 	outMu  sync.Mutex
 	abort  atomic.Pointer[error]
 	filter Filter
+	work   context.Context // deliveries' context: outlives Run's ctx by DrainTimeout
 }
 
 // ErrUnauthorized stops a replay: Refersion refused the keys.
@@ -97,8 +101,19 @@ func (r *Replayer) Run(ctx context.Context, src Source, f Filter, progress func(
 	if n <= 0 {
 		n = 16
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Deliveries already started finish even when ctx ends (an interrupt):
+	// cutting a request short could leave an order accepted by Refersion but
+	// not recorded as sent, and the next replay would send it again. They
+	// get DrainTimeout to do so.
+	drain := r.DrainTimeout
+	if drain <= 0 {
+		drain = 30 * time.Second
+	}
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopDrain := context.AfterFunc(ctx, func() { time.AfterFunc(drain, cancelWork) })
+	defer stopDrain()
+	r.work = work
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
 	err := src.Each(ctx, func(rec Record) error {
@@ -192,7 +207,7 @@ func (r *Replayer) order(ctx context.Context, rec Record, ev []byte, sem chan st
 	wg.Add(1)
 	go func() {
 		defer func() { <-sem; wg.Done() }()
-		r.deliver(ctx, rec, ev, o)
+		r.deliver(r.work, rec, ev, o)
 	}()
 	return nil
 }
