@@ -7,13 +7,17 @@ FUZZTIME  ?= 10m
 BENCH_COUNT ?= 3
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: build run test lint bench chaos fuzz tools deps rules docs
+.PHONY: build run image test lint bench chaos fuzz tools deps rules docs
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/refersion-relay
 
 run:
 	$(GO) run ./cmd/refersion-relay demo
+
+# image builds the container image (needs a Docker engine).
+image:
+	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t refersion-relay:$(VERSION) .
 
 tools:
 	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -42,6 +42,7 @@ func commands() []command {
 		{"map", "map NDJSON events on stdin to Refersion payloads on stdout", cmdMap},
 		{"gen", "write a generated storefront event stream (NDJSON) to stdout", cmdGen},
 		{"broker", "run an in-process Kafka-protocol broker for development and tests", cmdBroker},
+		{"health", "exit 0 if a running relay is ready (a container health check)", cmdHealth},
 		{"config", "print the effective configuration (secrets masked); fails if invalid", cmdConfig},
 		{"version", "print the version", cmdVersion},
 	}
