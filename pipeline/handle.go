@@ -178,7 +178,7 @@ func (p *Pipeline) retryStore(ctx context.Context, op func() error) error {
 			return ctx.Err()
 		}
 		p.stats.identityErrors.Add(1)
-		p.log.Warn("identity store", "error", err)
+		p.log.WarnContext(ctx, "identity store", "error", err)
 		release()
 		release = p.gate.hold(causeIdentities)
 		if sleep(ctx, backoff) != nil {
@@ -255,7 +255,7 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, src source, o mapp
 			// The order stays un-done and is redone after a restart with good keys.
 			span.SetStatus(codes.Error, "unauthorized")
 			p.gate.closeFinal(causeUnauthorized)
-			p.log.Error("refersion refused the keys; consuming stops until the keys are fixed and the relay restarted", "error", err)
+			p.log.ErrorContext(ctx, "refersion refused the keys; consuming stops until the keys are fixed and the relay restarted", "error", err)
 			return
 		case failure.KindCanceled:
 			return
@@ -292,7 +292,7 @@ func (p *Pipeline) deadLetter(ctx context.Context, msg *message, d DeadLetter) {
 			return
 		}
 		p.stats.deadLetterFailures.Add(1)
-		p.log.Warn("dead-letter write failed; will retry", "reason", d.Reason, "error", err)
+		p.log.WarnContext(ctx, "dead-letter write failed; will retry", "reason", d.Reason, "error", err)
 		release()
 		release = p.gate.hold(causeDeadLetters)
 		if sleep(ctx, backoff) != nil {
