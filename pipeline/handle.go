@@ -14,6 +14,7 @@ import (
 
 	"github.com/refersion-relay/refersion-relay/failure"
 	"github.com/refersion-relay/refersion-relay/mapping"
+	"github.com/refersion-relay/refersion-relay/sink"
 )
 
 // Gate causes.
@@ -265,7 +266,11 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, src source, o mapp
 		}
 		p.stats.redone.Add(1)
 		release()
-		release = p.gate.hold(causeDestination)
+		if !errors.Is(err, sink.ErrClaimHeld) {
+			// Another sender holding this one order_id is no reason to
+			// hold the others: only real delivery failures pause fetching.
+			release = p.gate.hold(causeDestination)
+		}
 		if sleep(ctx, backoff) != nil {
 			return
 		}

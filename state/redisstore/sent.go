@@ -50,6 +50,10 @@ func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (
 	token := rand.Text()
 	n, err := claimScript.Run(ctx, s.c, []string{s.key(orderID)}, "c:"+token, ms(lease)).Int()
 	if err != nil {
+		// The server may have taken the claim before the connection failed;
+		// nobody would release it, and the order would wait out the lease.
+		// Release it once the server answers again.
+		go s.releaseLost(s.key(orderID), "c:"+token, time.Now().Add(lease))
 		return sink.Claim{}, fmt.Errorf("redis sent claim: %w", err)
 	}
 	switch n {
@@ -80,3 +84,19 @@ func (s *Sent) Release(ctx context.Context, c sink.Claim) error {
 
 // Ping reports whether the server answers.
 func (s *Sent) Ping(ctx context.Context) error { return ping(ctx, s.c) }
+
+// releaseLost releases a claim whose outcome the caller never learned,
+// retrying until the server answers or the lease would have ended anyway.
+func (s *Sent) releaseLost(key, value string, until time.Time) {
+	wait := 100 * time.Millisecond
+	for time.Now().Add(wait).Before(until) {
+		time.Sleep(wait)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := releaseScript.Run(ctx, s.c, []string{key}, value).Err()
+		cancel()
+		if err == nil {
+			return
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
