@@ -76,12 +76,13 @@ func (p *Pipeline) handle(fetchCtx, jobCtx context.Context, pt *partition, km ka
 	}
 	ok := true
 	events := int64(0)
+	var dropped [len(p.stats.dropped)]int64 // counted here, added once per message
 	p.mapper.Split(km.Value, func(index int, ev []byte, c mapping.Class) bool {
 		events++
 		src := source{km: km, index: index, ev: ev}
 		switch c.Kind {
 		case mapping.KindDropped:
-			p.stats.dropped[c.Drop].Add(1)
+			dropped[c.Drop]++
 		case mapping.KindMalformed:
 			ok = p.dispatchDeadLetter(fetchCtx, jobCtx, claim(), src.deadLetter(ReasonMalformed, []mapping.Problem{{Reason: c.Problem}}))
 		case mapping.KindOrder:
@@ -92,6 +93,11 @@ func (p *Pipeline) handle(fetchCtx, jobCtx context.Context, pt *partition, km ka
 		return ok
 	})
 	p.stats.events.Add(events)
+	for reason, n := range dropped {
+		if n > 0 {
+			p.stats.dropped[reason].Add(n)
+		}
+	}
 	switch {
 	case !ok:
 	case msg == nil:
