@@ -79,10 +79,12 @@ func (p *Pipeline) handle(fetchCtx, jobCtx context.Context, pt *partition, km ka
 	var dropped [len(p.stats.dropped)]int64 // counted here, added once per message
 	p.mapper.Split(km.Value, func(index int, ev []byte, c mapping.Class) bool {
 		events++
+		if c.Kind == mapping.KindDropped { // most events: nothing more to do
+			dropped[c.Drop]++
+			return true
+		}
 		src := source{km: km, index: index, ev: ev}
 		switch c.Kind {
-		case mapping.KindDropped:
-			dropped[c.Drop]++
 		case mapping.KindMalformed:
 			ok = p.dispatchDeadLetter(fetchCtx, jobCtx, claim(), src.deadLetter(ReasonMalformed, []mapping.Problem{{Reason: c.Problem}}))
 		case mapping.KindOrder:

@@ -37,27 +37,22 @@ func GroupLag(ctx context.Context, c *kafka.Client, topic, group string) (map[in
 	if err != nil {
 		return nil, fmt.Errorf("committed offsets of group %s: %w", group, err)
 	}
-	out := make(map[int]int64, len(parts))
+	end := map[int]int64{}
 	for _, po := range ends.Topics[topic] {
-		out[po.Partition] = po.LastOffset
+		end[po.Partition] = po.LastOffset
 	}
+	from := map[int]int64{} // where an uncommitted group starts: the first offset
 	for _, po := range starts.Topics[topic] {
-		out[po.Partition] -= po.FirstOffset
+		from[po.Partition] = po.FirstOffset
 	}
 	for _, po := range committed.Topics[topic] {
 		if po.CommittedOffset >= 0 {
-			out[po.Partition] = lagFrom(out[po.Partition], po.CommittedOffset, ends, topic, po.Partition)
+			from[po.Partition] = po.CommittedOffset
 		}
+	}
+	out := make(map[int]int64, len(parts))
+	for p, e := range end {
+		out[p] = max(0, e-from[p])
 	}
 	return out, nil
-}
-
-// lagFrom is end minus committed for one partition.
-func lagFrom(fallback, committed int64, ends *kafka.ListOffsetsResponse, topic string, partition int) int64 {
-	for _, po := range ends.Topics[topic] {
-		if po.Partition == partition {
-			return max(0, po.LastOffset-committed)
-		}
-	}
-	return fallback
 }

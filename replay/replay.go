@@ -46,6 +46,16 @@ func (f Filter) Match(r Record) bool {
 	return true
 }
 
+// MatchDeadLetter reports whether f selects a dead-letter record as it is,
+// before any mapping: Match, and the order-id list against the order_id the
+// record carries (for --export).
+func (f Filter) MatchDeadLetter(r Record) bool {
+	if r.DeadLetter == nil || !f.Match(r) {
+		return false
+	}
+	return len(f.OrderIDs) == 0 || slices.Contains(f.OrderIDs, r.DeadLetter.OrderID)
+}
+
 // Summary counts what a replay did. Every selected order event ends in
 // exactly one of Delivered, Skipped, Repeated, StillInvalid or FailedAgain.
 type Summary struct {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/refersion-relay/refersion-relay/config"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/pipeline"
@@ -71,14 +73,18 @@ func cmdReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("the configuration is invalid:\n%w", err)}
 	}
-	src, err := openReplaySource(ctx, cfg, *file, *sourceTopic, f)
+	dialer, transport, err := cfg.Kafka.Clients()
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	src, err := openReplaySource(ctx, cfg, dialer, transport, *file, *sourceTopic, f)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	if *export != "" {
 		return exportDeadLetters(ctx, src, f, *export, stdout)
 	}
-	return runReplay(ctx, cfg, src, f, *dryRun, stdout, stderr)
+	return runReplay(ctx, cfg, transport, src, f, *dryRun, stdout, stderr)
 }
 
 func replayFilter(reasons, statuses, orderIDs []string, since, until string) (replay.Filter, error) {
@@ -114,17 +120,13 @@ func parseWhen(flag, v string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%w: %s %q: want an RFC 3339 time (2026-11-20T00:00:00Z) or a duration ago (24h)", errUsage, flag, v)
 }
 
-func openReplaySource(ctx context.Context, cfg config.Config, file, sourceTopic string, f replay.Filter) (replay.Source, error) {
+func openReplaySource(ctx context.Context, cfg config.Config, dialer *kafka.Dialer, transport *kafka.Transport, file, sourceTopic string, f replay.Filter) (replay.Source, error) {
 	if file != "" {
 		fh, err := os.Open(file)
 		if err != nil {
 			return nil, fmt.Errorf("--file: %w", err)
 		}
 		return replay.NewFileSource(fh, countLines(file)), nil
-	}
-	dialer, transport, err := cfg.Kafka.Clients()
-	if err != nil {
-		return nil, err
 	}
 	o := replay.KafkaOptions{Brokers: cfg.Kafka.Brokers, Topic: cfg.Kafka.DLQTopic, Dialer: dialer, Transport: transport, DeadLetters: true}
 	if sourceTopic != "" {
@@ -149,7 +151,7 @@ func exportDeadLetters(ctx context.Context, src replay.Source, f replay.Filter, 
 	enc := json.NewEncoder(out)
 	n := 0
 	err = src.Each(ctx, func(r replay.Record) error {
-		if r.DeadLetter == nil || !replayFilterMatches(f, r) {
+		if r.DeadLetter == nil || !f.MatchDeadLetter(r) {
 			return nil
 		}
 		n++
@@ -165,23 +167,7 @@ func exportDeadLetters(ctx context.Context, src replay.Source, f replay.Filter, 
 	return nil
 }
 
-// replayFilterMatches applies f's record-level conditions and order-id list.
-func replayFilterMatches(f replay.Filter, r replay.Record) bool {
-	if !f.Match(r) {
-		return false
-	}
-	if len(f.OrderIDs) == 0 {
-		return true
-	}
-	for _, id := range f.OrderIDs {
-		if id == r.DeadLetter.OrderID {
-			return true
-		}
-	}
-	return false
-}
-
-func runReplay(ctx context.Context, cfg config.Config, src replay.Source, f replay.Filter, dryRun bool, stdout, stderr io.Writer) error {
+func runReplay(ctx context.Context, cfg config.Config, transport *kafka.Transport, src replay.Source, f replay.Filter, dryRun bool, stdout, stderr io.Writer) error {
 	log := newLogger(cfg.Observability, stderr)
 	stores, err := state.Open(ctx, cfg.State)
 	if err != nil {
@@ -200,7 +186,6 @@ func runReplay(ctx context.Context, cfg config.Config, src replay.Source, f repl
 	r := &replay.Replayer{Mapper: m, Sink: snk, Sent: stores.Sent, Identities: stores.Identities, DryRun: dryRun, Out: stdout,
 		Concurrency: cfg.Pipeline.Concurrency}
 	if !dryRun {
-		_, transport, _ := cfg.Kafka.Clients()
 		dlq := pipeline.NewKafkaDeadLetters(cfg.Kafka.Brokers, cfg.Kafka.DLQTopic, transport)
 		defer dlq.Close()
 		r.DeadLetters = dlq
