@@ -1,6 +1,7 @@
 package failure_test
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/refersion-relay/refersion-relay/failure"
@@ -15,6 +16,8 @@ func ExampleKindOf() {
 		&failure.Unauthorized{Status: 401},
 		failure.ErrBreakerOpen,
 		&failure.Retryable{Status: 503},
+		failure.ErrClaimHeld,
+		&failure.StoreUnavailable{Store: "redis sent-order store", Err: errors.New("connection refused")},
 	}
 	for _, err := range outcomes {
 		switch k := failure.KindOf(err); k {
@@ -24,6 +27,10 @@ func ExampleKindOf() {
 			fmt.Println(k, "-> dead-letter")
 		case failure.KindUnauthorized, failure.KindBreakerOpen:
 			fmt.Println(k, "-> pause consuming")
+		case failure.KindStoreUnavailable:
+			var su *failure.StoreUnavailable
+			errors.As(err, &su)
+			fmt.Println(k, "-> redo later; pause consuming:", su.Store, "unavailable")
 		default:
 			fmt.Println(k, "-> redo later")
 		}
@@ -35,4 +42,6 @@ func ExampleKindOf() {
 	// unauthorized -> pause consuming
 	// breaker_open -> pause consuming
 	// retryable -> redo later
+	// claim_held -> redo later
+	// store_unavailable -> redo later; pause consuming: redis sent-order store unavailable
 }

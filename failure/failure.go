@@ -5,19 +5,25 @@
 // Each kind is a type (or sentinel) found with errors.As / errors.Is, never by
 // matching text. What a caller must do with each kind:
 //
-//	kind          found with                      the caller
-//	------------  ------------------------------  ----------------------------------------------
-//	AlreadySent   errors.Is(err, ErrAlreadySent)  counts it as skipped and treats the order as done
-//	Permanent     errors.As(err, **Permanent)     writes the order to the dead-letter store
-//	Unauthorized  errors.As(err, **Unauthorized)  pauses consuming: the keys fail for every order
-//	BreakerOpen   errors.Is(err, ErrBreakerOpen)  pauses consuming: the destination is down
-//	Retryable     errors.As(err, **Retryable)     keeps the order un-done and redoes it later
+//	kind              found with                          the caller
+//	----------------  ----------------------------------  ------------------------------------------------
+//	AlreadySent       errors.Is(err, ErrAlreadySent)      counts it as skipped and treats the order as done
+//	Permanent         errors.As(err, **Permanent)         writes the order to the dead-letter store
+//	Unauthorized      errors.As(err, **Unauthorized)      pauses consuming: the keys fail for every order
+//	BreakerOpen       errors.Is(err, ErrBreakerOpen)      pauses consuming: the destination is down
+//	ClaimHeld         errors.Is(err, ErrClaimHeld)        redoes the order later; does not pause consuming
+//	Retryable         errors.As(err, **Retryable)         keeps the order un-done and redoes it later
+//	StoreUnavailable  errors.As(err, **StoreUnavailable)  redoes the order later; pauses consuming, naming
+//	                                                      the store (not the destination)
 //
 // A Retryable returned by a sink has already been retried there until its
 // attempts or time ran out. It must still never be dead-lettered: an outage of
-// the destination loses nothing and the order is redone once it recovers.
+// the destination loses nothing and the order is redone once it recovers. The
+// same holds for a StoreUnavailable: an outage of a state store loses nothing.
 // An error of none of these kinds (KindCanceled, KindUnknown) also leaves the
-// order un-done.
+// order un-done. KindOf says which kind wins when an error carries several,
+// and why a store failure caused by the caller's context ending is
+// KindCanceled.
 package failure
 
 import (
@@ -35,6 +41,37 @@ var ErrAlreadySent = errors.New("order already sent")
 // ErrBreakerOpen means the circuit breaker refused the request without sending
 // it, because recent requests failed. Nothing was sent; the order is un-done.
 var ErrBreakerOpen = errors.New("circuit breaker open")
+
+// ErrClaimHeld means another sender holds the order_id's claim right now
+// (another replica, or another message of the same order in flight here).
+// Nothing was sent; the order is un-done and is redone later, when the other
+// sender has confirmed it (then it is skipped) or released it. It concerns
+// this one order_id, so it is no reason to pause consuming the others.
+var ErrClaimHeld = errors.New("order_id claimed by another sender")
+
+// StoreUnavailable means a state store (the sent-order store, the identity
+// store) failed or cannot be reached, so the order could not be handled now.
+// Nothing is lost: the order is un-done and is redone later; every order
+// needing the store would fail the same way, so the caller pauses consuming
+// and names Store as the cause. It is never built for the caller's own
+// context ending (see KindOf).
+type StoreUnavailable struct {
+	Store string // which store, with its backend when known: "redis sent-order store", "identity store"
+	Err   error  // the store's error
+}
+
+func (e *StoreUnavailable) Error() string {
+	store := e.Store
+	if store == "" {
+		store = "state store"
+	}
+	if e.Err == nil {
+		return store + " unavailable"
+	}
+	return store + " unavailable: " + e.Err.Error()
+}
+
+func (e *StoreUnavailable) Unwrap() error { return e.Err }
 
 // Permanent means the destination rejected this order and will reject it
 // again: it must not be retried. Status, Body and Reason are what the

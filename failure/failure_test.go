@@ -27,6 +27,14 @@ func TestKindOfFindsWrappedKinds(t *testing.T) {
 		{"canceled", fmt.Errorf("send: %w", context.Canceled), failure.KindCanceled},
 		{"unknown", errors.New("boom"), failure.KindUnknown},
 		{"permanent joined with a store error", errors.Join(&failure.Permanent{Status: 400}, errors.New("release")), failure.KindPermanent},
+		{"claim held", fmt.Errorf("order 1: %w", failure.ErrClaimHeld), failure.KindClaimHeld},
+		{"claim held wrapped as retryable, as sinks did", &failure.Retryable{Err: failure.ErrClaimHeld}, failure.KindClaimHeld},
+		{"store unavailable", fmt.Errorf("order 1: %w", &failure.StoreUnavailable{Store: "redis sent-order store", Err: errors.New("connection refused")}), failure.KindStoreUnavailable},
+		{"store unavailable because the caller canceled", &failure.StoreUnavailable{Store: "identity store", Err: fmt.Errorf("lookup: %w", context.Canceled)}, failure.KindCanceled},
+		{"store unavailable after the caller's deadline", &failure.StoreUnavailable{Store: "identity store", Err: context.DeadlineExceeded}, failure.KindCanceled},
+		{"cancellation joined with a failed release", errors.Join(context.Canceled, &failure.StoreUnavailable{Store: "sent-order store"}), failure.KindCanceled},
+		{"retryable joined with a failed release", errors.Join(&failure.Retryable{Status: 503}, &failure.StoreUnavailable{Store: "sent-order store"}), failure.KindRetryable},
+		{"unauthorized joined with a failed release", errors.Join(&failure.Unauthorized{Status: 401}, &failure.StoreUnavailable{Store: "sent-order store"}), failure.KindUnauthorized},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -37,9 +45,24 @@ func TestKindOfFindsWrappedKinds(t *testing.T) {
 	}
 }
 
+// The names are metric labels: changing one breaks dashboards and alerts.
 func TestKindStringIsStable(t *testing.T) {
-	if got := failure.KindBreakerOpen.String(); got != "breaker_open" {
-		t.Fatalf("got %q", got)
+	want := map[failure.Kind]string{
+		failure.KindDelivered:        "delivered",
+		failure.KindAlreadySent:      "already_sent",
+		failure.KindUnauthorized:     "unauthorized",
+		failure.KindBreakerOpen:      "breaker_open",
+		failure.KindPermanent:        "permanent",
+		failure.KindClaimHeld:        "claim_held",
+		failure.KindRetryable:        "retryable",
+		failure.KindCanceled:         "canceled",
+		failure.KindStoreUnavailable: "store_unavailable",
+		failure.KindUnknown:          "unknown",
+	}
+	for k := failure.KindDelivered; k <= failure.KindUnknown; k++ {
+		if got := k.String(); got != want[k] {
+			t.Errorf("Kind(%d).String() = %q, want %q", int(k), got, want[k])
+		}
 	}
 	if got := failure.Kind(99).String(); got != "unknown" {
 		t.Fatalf("got %q", got)
@@ -47,12 +70,13 @@ func TestKindStringIsStable(t *testing.T) {
 }
 
 func TestIsSystemicMeansPause(t *testing.T) {
-	for _, err := range []error{&failure.Unauthorized{Status: 403}, failure.ErrBreakerOpen} {
+	for _, err := range []error{&failure.Unauthorized{Status: 403}, failure.ErrBreakerOpen, &failure.StoreUnavailable{Store: "redis sent-order store"}} {
 		if !failure.IsSystemic(err) {
 			t.Errorf("IsSystemic(%v) = false", err)
 		}
 	}
-	for _, err := range []error{&failure.Permanent{}, &failure.Retryable{}, nil} {
+	for _, err := range []error{&failure.Permanent{}, &failure.Retryable{}, nil, failure.ErrClaimHeld,
+		&failure.StoreUnavailable{Store: "identity store", Err: context.Canceled}} {
 		if failure.IsSystemic(err) {
 			t.Errorf("IsSystemic(%v) = true", err)
 		}
@@ -89,5 +113,26 @@ func TestExcerptIsBoundedOnARuneBoundary(t *testing.T) {
 	}
 	if got := failure.Excerpt([]byte("short")); got != "short" {
 		t.Fatalf("short body changed: %q", got)
+	}
+}
+
+func TestStoreUnavailableNamesTheStoreAndUnwraps(t *testing.T) {
+	cause := errors.New("dial unix /run/redis.sock: connect: connection refused")
+	err := fmt.Errorf("order 7: %w", &failure.StoreUnavailable{Store: "redis sent-order store", Err: cause})
+	if want := "order 7: redis sent-order store unavailable: dial unix /run/redis.sock: connect: connection refused"; err.Error() != want {
+		t.Fatalf("got %q, want %q", err.Error(), want)
+	}
+	if !errors.Is(err, cause) {
+		t.Fatal("the cause is not found through Unwrap")
+	}
+	var su *failure.StoreUnavailable
+	if !errors.As(err, &su) || su.Store != "redis sent-order store" {
+		t.Fatalf("errors.As: %v", su)
+	}
+	if got := (&failure.StoreUnavailable{}).Error(); got != "state store unavailable" {
+		t.Fatalf("zero value: %q", got)
+	}
+	if strings.Contains(err.Error(), "refersion") {
+		t.Fatalf("a store outage reads as the destination's: %q", err.Error())
 	}
 }
