@@ -21,7 +21,7 @@ func ExampleNew() {
 	if err != nil {
 		panic(err)
 	}
-	s, err := sink.New(sink.Config{Endpoint: sb.Endpoint(), Keys: keys})
+	s, err := sink.New(sink.Config{Endpoint: sb.Endpoint(), Keys: keys}, sink.NewMemoryStore(sink.MemoryStoreOptions{}))
 	if err != nil {
 		panic(err)
 	}

@@ -40,10 +40,11 @@ func fastConfig(endpoint string) sink.Config {
 	}
 }
 
-// newSink builds the full chain for cfg, closed when the test ends.
+// newSink builds the full chain for cfg on a fresh MemoryStore, closed when
+// the test ends.
 func newSink(t testing.TB, cfg sink.Config, opts ...sink.Option) *sink.Refersion {
 	t.Helper()
-	s, err := sink.New(cfg, opts...)
+	s, err := sink.New(cfg, sink.NewMemoryStore(sink.MemoryStoreOptions{}), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

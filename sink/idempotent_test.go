@@ -46,7 +46,7 @@ func TestConcurrentSendsOfOneOrderDeliverItOnce(t *testing.T) {
 		switch {
 		case err == nil:
 			delivered++
-		case errors.Is(err, failure.ErrAlreadySent), errors.Is(err, sink.ErrClaimHeld) && failure.IsRetryable(err):
+		case errors.Is(err, failure.ErrAlreadySent), failure.KindOf(err) == failure.KindClaimHeld:
 		default:
 			t.Errorf("racer: %v", err)
 		}
@@ -77,6 +77,7 @@ type faultyStore struct {
 	*sink.MemoryStore
 	claimErr, confirmErr, releaseErr error
 	confirmFailures                  int // Confirm fails this many more times
+	confirms                         int // Confirm calls
 	released                         []sink.Claim
 }
 
@@ -88,6 +89,7 @@ func (f *faultyStore) Claim(ctx context.Context, id string, lease time.Duration)
 }
 
 func (f *faultyStore) Confirm(ctx context.Context, c sink.Claim) error {
+	f.confirms++
 	if f.confirmErr != nil {
 		return f.confirmErr
 	}
@@ -112,23 +114,58 @@ func newFaultyStore() *faultyStore {
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-func TestStoreFailureIsRetryableAndSendsNothing(t *testing.T) {
+func TestClaimFailureIsStoreUnavailableAndSendsNothing(t *testing.T) {
 	store := newFaultyStore()
-	store.claimErr = errors.New("redis down")
+	store.claimErr = errors.New("connection refused")
 	next := &scripted{}
 	err := sink.NewIdempotent(next, store, time.Minute, discard()).Send(context.Background(), sinktest.Order("1"))
-	if !failure.IsRetryable(err) || next.calls != 0 {
-		t.Fatalf("%v after %d sends", err, next.calls)
+	var su *failure.StoreUnavailable
+	if failure.KindOf(err) != failure.KindStoreUnavailable || !errors.As(err, &su) || next.calls != 0 {
+		t.Fatalf("%v (kind %s) after %d sends", err, failure.KindOf(err), next.calls)
+	}
+	if su.Store != "sent-order store" || !errors.Is(err, store.claimErr) || failure.IsRetryable(err) {
+		t.Fatalf("store %q, error %v", su.Store, err)
+	}
+	if !strings.Contains(err.Error(), "sent-order store unavailable") || strings.Contains(err.Error(), "refersion") {
+		t.Fatalf("error text %q", err.Error())
 	}
 }
 
-func TestClaimHeldElsewhereIsRetryable(t *testing.T) {
+// A store that names itself (and its backend) keeps its name.
+func TestClaimFailureKeepsTheStoresOwnName(t *testing.T) {
+	store := newFaultyStore()
+	store.claimErr = &failure.StoreUnavailable{Store: "redis sent-order store", Err: errors.New("connection refused")}
+	err := sink.NewIdempotent(&scripted{}, store, time.Minute, discard()).Send(context.Background(), sinktest.Order("1"))
+	var su *failure.StoreUnavailable
+	if !errors.As(err, &su) || su.Store != "redis sent-order store" || failure.KindOf(err) != failure.KindStoreUnavailable {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestClaimCutShortByTheCallerIsCanceled(t *testing.T) {
+	store := newFaultyStore()
+	store.claimErr = errors.New("connection reset")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := sink.NewIdempotent(&scripted{}, store, time.Minute, discard()).Send(ctx, sinktest.Order("1"))
+	if failure.KindOf(err) != failure.KindCanceled || failure.IsStoreUnavailable(err) {
+		t.Fatalf("got %v (kind %s)", err, failure.KindOf(err))
+	}
+}
+
+func TestClaimHeldElsewhereIsClaimHeld(t *testing.T) {
 	store := newFaultyStore()
 	_, _ = store.Claim(context.Background(), "1", time.Minute)
 	next := &scripted{}
 	err := sink.NewIdempotent(next, store, time.Minute, discard()).Send(context.Background(), sinktest.Order("1"))
-	if !failure.IsRetryable(err) || !errors.Is(err, sink.ErrClaimHeld) || next.calls != 0 {
+	if !errors.Is(err, failure.ErrClaimHeld) || failure.KindOf(err) != failure.KindClaimHeld || next.calls != 0 {
 		t.Fatalf("%v after %d sends", err, next.calls)
+	}
+	if failure.IsRetryable(err) || failure.IsSystemic(err) {
+		t.Fatalf("%v is retryable or systemic", err)
+	}
+	if !errors.Is(err, sink.ErrClaimHeld) {
+		t.Fatal("the deprecated sink.ErrClaimHeld no longer matches")
 	}
 }
 
@@ -165,6 +202,59 @@ func TestFailedConfirmStillReportsDeliveredAndLogs(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "not recorded") || !strings.Contains(logs.String(), "order_id=1") {
 		t.Fatalf("log: %s", logs.String())
+	}
+	if n := strings.Count(logs.String(), "level=ERROR"); n != 1 {
+		t.Fatalf("%d error lines, want 1:\n%s", n, logs.String())
+	}
+}
+
+// A shutdown must not wait out the claim's lease (minutes) while the store
+// stays down: confirm gives up once the Send's ctx is done, and says so once.
+func TestConfirmStopsPromptlyWhenTheCallerGivesUp(t *testing.T) {
+	store := newFaultyStore()
+	store.confirmErr = errors.New("redis down")
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	next := sinkFunc(func(context.Context) error {
+		time.AfterFunc(200*time.Millisecond, cancel) // while confirm waits between attempts
+		return nil
+	})
+	start := time.Now()
+	err := sink.NewIdempotent(next, store, 190*time.Second, log).Send(ctx, sinktest.Order("1"))
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("Send took %v after its ctx was canceled", took)
+	}
+	if err != nil {
+		t.Fatalf("delivered order reported as %v", err)
+	}
+	if store.confirms < 2 {
+		t.Fatalf("confirm tried %d times before ctx ended, want retries", store.confirms)
+	}
+	out := logs.String()
+	if n := strings.Count(out, "level=ERROR"); n != 1 || !strings.Contains(out, "not recorded") ||
+		!strings.Contains(out, "order_id=1") || !strings.Contains(out, "gave_up=stopping") {
+		t.Fatalf("want one error line naming the order and why:\n%s", out)
+	}
+	if strings.Contains(out, sinktest.Order("1").Customer.Email) {
+		t.Fatalf("the log shows the customer's email:\n%s", out)
+	}
+}
+
+// A ctx that ended during the request still gets one Confirm attempt, but
+// no retries.
+func TestConfirmAfterTheCallerGaveUpIsTriedOnce(t *testing.T) {
+	store := newFaultyStore()
+	store.confirmErr = errors.New("redis down")
+	ctx, cancel := context.WithCancel(context.Background())
+	next := sinkFunc(func(context.Context) error { cancel(); return nil })
+	start := time.Now()
+	if err := sink.NewIdempotent(next, store, time.Hour, discard()).Send(ctx, sinktest.Order("1")); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); store.confirms != 1 || took > time.Second {
+		t.Fatalf("%d confirm attempts in %v, want 1 at once", store.confirms, took)
 	}
 }
 

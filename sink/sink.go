@@ -18,6 +18,7 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 
@@ -44,14 +45,22 @@ type Refersion struct {
 
 // Send implements Sink. Its errors, by failure.Kind:
 //
-//	KindAlreadySent   the order_id was delivered before: done, count it as skipped
-//	KindPermanent     rejected (400, 404, 422, other 4xx, 2xx with an error body): dead-letter it
-//	KindUnauthorized  401/403: the keys are wrong for every order; pause consuming
-//	KindBreakerOpen   the destination is failing; nothing was sent; pause consuming
-//	KindRetryable     not delivered for a reason that may pass: retried until Retry's
-//	                  limits ran out, or the sent store failed or another sender holds
-//	                  the order_id (ErrClaimHeld); redo later, never dead-letter
-//	KindCanceled      ctx ended first; redo later
+//	KindAlreadySent       the order_id was delivered before: done, count it as skipped
+//	KindPermanent         rejected (400, 404, 422, other 4xx, 2xx with an error body): dead-letter it
+//	KindUnauthorized      401/403: the keys are wrong for every order; pause consuming
+//	KindBreakerOpen       the destination is failing; nothing was sent; pause consuming
+//	KindClaimHeld         another sender holds the order_id's claim (failure.ErrClaimHeld);
+//	                      nothing was sent; redo later, without pausing the other orders
+//	KindRetryable         not delivered for a reason that may pass: retried until Retry's
+//	                      limits ran out; redo later, never dead-letter
+//	KindStoreUnavailable  the SentStore failed to claim the order_id
+//	                      (*failure.StoreUnavailable naming the store); nothing was sent;
+//	                      redo later, pause consuming, never dead-letter
+//	KindCanceled          ctx ended first; redo later
+//
+// A Release that fails after a failed request is joined to the request's
+// error, which decides the kind. A Confirm that fails after a delivery does
+// not change the outcome: Send returns nil (see idempotentSink).
 //
 // A timeout or a connection lost after the request was written leaves it
 // unknown whether Refersion recorded the order; it is Retryable, and redoing
@@ -71,7 +80,6 @@ func (r *Refersion) Close() { r.client.CloseIdleConnections() }
 type Option func(*options)
 
 type options struct {
-	store    SentStore
 	client   *http.Client
 	logger   *slog.Logger
 	observer func(from, to BreakerState)
@@ -79,10 +87,6 @@ type options struct {
 	attempts       func(Attempt)
 	tracerProvider trace.TracerProvider
 }
-
-// WithStore sets the SentStore; the default is a NewMemoryStore with default
-// options, which forgets on restart.
-func WithStore(s SentStore) Option { return func(o *options) { o.store = s } }
 
 // WithHTTPClient replaces the client New builds. The client must not retry or
 // follow redirects; its Transport should keep enough idle connections.
@@ -97,18 +101,21 @@ func WithBreakerObserver(f func(from, to BreakerState)) Option {
 	return func(o *options) { o.observer = f }
 }
 
-// New validates cfg and builds the chain described in the package comment.
-func New(cfg Config, opts ...Option) (*Refersion, error) {
+// New validates cfg and builds the chain described in the package comment,
+// claiming order_ids in store. store is required: there is no default, so
+// that no relay runs by mistake on a store that forgets on restart (a
+// NewMemoryStore is one, for tests and demos).
+func New(cfg Config, store SentStore, opts ...Option) (*Refersion, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if store == nil {
+		return nil, errors.New("sink.New: the SentStore is nil: pass the sent-order store (state.Stores.Sent, or a NewMemoryStore for tests)")
 	}
 	cfg = cfg.withDefaults()
 	o := options{}
 	for _, opt := range opts {
 		opt(&o)
-	}
-	if o.store == nil {
-		o.store = NewMemoryStore(MemoryStoreOptions{})
 	}
 	if o.client == nil {
 		o.client = newClient(cfg)
@@ -122,6 +129,6 @@ func New(cfg Config, opts ...Option) (*Refersion, error) {
 	if cfg.RateLimit.PerSecond > 0 {
 		s = newRateLimit(s, cfg.RateLimit)
 	}
-	s = newIdempotent(s, o.store, cfg.ClaimLease, o.logger)
+	s = newIdempotent(s, store, cfg.ClaimLease, o.logger)
 	return &Refersion{head: s, client: o.client, breaker: br}, nil
 }

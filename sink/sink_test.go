@@ -44,8 +44,15 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 			t.Errorf("error does not name %s: %v", field, err)
 		}
 	}
-	if _, err := sink.New(sink.Config{}); err == nil {
+	if _, err := sink.New(sink.Config{}, sink.NewMemoryStore(sink.MemoryStoreOptions{})); err == nil {
 		t.Fatal("New accepted a config without keys")
+	}
+}
+
+func TestNewRequiresAStore(t *testing.T) {
+	_, err := sink.New(fastConfig("http://127.0.0.1:1/tracker/orders/paid"), nil)
+	if err == nil || !strings.Contains(err.Error(), "SentStore") {
+		t.Fatalf("New without a store: %v, want an error naming the SentStore", err)
 	}
 }
 

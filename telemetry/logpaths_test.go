@@ -93,7 +93,7 @@ func TestSinkErrorPathsLeakNothing(t *testing.T) {
 			Endpoint: sb.Endpoint(), Keys: keys, RequestTimeout: 5 * time.Second,
 			Retry:   sink.RetryConfig{MaxAttempts: 3, InitialInterval: time.Millisecond, MaxInterval: 2 * time.Millisecond},
 			Breaker: sink.BreakerConfig{Failures: 2, OpenTimeout: 5 * time.Millisecond},
-		}, sink.WithLogger(log))
+		}, sink.NewMemoryStore(sink.MemoryStoreOptions{}), sink.WithLogger(log))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,7 +34,7 @@ func TestOutageShowsInAttemptsAndBreakerState(t *testing.T) {
 	s, err := sink.New(sink.Config{Endpoint: down.URL, Keys: keys,
 		Retry:   sink.RetryConfig{MaxAttempts: 5, InitialInterval: time.Millisecond, MaxInterval: time.Millisecond},
 		Breaker: sink.BreakerConfig{Failures: 3, OpenTimeout: time.Hour},
-	}, sink.WithAttemptObserver(observe))
+	}, sink.NewMemoryStore(sink.MemoryStoreOptions{}), sink.WithAttemptObserver(observe))
 	if err != nil {
 		t.Fatal(err)
 	}
