@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/internal/harness"
-	"github.com/refersion-relay/refersion-relay/pipeline"
 )
 
 // row is one scenario's outcome.
@@ -155,7 +155,7 @@ func measure(ctx context.Context, w *harness.World, r *row) {
 	}
 	total := 0
 	for reason, n := range r.deadLettered {
-		if reason != pipeline.ReasonRejected {
+		if reason != deadletter.ReasonRejected {
 			total += n
 		}
 	}

@@ -145,35 +145,77 @@ func unescape(b []byte) []byte {
 	return []byte(s)
 }
 
-// Split calls fn for each event of one message, in order: the message itself,
-// or each element of a batch envelope {"batch":[...]}. index is the position in
-// the envelope (0 for a single event). fn returning false stops the walk.
-// A batch element that is not an object is passed with KindMalformed.
+// Split calls fn for each event of one message, in order. A message holds one
+// or more JSON values (NDJSON, or values simply written one after another);
+// each object is an event, or a batch envelope {"batch":[...]} whose elements
+// are events. index is the event's position in the message, counting every
+// value and batch element from 0. fn returning false stops the walk.
+//
+// Nothing in a message is skipped silently: a value that is not an object, a
+// batch element that is not one, bytes that are not JSON (trailing junk, a
+// truncated value: everything from there to the end) and a message with no
+// value at all are each passed to fn as one event of KindMalformed.
 func (m *Mapper) Split(msg []byte, fn func(index int, ev []byte, c Class) bool) {
-	typ, event, batch, batchType, ok := scanTop(msg)
-	switch {
-	case !ok:
-		fn(0, msg, malformed(msg))
-		return
-	case typ != nil || batch == nil:
-		fn(0, msg, m.classify(typ, event))
-		return
-	case batchType != jsonparser.Array:
-		fn(0, msg, Class{Kind: KindMalformed, Problem: "batch: not an array of events"})
+	i := skipWS(msg, 0)
+	if i == len(msg) {
+		fn(0, msg, Class{Kind: KindMalformed, Problem: "empty message: no JSON value"})
 		return
 	}
+	index := 0
+	for i < len(msg) {
+		_, vt, after := scanValue(msg, i)
+		if after < 0 {
+			rest := msg[i:]
+			c := malformed(rest)
+			if index > 0 {
+				c.Problem = "bytes after event " + strconv.Itoa(index-1) + ": " + c.Problem
+			}
+			fn(index, rest, c)
+			return
+		}
+		val := msg[i:after]
+		if vt != jsonparser.Object {
+			if !fn(index, val, Class{Kind: KindMalformed, Problem: "not a JSON object"}) {
+				return
+			}
+			index++
+		} else if !m.splitObject(val, &index, fn) {
+			return
+		}
+		i = skipWS(msg, after)
+	}
+}
+
+// splitObject passes one top-level object to fn: the event itself, or each
+// element of a batch envelope. It returns false when fn did.
+func (m *Mapper) splitObject(obj []byte, index *int, fn func(index int, ev []byte, c Class) bool) bool {
+	typ, event, batch, batchType, ok := scanTop(obj)
+	next := func(ev []byte, c Class) bool {
+		i := *index
+		*index = i + 1
+		return fn(i, ev, c)
+	}
+	switch {
+	case !ok:
+		return next(obj, malformed(obj))
+	case typ != nil || batch == nil:
+		return next(obj, m.classify(typ, event))
+	case batchType != jsonparser.Array:
+		return next(obj, Class{Kind: KindMalformed, Problem: "batch: not an array of events"})
+	}
 	it := newElements(batch)
-	i := 0
-	for ; it.next(); i++ {
+	n := 0
+	for ; it.next(); n++ {
 		c := Class{Kind: KindMalformed, Problem: "batch element: not a JSON object"}
 		if it.vt == jsonparser.Object {
 			c = m.Classify(it.val)
 		}
-		if !fn(i, it.val, c) {
-			return
+		if !next(it.val, c) {
+			return false
 		}
 	}
 	if it.err {
-		fn(i, batch, Class{Kind: KindMalformed, Problem: "batch: element " + strconv.Itoa(i) + " is not well-formed JSON"})
+		return next(batch, Class{Kind: KindMalformed, Problem: "batch: element " + strconv.Itoa(n) + " is not well-formed JSON"})
 	}
+	return true
 }

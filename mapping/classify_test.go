@@ -124,3 +124,52 @@ func TestDroppedEventsDoNotAllocate(t *testing.T) {
 		t.Errorf("classifying a dropped event allocates %v times, want 0", allocs)
 	}
 }
+
+func TestSplitReadsEveryValueOfAMessage(t *testing.T) {
+	m := MustNew(Options{})
+	type ev struct {
+		kind Kind
+		text string
+	}
+	cases := []struct {
+		name string
+		msg  string
+		want []ev
+	}{
+		{"two values", `{"type":"page"}{"type":"identify","userId":"u"}`,
+			[]ev{{KindDropped, `{"type":"page"}`}, {KindIdentify, `{"type":"identify","userId":"u"}`}}},
+		{"ndjson", "{\"type\":\"page\"}\n{\"type\":\"track\",\"event\":\"Order Completed\"}\n",
+			[]ev{{KindDropped, `{"type":"page"}`}, {KindOrder, `{"type":"track","event":"Order Completed"}`}}},
+		{"trailing junk", `{"type":"page"} xyz`,
+			[]ev{{KindDropped, `{"type":"page"}`}, {KindMalformed, `xyz`}}},
+		{"truncated second value", `{"type":"page"}{"type":"pa`,
+			[]ev{{KindDropped, `{"type":"page"}`}, {KindMalformed, `{"type":"pa`}}},
+		{"value that is not an object", `{"type":"page"} 42 "x"`,
+			[]ev{{KindDropped, `{"type":"page"}`}, {KindMalformed, `42`}, {KindMalformed, `"x"`}}},
+		{"batch then event", `{"batch":[{"type":"page"},{"type":"screen"}]} {"type":"alias"}`,
+			[]ev{{KindDropped, `{"type":"page"}`}, {KindDropped, `{"type":"screen"}`}, {KindAlias, `{"type":"alias"}`}}},
+		{"empty", "  \n", []ev{{KindMalformed, "  \n"}}},
+		{"nothing", "", []ev{{KindMalformed, ""}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var got []ev
+			var idx []int
+			m.Split([]byte(c.msg), func(i int, b []byte, cl Class) bool {
+				got, idx = append(got, ev{cl.Kind, string(b)}), append(idx, i)
+				if cl.Kind == KindMalformed && cl.Problem == "" {
+					t.Errorf("event %d: malformed without a problem", i)
+				}
+				return true
+			})
+			if len(got) != len(c.want) {
+				t.Fatalf("events %v, want %v", got, c.want)
+			}
+			for i := range got {
+				if got[i] != c.want[i] || idx[i] != i {
+					t.Errorf("event %d = %v at %d, want %v at %d", i, got[i], idx[i], c.want[i], i)
+				}
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/refersion-relay/refersion-relay/broker"
+	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/sink"
@@ -75,10 +76,10 @@ func TestBadInputIsDeadLetteredAndTheStreamGoesOn(t *testing.T) {
 		}
 	}
 	// malformed: not JSON, the oversized message, the batch element that is no
-	// event; invalid: the deeply nested order, the broken cart_id, the
-	// truncated order; identity: the identify naming nobody. The deeply
-	// nested page is a page: dropped.
-	want := map[string]int{pipeline.ReasonMalformed: 3, pipeline.ReasonInvalid: 3, pipeline.ReasonIdentity: 1}
+	// event, the truncated order (not well-formed JSON); invalid: the deeply
+	// nested order, the broken cart_id; identity: the identify naming
+	// nobody. The deeply nested page is a page: dropped.
+	want := map[string]int{deadletter.ReasonMalformed: 4, deadletter.ReasonInvalid: 2, deadletter.ReasonIdentity: 1}
 	for k, v := range want {
 		if reasons[k] != v {
 			t.Errorf("%d dead letters of reason %s, want %d (all: %v)", reasons[k], k, v, reasons)

@@ -19,7 +19,7 @@ func TestGateHoldsWhileAnyCauseIsHeld(t *testing.T) {
 	}
 	r1 := g.hold(causeDestination)
 	r2 := g.hold(causeDestination) // a second worker: no state change
-	r3 := g.hold(causeIdentities)
+	r3 := g.hold("identity store unavailable")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := g.wait(ctx); err == nil {
@@ -28,7 +28,7 @@ func TestGateHoldsWhileAnyCauseIsHeld(t *testing.T) {
 	r1()
 	r1() // idempotent
 	r2()
-	if open, reason := g.state(); open || reason != causeIdentities {
+	if open, reason := g.state(); open || reason != "identity store unavailable" {
 		t.Fatalf("state %v %q, want closed by the identity store", open, reason)
 	}
 	released := make(chan error)
@@ -37,7 +37,7 @@ func TestGateHoldsWhileAnyCauseIsHeld(t *testing.T) {
 	if err := <-released; err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"closed: " + causeDestination, "closed: " + causeIdentities + ", " + causeDestination, "closed: " + causeIdentities, "open"}
+	want := []string{"closed: " + causeDestination, "closed: " + "identity store unavailable" + ", " + causeDestination, "closed: " + "identity store unavailable", "open"}
 	if len(changes) != len(want) {
 		t.Fatalf("changes %q, want %q", changes, want)
 	}

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -12,25 +11,15 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/failure"
 	"github.com/refersion-relay/refersion-relay/mapping"
-	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/processor"
 )
 
-// Gate causes.
-const (
-	causeDestination  = "refersion unavailable"
-	causeUnauthorized = "refersion refused the keys (401/403): fix REFERSION_* keys and restart"
-	causeIdentities   = "identity store unavailable"
-	causeDeadLetters  = "dead-letter topic unavailable"
-)
-
-// MaxMessageBytes is the largest message the pipeline reads as events. A
-// larger one is dead-lettered as malformed, cut to its first 64 KiB so that the
-// record fits the dead-letter topic.
-const MaxMessageBytes = 1 << 20
-
-const oversizedExcerpt = 64 << 10
+// MaxMessageBytes is the largest message the pipeline reads as events (see
+// processor.MaxMessageBytes).
+const MaxMessageBytes = processor.MaxMessageBytes
 
 // message counts the unfinished events of one Kafka message; the message is
 // done when the count reaches zero.
@@ -47,10 +36,11 @@ func (m *message) finish() {
 	}
 }
 
-// handle processes one fetched message: every event of it is classified;
-// identity updates and enrichment happen here, in partition order; deliveries
-// and dead-letter writes go to workers. It returns false when fetchCtx ended
-// before the message was fully dispatched (the message then stays un-done).
+// handle is the pipeline's driver of the processor for one fetched message:
+// every event's outcome is decided in partition order (identity changes
+// applied, orders mapped and enriched); deliveries and dead-letter writes go
+// to workers. It returns false when fetchCtx ended before the message was
+// fully dispatched (the message then stays un-done).
 func (p *Pipeline) handle(fetchCtx, jobCtx context.Context, pt *partition, km kafka.Message) bool {
 	// The message's tracking is allocated only when some of its work goes to
 	// a worker: most messages are dropped events and identity updates.
@@ -62,36 +52,16 @@ func (p *Pipeline) handle(fetchCtx, jobCtx context.Context, pt *partition, km ka
 		}
 		return msg
 	}
-	if len(km.Value) > MaxMessageBytes {
-		p.stats.events.Add(1)
-		d := source{km: km}.deadLetter(ReasonMalformed, []mapping.Problem{{Reason: fmt.Sprintf(
-			"message of %d bytes is over the %d-byte limit (Segment allows 32 KB per event, 500 KB per batch); the record keeps its first %d bytes",
-			len(km.Value), MaxMessageBytes, oversizedExcerpt)}})
-		d.Value = km.Value[:oversizedExcerpt]
-		if !p.dispatchDeadLetter(fetchCtx, jobCtx, claim(), d) {
-			return false
-		}
-		msg.finish()
-		return true
-	}
 	ok := true
 	events := int64(0)
 	var dropped [len(p.stats.dropped)]int64 // counted here, added once per message
-	p.mapper.Split(km.Value, func(index int, ev []byte, c mapping.Class) bool {
+	p.proc.Each(km.Value, func(ev processor.Event) bool {
 		events++
-		if c.Kind == mapping.KindDropped { // most events: nothing more to do
-			dropped[c.Drop]++
+		if ev.Class.Kind == mapping.KindDropped { // most events: nothing more to do
+			dropped[ev.Class.Drop]++
 			return true
 		}
-		src := source{km: km, index: index, ev: ev}
-		switch c.Kind {
-		case mapping.KindMalformed:
-			ok = p.dispatchDeadLetter(fetchCtx, jobCtx, claim(), src.deadLetter(ReasonMalformed, []mapping.Problem{{Reason: c.Problem}}))
-		case mapping.KindOrder:
-			ok = p.handleOrder(fetchCtx, jobCtx, claim(), src)
-		default:
-			ok = p.handleIdentity(fetchCtx, jobCtx, claim, src, c.Kind)
-		}
+		ok = p.handleEvent(fetchCtx, jobCtx, claim, km, ev)
 		return ok
 	})
 	p.stats.events.Add(events)
@@ -110,91 +80,67 @@ func (p *Pipeline) handle(fetchCtx, jobCtx context.Context, pt *partition, km ka
 	return ok
 }
 
-// source is where an event came from.
-type source struct {
-	km    kafka.Message
-	index int
-	ev    []byte
-}
-
-func (s source) deadLetter(reason string, problems []mapping.Problem) DeadLetter {
-	return DeadLetter{
-		Value: s.ev, Key: s.km.Key, Reason: reason, Problems: problems, FirstFailure: time.Now(),
-		Topic: s.km.Topic, Partition: s.km.Partition, Offset: s.km.Offset, Index: s.index,
+// handleEvent settles one event that is not a plain drop.
+func (p *Pipeline) handleEvent(fetchCtx, jobCtx context.Context, claim func() *message, km kafka.Message, ev processor.Event) bool {
+	ctx := fetchCtx
+	var span trace.Span
+	if ev.Class.Kind == mapping.KindOrder {
+		p.stats.orders.Add(1)
+		ctx, span = p.startOrderSpan(fetchCtx, km, ev.Index)
+		m := claim()
+		m.spans = append(m.spans, span)
+		jobCtx = trace.ContextWithSpan(jobCtx, span)
 	}
-}
-
-func (p *Pipeline) handleOrder(fetchCtx, jobCtx context.Context, msg *message, src source) bool {
-	p.stats.orders.Add(1)
-	ctx, span := p.startOrderSpan(fetchCtx, src.km, src.index)
-	msg.spans = append(msg.spans, span)
-	jobCtx = trace.ContextWithSpan(jobCtx, span)
-
-	_, mapSpan := p.tracer().Start(ctx, "map")
-	o, err := p.mapper.Map(src.ev)
-	mapSpan.End()
-	var invalid *mapping.InvalidError
-	if errors.As(err, &invalid) {
-		span.SetAttributes(attrOutcome.String(ReasonInvalid), attrOrderID.String(invalid.OrderID))
-		d := src.deadLetter(ReasonInvalid, invalid.Problems)
-		d.OrderID, d.MessageID = invalid.OrderID, invalid.MessageID
-		return p.dispatchDeadLetter(fetchCtx, jobCtx, msg, d)
-	}
-	span.SetAttributes(attrOrderID.String(o.OrderID))
-	enrichCtx, enrichSpan := p.tracer().Start(ctx, "enrich")
-	err = p.retryStore(enrichCtx, func() error { return mapping.Enrich(enrichCtx, &o, p.ids) })
-	enrichSpan.End()
-	if err != nil {
+	var out processor.Outcome
+	handled := p.redo(ctx, func() attempt {
+		var err error
+		if out, err = p.proc.Handle(ctx, ev); err != nil && ctx.Err() == nil {
+			p.stats.identityErrors.Add(1)
+		}
+		return storeAttempt(err)
+	})
+	if !handled {
 		return false
 	}
-	return p.dispatch(fetchCtx, msg, func() { p.deliver(jobCtx, msg, src, o) })
+	switch out.Kind {
+	case processor.Dropped: // not reached: drops are counted by handle
+		p.stats.dropped[out.Drop].Add(1)
+		return true
+	case processor.IdentityChanged:
+		switch out.Identity {
+		case mapping.KindIdentify:
+			p.stats.identify.Add(1)
+		case mapping.KindAlias:
+			p.stats.alias.Add(1)
+		case mapping.KindDelete:
+			p.stats.delete.Add(1)
+		}
+		return true
+	case processor.Order:
+		span.SetAttributes(attrOrderID.String(out.OrderID))
+		m := claim()
+		return p.dispatch(fetchCtx, m, func() { p.deliver(jobCtx, m, km, out) })
+	}
+	if span != nil {
+		span.SetAttributes(attrOutcome.String(out.Reason), attrOrderID.String(out.OrderID))
+	}
+	if out.Kind == processor.Failed {
+		if ev.Class.Kind == mapping.KindOrder {
+			p.stats.orderPanics.Add(1)
+		}
+		p.log.ErrorContext(ctx, "handling an event panicked; it is dead-lettered with reason panic",
+			"partition", km.Partition, "offset", km.Offset, "index", out.Index, "error", out.Problems[0].Reason)
+	}
+	m := claim()
+	d := record(km, out)
+	return p.dispatch(fetchCtx, m, func() { p.deadLetter(jobCtx, m, d) })
 }
 
-func (p *Pipeline) handleIdentity(fetchCtx, jobCtx context.Context, claim func() *message, src source, k mapping.Kind) bool {
-	u, err := mapping.ParseIdentity(src.ev, k)
-	var invalid *mapping.InvalidError
-	if errors.As(err, &invalid) {
-		d := src.deadLetter(ReasonIdentity, invalid.Problems)
-		d.MessageID = invalid.MessageID
-		return p.dispatchDeadLetter(fetchCtx, jobCtx, claim(), d)
-	}
-	if err := p.retryStore(fetchCtx, func() error { return mapping.Apply(fetchCtx, p.ids, u) }); err != nil {
-		return false
-	}
-	switch k {
-	case mapping.KindIdentify:
-		p.stats.identify.Add(1)
-	case mapping.KindAlias:
-		p.stats.alias.Add(1)
-	case mapping.KindDelete:
-		p.stats.delete.Add(1)
-	}
-	return true
-}
-
-// retryStore runs op until it succeeds, holding fetching while it fails.
-// It returns an error only when ctx is done.
-func (p *Pipeline) retryStore(ctx context.Context, op func() error) error {
-	backoff := p.cfg.RedoBackoff
-	release := func() {}
-	defer func() { release() }()
-	for {
-		err := op()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		p.stats.identityErrors.Add(1)
-		p.log.WarnContext(ctx, "identity store", "error", err)
-		release()
-		release = p.gate.hold(causeIdentities)
-		if sleep(ctx, backoff) != nil {
-			return ctx.Err()
-		}
-		backoff = min(2*backoff, p.cfg.RedoBackoffMax)
-	}
+// record is the dead-letter record of out, with the message's coordinates.
+func record(km kafka.Message, out processor.Outcome) deadletter.Record {
+	d := out.Record()
+	d.Key, d.Topic, d.Partition, d.Offset, d.FirstFailure = km.Key, km.Topic, km.Partition, km.Offset, time.Now()
+	return d
 }
 
 // dispatch runs job on a worker once one is free. It blocks while every
@@ -220,97 +166,89 @@ func (p *Pipeline) dispatch(fetchCtx context.Context, msg *message, job func()) 
 	return true
 }
 
-func (p *Pipeline) dispatchDeadLetter(fetchCtx, jobCtx context.Context, msg *message, d DeadLetter) bool {
-	return p.dispatch(fetchCtx, msg, func() { p.deadLetter(jobCtx, msg, d) })
-}
-
-// deliver sends o until it is delivered, skipped, or rejected for good
-// (then dead-lettered). Any other outcome holds fetching and tries again;
-// an outage never dead-letters. The message stays un-done if ctx ends first.
-func (p *Pipeline) deliver(ctx context.Context, msg *message, src source, o mapping.Order) {
+// deliver sends an order until it is delivered, skipped, or rejected for
+// good (then dead-lettered). Any other outcome is redone (see redo); an
+// outage never dead-letters. The message stays un-done if ctx ends first, or
+// when Refersion refuses the keys (redone after a restart with good keys).
+func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, out processor.Outcome) {
 	orderSpan := trace.SpanFromContext(ctx)
 	ctx, span := p.tracer().Start(ctx, "deliver")
 	defer span.End()
-	backoff := p.cfg.RedoBackoff
-	release := func() {}
-	defer func() { release() }()
-	for {
-		err := p.sink.Send(ctx, o)
+	var settle func()
+	done := p.redo(ctx, func() attempt {
+		err := p.sink.Send(ctx, out.Order)
 		switch failure.KindOf(err) {
 		case failure.KindDelivered:
-			p.stats.delivered.Add(1)
-			orderSpan.SetAttributes(attrOutcome.String("delivered"))
-			msg.finish()
-			return
+			settle = func() {
+				p.stats.delivered.Add(1)
+				orderSpan.SetAttributes(attrOutcome.String("delivered"))
+				msg.finish()
+			}
+			return attempt{done: true}
 		case failure.KindAlreadySent:
-			p.stats.skipped.Add(1)
-			orderSpan.SetAttributes(attrOutcome.String("skipped"))
-			msg.finish()
-			return
+			settle = func() {
+				p.stats.skipped.Add(1)
+				orderSpan.SetAttributes(attrOutcome.String("skipped"))
+				msg.finish()
+			}
+			return attempt{done: true}
 		case failure.KindPermanent:
-			release()
 			var perm *failure.Permanent
 			errors.As(err, &perm)
-			orderSpan.SetAttributes(attrOutcome.String(ReasonRejected), attrStatus.Int(perm.Status))
-			span.SetStatus(codes.Error, "rejected")
-			d := src.deadLetter(ReasonRejected, nil)
-			d.Status, d.Body, d.OrderID, d.MessageID, d.Attempts = perm.Status, perm.Body, o.OrderID, o.Source.MessageID, 1
-			if perm.Reason != "" {
-				d.Problems = []mapping.Problem{{Reason: perm.Reason}}
+			settle = func() {
+				orderSpan.SetAttributes(attrOutcome.String(deadletter.ReasonRejected), attrStatus.Int(perm.Status))
+				span.SetStatus(codes.Error, "rejected")
+				d := record(km, out)
+				d.Reason, d.Problems = deadletter.ReasonRejected, nil
+				d.Status, d.Body, d.Attempts = perm.Status, perm.Body, 1
+				if perm.Reason != "" {
+					d.Problems = []mapping.Problem{{Reason: perm.Reason}}
+				}
+				p.deadLetter(ctx, msg, d)
 			}
-			p.deadLetter(ctx, msg, d)
-			return
+			return attempt{done: true}
 		case failure.KindUnauthorized:
 			// The order stays un-done and is redone after a restart with good keys.
-			span.SetStatus(codes.Error, "unauthorized")
-			p.gate.closeFinal(causeUnauthorized)
-			p.log.ErrorContext(ctx, "refersion refused the keys; consuming stops until the keys are fixed and the relay restarted", "error", err)
-			return
-		case failure.KindCanceled:
-			return
+			settle = func() {
+				span.SetStatus(codes.Error, "unauthorized")
+				p.gate.closeFinal(causeUnauthorized)
+				p.log.ErrorContext(ctx, "refersion refused the keys; consuming stops until the keys are fixed and the relay restarted", "error", err)
+			}
+			return attempt{done: true}
 		}
-		if ctx.Err() != nil {
-			return
+		if ctx.Err() == nil {
+			p.stats.redone.Add(1)
 		}
-		p.stats.redone.Add(1)
-		release()
-		if !errors.Is(err, sink.ErrClaimHeld) {
-			// Another sender holding this one order_id is no reason to
-			// hold the others: only real delivery failures pause fetching.
-			release = p.gate.hold(causeDestination)
+		switch failure.KindOf(err) {
+		case failure.KindClaimHeld:
+			// Another sender holding this one order_id is no reason to hold
+			// the others: redone without pausing fetching.
+			return attempt{err: err}
+		case failure.KindStoreUnavailable:
+			return storeAttempt(err)
 		}
-		if sleep(ctx, backoff) != nil {
-			return
-		}
-		backoff = min(2*backoff, p.cfg.RedoBackoffMax)
+		return attempt{cause: causeDestination, err: err}
+	})
+	if done {
+		settle()
 	}
 }
 
 // deadLetter writes d until the dead-letter topic acknowledges it, then the
-// event is done. A failed write is counted and retried, never dropped.
-func (p *Pipeline) deadLetter(ctx context.Context, msg *message, d DeadLetter) {
+// event is done. A failed write is counted and redone, never dropped.
+func (p *Pipeline) deadLetter(ctx context.Context, msg *message, d deadletter.Record) {
 	ctx, span := p.tracer().Start(ctx, "dead-letter", trace.WithAttributes(attribute.String("refersion.reason", d.Reason)))
 	defer span.End()
-	backoff := p.cfg.RedoBackoff
-	release := func() {}
-	defer func() { release() }()
-	for {
+	written := p.redo(ctx, func() attempt {
 		err := p.dlq.Write(ctx, d)
 		if err == nil {
-			p.stats.deadLettered[reasonIndex(d.Reason)].Add(1)
-			msg.finish()
-			return
-		}
-		if ctx.Err() != nil {
-			return
+			return attempt{done: true}
 		}
 		p.stats.deadLetterFailures.Add(1)
-		p.log.WarnContext(ctx, "dead-letter write failed; will retry", "reason", d.Reason, "error", err)
-		release()
-		release = p.gate.hold(causeDeadLetters)
-		if sleep(ctx, backoff) != nil {
-			return
-		}
-		backoff = min(2*backoff, p.cfg.RedoBackoffMax)
+		return attempt{cause: causeDeadLetters, err: err}
+	})
+	if written {
+		p.stats.deadLettered[reasonIndex(d.Reason)].Add(1)
+		msg.finish()
 	}
 }

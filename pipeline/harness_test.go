@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/refersion-relay/refersion-relay/broker"
+	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sandbox"
@@ -91,30 +92,30 @@ func (r *rig) produce(n int, seed int64) {
 }
 
 // pipeline builds a pipeline against the rig with fast test timings.
-func (r *rig) pipeline(group string, keys string, store sink.SentStore) (*pipeline.Pipeline, *pipeline.KafkaDeadLetters) {
+func (r *rig) pipeline(group string, keys string, store sink.SentStore) (*pipeline.Pipeline, *deadletter.Kafka) {
 	r.t.Helper()
-	dlq := pipeline.NewKafkaDeadLetters([]string{r.broker.Addr()}, dlqTopic, nil)
+	dlq := deadletter.NewKafka([]string{r.broker.Addr()}, dlqTopic, nil)
 	r.t.Cleanup(func() { dlq.Close() })
 	return r.build(group, keys, store, dlq), dlq
 }
 
 // pipelineWith builds a pipeline with good keys, a fresh sent store and dlq.
-func (r *rig) pipelineWith(group string, dlq pipeline.DeadLetters) *pipeline.Pipeline {
+func (r *rig) pipelineWith(group string, dlq deadletter.Writer) *pipeline.Pipeline {
 	return r.build(group, sandbox.DefaultKeys, sink.NewMemoryStore(sink.MemoryStoreOptions{}), dlq)
 }
 
-func (r *rig) build(group, keys string, store sink.SentStore, dlq pipeline.DeadLetters) *pipeline.Pipeline {
+func (r *rig) build(group, keys string, store sink.SentStore, dlq deadletter.Writer) *pipeline.Pipeline {
 	return r.buildWith(group, keys, store, dlq, nil, 0)
 }
 
 // dlq returns a dead-letter writer to the rig's topic.
-func (r *rig) dlq() *pipeline.KafkaDeadLetters {
-	d := pipeline.NewKafkaDeadLetters([]string{r.broker.Addr()}, dlqTopic, nil)
+func (r *rig) dlq() *deadletter.Kafka {
+	d := deadletter.NewKafka([]string{r.broker.Addr()}, dlqTopic, nil)
 	r.t.Cleanup(func() { d.Close() })
 	return d
 }
 
-func (r *rig) buildWith(group, keys string, store sink.SentStore, dlq pipeline.DeadLetters, tp trace.TracerProvider, commitEvery time.Duration) *pipeline.Pipeline {
+func (r *rig) buildWith(group, keys string, store sink.SentStore, dlq deadletter.Writer, tp trace.TracerProvider, commitEvery time.Duration) *pipeline.Pipeline {
 	r.t.Helper()
 	k, err := sink.ParseKeys(keys)
 	if err != nil {
@@ -124,7 +125,7 @@ func (r *rig) buildWith(group, keys string, store sink.SentStore, dlq pipeline.D
 		Endpoint: r.sandbox.Endpoint(), Keys: k, RequestTimeout: 5 * time.Second,
 		Retry:   sink.RetryConfig{MaxAttempts: 3, InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond, MaxElapsed: time.Second},
 		Breaker: sink.BreakerConfig{Failures: 5, OpenTimeout: 20 * time.Millisecond},
-	}, sink.WithStore(store))
+	}, store)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -209,7 +210,7 @@ func (r *rig) committed(group string) (committed, end int64) {
 }
 
 // deadLetters reads the whole dead-letter topic.
-func (r *rig) deadLetters() []pipeline.DeadLetter {
+func (r *rig) deadLetters() []deadletter.Record {
 	r.t.Helper()
 	c := &kafka.Client{Addr: kafka.TCP(r.broker.Addr()), Timeout: 5 * time.Second}
 	lo, err := c.ListOffsets(context.Background(), &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{dlqTopic: {kafka.LastOffsetOf(0)}}})
@@ -219,13 +220,13 @@ func (r *rig) deadLetters() []pipeline.DeadLetter {
 	end := lo.Topics[dlqTopic][0].LastOffset
 	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{r.broker.Addr()}, Topic: dlqTopic, Partition: 0, MaxWait: 100 * time.Millisecond})
 	defer rd.Close()
-	var out []pipeline.DeadLetter
+	var out []deadletter.Record
 	for int64(len(out)) < end {
 		m, err := rd.FetchMessage(context.Background())
 		if err != nil {
 			r.t.Fatal(err)
 		}
-		d, err := pipeline.ParseDeadLetter(m)
+		d, err := deadletter.Parse(m)
 		if err != nil {
 			r.t.Fatal(err)
 		}

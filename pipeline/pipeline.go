@@ -29,7 +29,9 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/mapping"
+	"github.com/refersion-relay/refersion-relay/processor"
 )
 
 // Sink delivers one order; sink.Sink satisfies it. Errors are classified with
@@ -109,12 +111,12 @@ func (c *Config) defaults() {
 
 // Pipeline is one consumer-group member. Run it once.
 type Pipeline struct {
-	cfg    Config
-	mapper *mapping.Mapper
-	sink   Sink
-	ids    mapping.IdentityStore
-	dlq    DeadLetters
-	log    *slog.Logger
+	cfg  Config
+	proc *processor.Processor
+	sink Sink
+	ids  mapping.IdentityStore
+	dlq  deadletter.Writer
+	log  *slog.Logger
 
 	gate    *gate
 	sem     chan struct{}
@@ -124,7 +126,7 @@ type Pipeline struct {
 }
 
 // New returns a pipeline. None of its arguments may be nil.
-func New(cfg Config, m *mapping.Mapper, s Sink, ids mapping.IdentityStore, dlq DeadLetters) (*Pipeline, error) {
+func New(cfg Config, m *mapping.Mapper, s Sink, ids mapping.IdentityStore, dlq deadletter.Writer) (*Pipeline, error) {
 	cfg.defaults()
 	var errs []error
 	if len(cfg.Brokers) == 0 {
@@ -139,7 +141,11 @@ func New(cfg Config, m *mapping.Mapper, s Sink, ids mapping.IdentityStore, dlq D
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	p := &Pipeline{cfg: cfg, mapper: m, sink: s, ids: ids, dlq: dlq, log: cfg.Logger, sem: make(chan struct{}, cfg.Concurrency)}
+	proc, err := processor.New(m, ids, processor.Options{})
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{cfg: cfg, proc: proc, sink: s, ids: ids, dlq: dlq, log: cfg.Logger, sem: make(chan struct{}, cfg.Concurrency)}
 	p.gate = newGate(func(open bool, reason string) {
 		if open {
 			p.log.Info("consuming resumed")
@@ -171,7 +177,32 @@ func (p *Pipeline) Stats() Snapshot { return p.stats.snapshot() }
 // Run consumes until ctx is done, then stops fetching, gives in-flight work
 // DrainTimeout to finish, commits what is done and returns nil. It returns an
 // error only when the consumer group cannot be set up.
+//
+// Run returns within DrainTimeout plus half a second of ctx ending, whatever
+// state it is in (destination down, a store down, retries in progress): work
+// not finished by then stays uncommitted and is redone after a restart, and
+// what is left of it is abandoned when the process exits.
 func (p *Pipeline) Run(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- p.run(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(p.cfg.DrainTimeout + 500*time.Millisecond)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		p.stopped.Store(true)
+		p.log.Warn("drain deadline passed; stopping with work unfinished, which is redone after a restart", "drain_timeout", p.cfg.DrainTimeout)
+		return nil
+	}
+}
+
+func (p *Pipeline) run(ctx context.Context) error {
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                    p.cfg.GroupID,
 		Brokers:               p.cfg.Brokers,

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/sink"
@@ -62,11 +63,11 @@ func TestStreamDeliversEveryValidOrderOnceAndDeadLettersTheRest(t *testing.T) {
 	}
 	r.checkExactlyOnce()
 	dls := r.deadLetters()
-	if len(dls) != r.want.invalid || s.DeadLettered[pipeline.ReasonInvalid] != int64(r.want.invalid) {
-		t.Errorf("dead letters %d (counted %d), want %d invalid orders", len(dls), s.DeadLettered[pipeline.ReasonInvalid], r.want.invalid)
+	if len(dls) != r.want.invalid || s.DeadLettered[deadletter.ReasonInvalid] != int64(r.want.invalid) {
+		t.Errorf("dead letters %d (counted %d), want %d invalid orders", len(dls), s.DeadLettered[deadletter.ReasonInvalid], r.want.invalid)
 	}
 	for _, d := range dls {
-		if d.Reason != pipeline.ReasonInvalid || len(d.Problems) == 0 || d.Topic != topic || d.Offset < 0 {
+		if d.Reason != deadletter.ReasonInvalid || len(d.Problems) == 0 || d.Topic != topic || d.Offset < 0 {
 			t.Errorf("dead letter without reason or source: %+v", d)
 		}
 		if !json.Valid(d.Value) || d.Value[0] != '{' {

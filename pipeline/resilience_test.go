@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/sink"
@@ -16,7 +17,7 @@ import (
 func (r *rig) checkOnlyInvalidDeadLettered() {
 	r.t.Helper()
 	for _, d := range r.deadLetters() {
-		if d.Reason != pipeline.ReasonInvalid {
+		if d.Reason != deadletter.ReasonInvalid {
 			r.t.Errorf("dead-lettered for %q (status %d): only invalid orders may be", d.Reason, d.Status)
 		}
 	}
@@ -37,7 +38,7 @@ func TestOutageAndFailuresDeadLetterNothing(t *testing.T) {
 	p, _ := r.pipeline("g-outage", sandbox.DefaultKeys, sink.NewMemoryStore(sink.MemoryStoreOptions{}))
 	start(t, p)
 	waitPaused(t, p, "refersion unavailable")
-	if d := p.Stats().DeadLettered[pipeline.ReasonRejected]; d != 0 {
+	if d := p.Stats().DeadLettered[deadletter.ReasonRejected]; d != 0 {
 		t.Fatalf("%d orders dead-lettered during the outage", d)
 	}
 	r.sandbox.SetDown(false)
@@ -65,7 +66,7 @@ func TestWrongKeysPauseUntilRestartedWithGoodKeys(t *testing.T) {
 	if st := r.sandbox.Stats(); st.Accepted != 0 {
 		t.Fatalf("%d orders accepted with wrong keys", st.Accepted)
 	}
-	if s := bad.Stats(); s.DeadLettered[pipeline.ReasonRejected] != 0 {
+	if s := bad.Stats(); s.DeadLettered[deadletter.ReasonRejected] != 0 {
 		t.Fatalf("orders dead-lettered for wrong keys: %+v", s.DeadLettered)
 	}
 
@@ -84,7 +85,7 @@ func TestRejectedOrdersAreDeadLetteredWithStatusAndBody(t *testing.T) {
 	r.waitDone("g-reject", p)
 	rejected := 0
 	for _, d := range r.deadLetters() {
-		if d.Reason != pipeline.ReasonRejected {
+		if d.Reason != deadletter.ReasonRejected {
 			continue
 		}
 		rejected++
@@ -100,11 +101,11 @@ func TestRejectedOrdersAreDeadLetteredWithStatusAndBody(t *testing.T) {
 // flakyDeadLetters fails its first writes, as a dead-letter topic that is
 // briefly unavailable would.
 type flakyDeadLetters struct {
-	next     pipeline.DeadLetters
+	next     deadletter.Writer
 	failures atomic.Int32
 }
 
-func (f *flakyDeadLetters) Write(ctx context.Context, d pipeline.DeadLetter) error {
+func (f *flakyDeadLetters) Write(ctx context.Context, d deadletter.Record) error {
 	if f.failures.Add(-1) >= 0 {
 		return errors.New("leader not available")
 	}

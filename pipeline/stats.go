@@ -3,6 +3,7 @@ package pipeline
 import (
 	"sync/atomic"
 
+	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/mapping"
 )
 
@@ -13,14 +14,16 @@ type stats struct {
 	orders, delivered, skipped         atomic.Int64
 	identify, alias, delete            atomic.Int64
 	dropped                            [8]atomic.Int64 // by mapping.DropReason
-	deadLettered                       [4]atomic.Int64 // by reasonIndex
+	deadLettered                       [5]atomic.Int64 // by reasonIndex
+	orderPanics                        atomic.Int64
 	redone                             atomic.Int64
 	commitFailures, deadLetterFailures atomic.Int64
 	fetchErrors, identityErrors        atomic.Int64
 	inFlight                           atomic.Int64
 }
 
-var deadLetterReasons = [...]string{ReasonInvalid, ReasonMalformed, ReasonIdentity, ReasonRejected}
+var deadLetterReasons = [...]string{deadletter.ReasonInvalid, deadletter.ReasonMalformed, deadletter.ReasonIdentity,
+	deadletter.ReasonRejected, deadletter.ReasonPanic}
 
 func reasonIndex(r string) int {
 	for i, v := range deadLetterReasons {
@@ -44,6 +47,9 @@ type Snapshot struct {
 	Identify     int64            `json:"identify"`
 	Alias        int64            `json:"alias"`
 	Delete       int64            `json:"delete"`
+	// OrderPanics counts order events whose handling panicked; they are
+	// among DeadLettered["panic"], with any other events that panicked.
+	OrderPanics int64 `json:"order_panics"`
 	// Redone counts orders that had to wait for the destination and were
 	// tried again (outage, breaker open, retries exhausted).
 	Redone             int64 `json:"redone"`
@@ -58,7 +64,7 @@ func (s *stats) snapshot() Snapshot {
 	out := Snapshot{
 		Messages: s.messages.Load(), Events: s.events.Load(), Orders: s.orders.Load(),
 		Delivered: s.delivered.Load(), Skipped: s.skipped.Load(),
-		Identify: s.identify.Load(), Alias: s.alias.Load(), Delete: s.delete.Load(),
+		Identify: s.identify.Load(), Alias: s.alias.Load(), Delete: s.delete.Load(), OrderPanics: s.orderPanics.Load(),
 		Redone: s.redone.Load(), CommitFailures: s.commitFailures.Load(),
 		DeadLetterFailures: s.deadLetterFailures.Load(), FetchErrors: s.fetchErrors.Load(),
 		IdentityErrors: s.identityErrors.Load(), InFlight: s.inFlight.Load(),
@@ -89,4 +95,12 @@ func (s Snapshot) DroppedTotal() int64 {
 		n += v
 	}
 	return n
+}
+
+// Settled is how many events have an outcome: dropped, identity changes
+// applied, orders delivered or skipped as sent, and dead letters written.
+// Once the pipeline has drained, Settled equals Events: no event is lost
+// (the accounting invariant, tested on every stream).
+func (s Snapshot) Settled() int64 {
+	return s.DroppedTotal() + s.Identify + s.Alias + s.Delete + s.Delivered + s.Skipped + s.DeadLetteredTotal()
 }

@@ -11,7 +11,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/refersion-relay/refersion-relay/pipeline"
+	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/sink"
 )
@@ -74,7 +74,7 @@ func TestOrderSpanTreeFollowsTraceparent(t *testing.T) {
 			t.Errorf("no %s span under the delivered order's span", child)
 		}
 	}
-	if attr(invalid, "refersion.outcome") != pipeline.ReasonInvalid || !hasChild(byName["dead-letter"], invalid) {
+	if attr(invalid, "refersion.outcome") != deadletter.ReasonInvalid || !hasChild(byName["dead-letter"], invalid) {
 		t.Errorf("invalid order: outcome %q, dead-letter child %v", attr(invalid, "refersion.outcome"), hasChild(byName["dead-letter"], invalid))
 	}
 }

@@ -10,12 +10,14 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/refersion-relay/refersion-relay/broker"
+	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/replay"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/storefront"
+	"github.com/refersion-relay/refersion-relay/telemetry"
 )
 
 const (
@@ -89,7 +91,7 @@ func newSink(t *testing.T, s *sandbox.Server, store sink.SentStore) *sink.Refers
 	k, _ := sink.ParseKeys(sandbox.DefaultKeys)
 	snk, err := sink.New(sink.Config{Endpoint: s.Endpoint(), Keys: k,
 		Retry: sink.RetryConfig{MaxAttempts: 2, InitialInterval: time.Millisecond, MaxInterval: time.Millisecond, MaxElapsed: time.Second}},
-		sink.WithStore(store))
+		store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +103,7 @@ func newSink(t *testing.T, s *sandbox.Server, store sink.SentStore) *sink.Refers
 // order, until the whole topic is committed.
 func (r *rig) deadLetterAll() {
 	s := newSandbox(r.t, sandbox.Options{RejectAll: true})
-	dlq := pipeline.NewKafkaDeadLetters([]string{r.broker.Addr()}, dlqTopic, nil)
+	dlq := deadletter.NewKafka([]string{r.broker.Addr()}, dlqTopic, nil)
 	defer dlq.Close()
 	p, err := pipeline.New(pipeline.Config{Brokers: []string{r.broker.Addr()}, Topic: topic, GroupID: "relay",
 		MaxWait: 100 * time.Millisecond, HeartbeatInterval: 300 * time.Millisecond},
@@ -114,7 +116,7 @@ func (r *rig) deadLetterAll() {
 	go func() { done <- p.Run(ctx) }()
 	c := &kafka.Client{Addr: kafka.TCP(r.broker.Addr()), Timeout: 5 * time.Second}
 	waitFor(r.t, "the stream to be dead-lettered", func() bool {
-		lag, err := pipeline.GroupLag(context.Background(), c, topic, "relay")
+		lag, err := telemetry.GroupLag(context.Background(), c, topic, "relay")
 		if err != nil {
 			return false
 		}
@@ -132,7 +134,7 @@ func (r *rig) deadLetterAll() {
 }
 
 func (r *rig) replayer(s *sandbox.Server, store sink.SentStore) *replay.Replayer {
-	dlq := pipeline.NewKafkaDeadLetters([]string{r.broker.Addr()}, dlqTopic, nil)
+	dlq := deadletter.NewKafka([]string{r.broker.Addr()}, dlqTopic, nil)
 	r.t.Cleanup(func() { dlq.Close() })
 	return &replay.Replayer{Mapper: mapping.MustNew(mapping.Options{}), Sink: newSink(r.t, s, store), Sent: store,
 		Identities: mapping.NewMemoryIdentities(), DeadLetters: dlq}

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/segmentio/kafka-go"
-
-	"github.com/refersion-relay/refersion-relay/pipeline"
 )
 
 // KafkaSource reads a topic from its start (or from Since) to its end as it
@@ -130,7 +129,7 @@ func (s *KafkaSource) partition(ctx context.Context, pr partitionRange, fn func(
 		}
 		rec := Record{Event: m.Value, Time: m.Time}
 		if s.deadLetters {
-			d, err := pipeline.ParseDeadLetter(m)
+			d, err := deadletter.Parse(m)
 			if err != nil {
 				return fmt.Errorf("%s partition %d offset %d: %w", s.topic, pr.id, m.Offset, err)
 			}

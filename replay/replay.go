@@ -11,9 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/failure"
 	"github.com/refersion-relay/refersion-relay/mapping"
-	"github.com/refersion-relay/refersion-relay/pipeline"
+	"github.com/refersion-relay/refersion-relay/processor"
 	"github.com/refersion-relay/refersion-relay/sink"
 )
 
@@ -56,25 +57,36 @@ func (f Filter) MatchDeadLetter(r Record) bool {
 	return len(f.OrderIDs) == 0 || slices.Contains(f.OrderIDs, r.DeadLetter.OrderID)
 }
 
-// Summary counts what a replay did. Every selected order event ends in
-// exactly one of Delivered, Skipped, Repeated, StillInvalid or FailedAgain.
+// Summary counts what a replay did. Every event of the records read ends in
+// exactly one of Ignored, Identities, NotSelected, Delivered, Skipped,
+// Repeated, StillInvalid or FailedAgain (Events is their sum once a replay
+// has finished); Selected is the sum of the last five.
 type Summary struct {
 	Records      int64 `json:"records"`       // records read from the source
-	Selected     int64 `json:"selected"`      // order events the filter selected
+	Events       int64 `json:"events"`        // events in the records the filter selected
+	Selected     int64 `json:"selected"`      // events to replay: orders, and events still rejected
 	Delivered    int64 `json:"delivered"`     // accepted by Refersion now
 	Skipped      int64 `json:"skipped"`       // already sent before: not sent again
 	Repeated     int64 `json:"repeated"`      // an order_id seen earlier in this replay
-	StillInvalid int64 `json:"still_invalid"` // the current mapping still rejects them
+	StillInvalid int64 `json:"still_invalid"` // the current mapping still rejects them (invalid, malformed)
 	FailedAgain  int64 `json:"failed_again"`  // delivery failed again
 	Requeued     int64 `json:"requeued"`      // failed-again orders written back to the dead-letter topic
 	Identities   int64 `json:"identities"`    // identify, alias and delete events applied
-	Ignored      int64 `json:"ignored"`       // other events, not replayed
+	Ignored      int64 `json:"ignored"`       // dropped events (page, other tracks, ...), not replayed
+	NotSelected  int64 `json:"not_selected"`  // events the order-id filter left out
+}
+
+// Settled is the number of events with an outcome; it equals Events once a
+// replay has finished without error.
+func (s Summary) Settled() int64 {
+	return s.Ignored + s.Identities + s.NotSelected + s.Delivered + s.Skipped + s.Repeated + s.StillInvalid + s.FailedAgain
 }
 
 // OK reports whether every selected order ended delivered or skipped.
 func (s Summary) OK() bool { return s.StillInvalid == 0 && s.FailedAgain == 0 }
 
-// Replayer replays records through the mapping and the sink.
+// Replayer replays records through the event processor (the mapping and the
+// identity store, exactly as the running relay decides events) and the sink.
 type Replayer struct {
 	Mapper     *mapping.Mapper
 	Sink       sink.Sink
@@ -82,7 +94,7 @@ type Replayer struct {
 	Identities mapping.IdentityStore
 	// DeadLetters receives orders that fail again, with Attempts raised; nil
 	// leaves them only in the summary.
-	DeadLetters pipeline.DeadLetters
+	DeadLetters deadletter.Writer
 	DryRun      bool      // send nothing; describe each order on Out
 	Out         io.Writer // dry-run lines: {"send": payload} | {"skip": ...} | {"invalid": ...}
 	Concurrency int       // deliveries at once (default 16)
@@ -91,6 +103,7 @@ type Replayer struct {
 	DrainTimeout time.Duration
 
 	sum    Summary
+	proc   *processor.Processor
 	seen   sync.Map // order_id → struct{}: each order once per replay
 	outMu  sync.Mutex
 	abort  atomic.Pointer[error]
@@ -107,6 +120,11 @@ var ErrUnauthorized = errors.New("refersion refused the keys (401/403): fix REFE
 // already handled stay handled, so running it again finishes the rest.
 func (r *Replayer) Run(ctx context.Context, src Source, f Filter, progress func(Summary)) (Summary, error) {
 	r.filter = f
+	proc, err := processor.New(r.Mapper, r.Identities, processor.Options{})
+	if err != nil {
+		return Summary{}, err
+	}
+	r.proc = proc
 	n := r.Concurrency
 	if n <= 0 {
 		n = 16
@@ -126,7 +144,7 @@ func (r *Replayer) Run(ctx context.Context, src Source, f Filter, progress func(
 	r.work = work
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
-	err := src.Each(ctx, func(rec Record) error {
+	err = src.Each(ctx, func(rec Record) error {
 		atomic.AddInt64(&r.sum.Records, 1)
 		if e := r.abort.Load(); e != nil {
 			return *e
@@ -159,52 +177,59 @@ func (r *Replayer) Snapshot() Summary {
 		Skipped: atomic.LoadInt64(&s.Skipped), Repeated: atomic.LoadInt64(&s.Repeated), StillInvalid: atomic.LoadInt64(&s.StillInvalid),
 		FailedAgain: atomic.LoadInt64(&s.FailedAgain), Requeued: atomic.LoadInt64(&s.Requeued),
 		Identities: atomic.LoadInt64(&s.Identities), Ignored: atomic.LoadInt64(&s.Ignored),
+		Events: atomic.LoadInt64(&s.Events), NotSelected: atomic.LoadInt64(&s.NotSelected),
 	}
 }
 
-// record handles the events of one record; deliveries run on workers.
+// record settles the outcome of each event of one record; deliveries run on
+// workers.
 func (r *Replayer) record(ctx context.Context, rec Record, sem chan struct{}, wg *sync.WaitGroup) error {
-	var err error
-	r.Mapper.Split(rec.Event, func(_ int, ev []byte, c mapping.Class) bool {
-		switch c.Kind {
-		case mapping.KindOrder:
-			err = r.order(ctx, rec, ev, sem, wg)
-		case mapping.KindIdentify, mapping.KindAlias, mapping.KindDelete:
-			if u, perr := mapping.ParseIdentity(ev, c.Kind); perr == nil {
-				if err = mapping.Apply(ctx, r.Identities, u); err == nil {
-					atomic.AddInt64(&r.sum.Identities, 1)
-				}
-			}
-		default:
+	var orderErr error
+	err := r.proc.Process(ctx, rec.Event, func(out processor.Outcome) bool {
+		atomic.AddInt64(&r.sum.Events, 1)
+		switch out.Kind {
+		case processor.Dropped:
 			atomic.AddInt64(&r.sum.Ignored, 1)
+			return true
+		case processor.IdentityChanged:
+			atomic.AddInt64(&r.sum.Identities, 1)
+			return true
 		}
-		return err == nil
+		if len(r.filter.OrderIDs) > 0 && !slices.Contains(r.filter.OrderIDs, out.OrderID) {
+			atomic.AddInt64(&r.sum.NotSelected, 1)
+			return true
+		}
+		atomic.AddInt64(&r.sum.Selected, 1)
+		if out.Kind != processor.Order {
+			atomic.AddInt64(&r.sum.StillInvalid, 1)
+			r.describe("invalid", invalidLine{Reason: out.Reason, OrderID: out.OrderID, MessageID: out.MessageID, Problems: out.Problems})
+			return true
+		}
+		orderErr = r.order(ctx, rec, out, sem, wg)
+		return orderErr == nil
 	})
-	return err
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("identity store: %w", err)
+	}
+	return orderErr
 }
 
-func (r *Replayer) order(ctx context.Context, rec Record, ev []byte, sem chan struct{}, wg *sync.WaitGroup) error {
-	o, err := r.Mapper.Map(ev)
-	var invalid *mapping.InvalidError
-	orderID := o.OrderID
-	if errors.As(err, &invalid) {
-		orderID = invalid.OrderID
-	}
-	if len(r.filter.OrderIDs) > 0 && !slices.Contains(r.filter.OrderIDs, orderID) {
-		return nil
-	}
-	atomic.AddInt64(&r.sum.Selected, 1)
-	if invalid != nil {
-		atomic.AddInt64(&r.sum.StillInvalid, 1)
-		r.describe("invalid", invalid)
-		return nil
-	}
+// invalidLine is the dry-run description of an event still rejected.
+type invalidLine struct {
+	Reason    string            `json:"reason"`
+	OrderID   string            `json:"order_id,omitempty"`
+	MessageID string            `json:"message_id,omitempty"`
+	Problems  []mapping.Problem `json:"problems"`
+}
+
+func (r *Replayer) order(ctx context.Context, rec Record, out processor.Outcome, sem chan struct{}, wg *sync.WaitGroup) error {
+	o := out.Order
 	if _, dup := r.seen.LoadOrStore(o.OrderID, struct{}{}); dup {
 		atomic.AddInt64(&r.sum.Repeated, 1)
 		return nil
-	}
-	if err := mapping.Enrich(ctx, &o, r.Identities); err != nil {
-		return fmt.Errorf("identity store: %w", err)
 	}
 	if r.DryRun {
 		return r.dryRun(ctx, o)
@@ -217,7 +242,7 @@ func (r *Replayer) order(ctx context.Context, rec Record, ev []byte, sem chan st
 	wg.Add(1)
 	go func() {
 		defer func() { <-sem; wg.Done() }()
-		r.deliver(r.work, rec, ev, o)
+		r.deliver(r.work, rec, out.Event, o)
 	}()
 	return nil
 }
@@ -247,7 +272,7 @@ func (r *Replayer) deliver(ctx context.Context, rec Record, ev []byte, o mapping
 // requeue writes an order that failed again back to the dead-letter topic,
 // its attempt count raised and its first failure kept.
 func (r *Replayer) requeue(ctx context.Context, rec Record, ev []byte, o mapping.Order, cause error) {
-	d := pipeline.DeadLetter{Value: ev, Reason: pipeline.ReasonUndelivered, Attempts: 1, FirstFailure: time.Now(),
+	d := deadletter.Record{Value: ev, Reason: deadletter.ReasonUndelivered, Attempts: 1, FirstFailure: time.Now(),
 		OrderID: o.OrderID, MessageID: o.Source.MessageID}
 	if old := rec.DeadLetter; old != nil {
 		d.Key, d.Attempts, d.FirstFailure = old.Key, old.Attempts+1, old.FirstFailure
@@ -255,7 +280,7 @@ func (r *Replayer) requeue(ctx context.Context, rec Record, ev []byte, o mapping
 	}
 	var perm *failure.Permanent
 	if errors.As(cause, &perm) {
-		d.Reason, d.Status, d.Body = pipeline.ReasonRejected, perm.Status, perm.Body
+		d.Reason, d.Status, d.Body = deadletter.ReasonRejected, perm.Status, perm.Body
 	} else {
 		d.Problems = []mapping.Problem{{Reason: cause.Error()}}
 	}

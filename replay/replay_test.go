@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/refersion-relay/refersion-relay/pipeline"
+	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/replay"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/sink"
@@ -56,7 +56,7 @@ func TestDryRunSendsNothing(t *testing.T) {
 	rp := r.replayer(s, sink.NewMemoryStore(sink.MemoryStoreOptions{}))
 	var out bytes.Buffer
 	rp.DryRun, rp.Out = true, &out
-	sum, err := rp.Run(context.Background(), r.dlqSource(), replay.Filter{Reasons: []string{pipeline.ReasonRejected}}, nil)
+	sum, err := rp.Run(context.Background(), r.dlqSource(), replay.Filter{Reasons: []string{deadletter.ReasonRejected}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

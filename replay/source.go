@@ -9,12 +9,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"time"
 
-	"github.com/refersion-relay/refersion-relay/pipeline"
+	"github.com/refersion-relay/refersion-relay/deadletter"
 )
 
 // Record is one replayable item: an event (or batch envelope) and, for
@@ -22,7 +21,7 @@ import (
 type Record struct {
 	Event []byte
 	// DeadLetter is set for records of the dead-letter topic or of an export.
-	DeadLetter *pipeline.DeadLetter
+	DeadLetter *deadletter.Record
 	// Time is the Kafka message time, or the first failure of an exported
 	// record; zero when unknown.
 	Time time.Time
@@ -55,7 +54,7 @@ type Exported struct {
 }
 
 // Export returns the exported form of d.
-func Export(d pipeline.DeadLetter) Exported {
+func Export(d deadletter.Record) Exported {
 	e := Exported{
 		Reason: d.Reason, Status: d.Status, Body: d.Body, Attempts: d.Attempts, FirstFailure: d.FirstFailure,
 		OrderID: d.OrderID, MessageID: d.MessageID, Topic: d.Topic, Partition: d.Partition, Offset: d.Offset, Index: d.Index,
@@ -70,8 +69,8 @@ func Export(d pipeline.DeadLetter) Exported {
 	return e
 }
 
-func (e Exported) deadLetter() (pipeline.DeadLetter, error) {
-	d := pipeline.DeadLetter{
+func (e Exported) deadLetter() (deadletter.Record, error) {
+	d := deadletter.Record{
 		Value: e.Event, Reason: e.Reason, Status: e.Status, Body: e.Body, Attempts: e.Attempts, FirstFailure: e.FirstFailure,
 		OrderID: e.OrderID, MessageID: e.MessageID, Topic: e.Topic, Partition: e.Partition, Offset: e.Offset, Index: e.Index,
 	}
@@ -100,8 +99,10 @@ func NewFileSource(r io.Reader, lines int) *FileSource { return &FileSource{r: r
 // Total implements Source.
 func (f *FileSource) Total() int { return f.lines }
 
-// Each implements Source. A line that is neither an event nor an exported
-// record fails the read with its line number.
+// Each implements Source. A line that is not an exported record is an event
+// (or several, or bytes that are not JSON): the processor decides what it is,
+// as the relay would have. An exported record that cannot be read fails the
+// read with its line number.
 func (f *FileSource) Each(ctx context.Context, fn func(Record) error) error {
 	sc := bufio.NewScanner(f.r)
 	sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
@@ -129,10 +130,7 @@ func parseLine(line []byte) (Record, error) {
 		Reason *string          `json:"reason"`
 		Event  *json.RawMessage `json:"event"`
 	}
-	if err := json.Unmarshal(line, &probe); err != nil {
-		return Record{}, errors.New("not a JSON object: want an event or an exported dead-letter record")
-	}
-	if probe.Reason == nil || probe.Event == nil {
+	if err := json.Unmarshal(line, &probe); err != nil || probe.Reason == nil || probe.Event == nil {
 		return Record{Event: bytes.Clone(line)}, nil
 	}
 	var e Exported

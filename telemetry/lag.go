@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-
-	"github.com/refersion-relay/refersion-relay/pipeline"
 )
 
 // lagTimeout bounds one probe, so that a slow broker cannot hold a scrape.
@@ -48,7 +46,7 @@ func (p *lagProbe) get(ctx context.Context) map[int]int64 {
 	}
 	ctx, cancel := context.WithTimeout(ctx, lagTimeout)
 	defer cancel()
-	lag, err := pipeline.GroupLag(ctx, p.client, p.topic, p.group)
+	lag, err := GroupLag(ctx, p.client, p.topic, p.group)
 	p.at = time.Now()
 	switch {
 	case err != nil:

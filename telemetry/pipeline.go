@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 
+	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sink"
 )
@@ -90,8 +91,9 @@ func (i *pipelineInstruments) observeStats(o metric.Observer, s pipeline.Snapsho
 	event("identify", "applied", s.Identify)
 	event("alias", "applied", s.Alias)
 	event("delete", "applied", s.Delete)
-	event(pipeline.ReasonIdentity, "dead_lettered", s.DeadLettered[pipeline.ReasonIdentity])
-	event(pipeline.ReasonMalformed, "dead_lettered", s.DeadLettered[pipeline.ReasonMalformed])
+	event(deadletter.ReasonIdentity, "dead_lettered", s.DeadLettered[deadletter.ReasonIdentity])
+	event(deadletter.ReasonMalformed, "dead_lettered", s.DeadLettered[deadletter.ReasonMalformed])
+	event(deadletter.ReasonPanic, "dead_lettered", s.DeadLettered[deadletter.ReasonPanic]-s.OrderPanics)
 	for reason, n := range s.Dropped {
 		event(reason, "dropped", n)
 	}
@@ -100,8 +102,9 @@ func (i *pipelineInstruments) observeStats(o metric.Observer, s pipeline.Snapsho
 	}
 	order("delivered", s.Delivered)
 	order("skipped", s.Skipped)
-	order(pipeline.ReasonInvalid, s.DeadLettered[pipeline.ReasonInvalid])
-	order(pipeline.ReasonRejected, s.DeadLettered[pipeline.ReasonRejected])
+	order(deadletter.ReasonInvalid, s.DeadLettered[deadletter.ReasonInvalid])
+	order(deadletter.ReasonRejected, s.DeadLettered[deadletter.ReasonRejected])
+	order(deadletter.ReasonPanic, s.OrderPanics)
 	for reason, n := range s.DeadLettered {
 		o.ObserveInt64(i.deadLetters, n, c.with(attrReason.String(reason)))
 	}

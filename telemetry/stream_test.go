@@ -9,6 +9,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/refersion-relay/refersion-relay/broker"
+	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sandbox"
@@ -70,7 +71,7 @@ func TestMetricsAfterAStreamEqualItsCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys, _ := sink.ParseKeys(sandbox.DefaultKeys)
-	s, err := sink.New(sink.Config{Endpoint: sb.Endpoint(), Keys: keys}, sink.WithAttemptObserver(observe))
+	s, err := sink.New(sink.Config{Endpoint: sb.Endpoint(), Keys: keys}, sink.NewMemoryStore(sink.MemoryStoreOptions{}), sink.WithAttemptObserver(observe))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestMetricsAfterAStreamEqualItsCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dlq := pipeline.NewKafkaDeadLetters([]string{b.Addr()}, dlqTopic, nil)
+	dlq := deadletter.NewKafka([]string{b.Addr()}, dlqTopic, nil)
 	defer dlq.Close()
 	p, err := pipeline.New(pipeline.Config{
 		Brokers: []string{b.Addr()}, Topic: topic, GroupID: group,

@@ -1,26 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"regexp"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/refersion-relay/refersion-relay/broker"
 	"github.com/refersion-relay/refersion-relay/config"
-	"github.com/refersion-relay/refersion-relay/pipeline"
+	"github.com/refersion-relay/refersion-relay/demo"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/state"
 	"github.com/refersion-relay/refersion-relay/storefront"
-	"github.com/refersion-relay/refersion-relay/telemetry"
 )
 
 const (
@@ -68,7 +62,7 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 
 	o := storefront.DefaultOptions()
 	o.N, o.Seed, o.Batch = *n, *seed, *batch
-	counts, err := produceStream(ctx, []string{b.Addr()}, demoTopic, nil, o)
+	counts, err := storefront.Produce(ctx, []string{b.Addr()}, demoTopic, nil, o)
 	if err != nil {
 		return err
 	}
@@ -94,13 +88,13 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	defer stop()
 	done := make(chan error, 1)
 	go func() { done <- r.pipeline.Run(runCtx) }()
-	finished, began := watchProgress(ctx, r.pipeline, b.Addr(), counts.Events(), stderr)
+	finished, began := demo.Watch(ctx, r.pipeline, func() int64 { return demo.Lag(b.Addr(), demoTopic, demoGroup) }, counts.Events(), stderr)
 	elapsed := time.Since(began)
 	stop()
 	if err := <-done; err != nil {
 		return err
 	}
-	printSummary(stdout, r.pipeline.Stats(), deadLetterReasons(b.Addr(), cfg.Kafka.DLQTopic), s.Stats(), elapsed)
+	demo.PrintSummary(stdout, r.pipeline.Stats(), demo.DeadLetterReasons(b.Addr(), cfg.Kafka.DLQTopic), s.Stats(), elapsed)
 	if !finished {
 		return errors.New("interrupted before the stream was fully processed")
 	}
@@ -125,160 +119,4 @@ func demoConfig(brokerAddr, endpoint string) (config.Config, error) {
 	cfg.Refersion.RetryInitialBackoff, cfg.Refersion.BreakerOpenTimeout = 50*time.Millisecond, time.Second
 	cfg.State.Backend = "memory"
 	return cfg, nil
-}
-
-// produceStream writes a generated stream to topic, keyed by anonymousId.
-// transport may be nil for plain TCP.
-func produceStream(ctx context.Context, brokers []string, topic string, transport *kafka.Transport, o storefront.Options) (storefront.Counts, error) {
-	g, err := storefront.New(o)
-	if err != nil {
-		return storefront.Counts{}, err
-	}
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
-		BatchTimeout: time.Millisecond, BatchSize: 1000, AllowAutoTopicCreation: true}
-	if transport != nil {
-		w.Transport = transport
-	}
-	defer w.Close()
-	batch := make([]kafka.Message, 0, 1000)
-	flush := func() error {
-		err := w.WriteMessages(ctx, batch...)
-		batch = batch[:0]
-		if err != nil {
-			return fmt.Errorf("producing to %s: %w", topic, err)
-		}
-		return nil
-	}
-	for {
-		l, ok := g.Next()
-		if !ok {
-			break
-		}
-		batch = append(batch, kafka.Message{Key: []byte(l.Events[0].AnonymousID), Value: bytes.Clone(l.Data)})
-		if len(batch) == cap(batch) {
-			if err := flush(); err != nil {
-				return g.Counts(), err
-			}
-		}
-	}
-	return g.Counts(), flush()
-}
-
-// watchProgress prints progress until every event is handled and committed.
-// It reports false if ctx ended first, and when the first message arrived
-// (the group join before it is not counted in the rate).
-func watchProgress(ctx context.Context, p *pipeline.Pipeline, addr string, total int, w io.Writer) (bool, time.Time) {
-	tty := telemetry.IsTerminal(w)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	last, began := time.Time{}, time.Now()
-	for first := true; ; {
-		s := p.Stats()
-		if first && s.Messages > 0 {
-			first, began = false, time.Now()
-		}
-		complete := s.Events >= int64(total) && s.InFlight == 0 && lag(addr) == 0
-		if now := time.Now(); complete || (tty && now.Sub(last) >= 250*time.Millisecond) || now.Sub(last) >= 2*time.Second {
-			last = now
-			rate := float64(s.Events) / time.Since(began).Seconds()
-			line := fmt.Sprintf("events %d/%d (%.0f%%)  delivered %d  dead-lettered %d  dropped %d  %.0f events/s",
-				s.Events, total, 100*float64(s.Events)/float64(total), s.Delivered, s.DeadLetteredTotal(), s.DroppedTotal(), rate)
-			if tty {
-				fmt.Fprintf(w, "\r%-100s", line)
-			} else {
-				fmt.Fprintln(w, line)
-			}
-		}
-		if complete {
-			if tty {
-				fmt.Fprintln(w)
-			}
-			return true, began
-		}
-		select {
-		case <-ctx.Done():
-			if tty {
-				fmt.Fprintln(w)
-			}
-			return false, began
-		case <-tick.C:
-		}
-	}
-}
-
-// lag returns how many messages of the demo topic the group has not
-// committed, or -1 if the broker cannot say.
-func lag(addr string) int64 {
-	c := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 5 * time.Second}
-	parts, err := pipeline.GroupLag(context.Background(), c, demoTopic, demoGroup)
-	if err != nil {
-		return -1
-	}
-	var n int64
-	for _, l := range parts {
-		n += l
-	}
-	return n
-}
-
-var indexes = regexp.MustCompile(`\[\d+\]`)
-
-// deadLetterReasons reads the dead-letter topic and counts its records by
-// reason and first problem.
-func deadLetterReasons(addr, topic string) map[string]int {
-	out := map[string]int{}
-	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond})
-	defer rd.Close()
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		m, err := rd.FetchMessage(ctx)
-		cancel()
-		if err != nil {
-			return out
-		}
-		d, err := pipeline.ParseDeadLetter(m)
-		if err != nil {
-			continue
-		}
-		key := d.Reason
-		if len(d.Problems) > 0 {
-			p := d.Problems[0]
-			reason, _, _ := strings.Cut(p.Reason, ":")
-			reason, _, _ = strings.Cut(reason, " (")
-			key += ": " + strings.TrimPrefix(indexes.ReplaceAllString(p.Field, "[]")+" ", " ") + reason
-		} else if d.Status != 0 {
-			key += fmt.Sprintf(": HTTP %d", d.Status)
-		}
-		out[key]++
-	}
-}
-
-func printSummary(w io.Writer, s pipeline.Snapshot, dl map[string]int, sb sandbox.Stats, elapsed time.Duration) {
-	fmt.Fprintf(w, "\nSummary (%.1fs, %.0f events/s)\n", elapsed.Seconds(), float64(s.Events)/elapsed.Seconds())
-	fmt.Fprintf(w, "  events            %d in %d messages\n", s.Events, s.Messages)
-	fmt.Fprintf(w, "  orders delivered  %d (sandbox accepted %d, duplicates %d)\n", s.Delivered, sb.Accepted, sb.Duplicates)
-	fmt.Fprintf(w, "  skipped as sent   %d\n", s.Skipped)
-	fmt.Fprintf(w, "  identities        %d identify, %d alias\n", s.Identify, s.Alias)
-	fmt.Fprintf(w, "  dropped           %d\n", s.DroppedTotal())
-	for _, k := range sortedKeys(s.Dropped) {
-		if s.Dropped[k] > 0 {
-			fmt.Fprintf(w, "    %-16s %d\n", k, s.Dropped[k])
-		}
-	}
-	fmt.Fprintf(w, "  dead-lettered     %d\n", s.DeadLetteredTotal())
-	for _, k := range sortedKeys(dl) {
-		fmt.Fprintf(w, "    %-6d %s\n", dl[k], k)
-	}
-	if s.Redone > 0 {
-		fmt.Fprintf(w, "  redone after a failed attempt: %d\n", s.Redone)
-	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -37,7 +37,7 @@ func cmdGen(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if *brokers != "" {
-		counts, err := produceStream(ctx, splitList(*brokers), *topic, nil, o)
+		counts, err := storefront.Produce(ctx, splitList(*brokers), *topic, nil, o)
 		if err != nil {
 			return err
 		}

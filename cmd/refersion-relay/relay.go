@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/refersion-relay/refersion-relay/config"
+	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sink"
@@ -66,7 +67,7 @@ func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts 
 		r.Close()
 		return nil, err
 	}
-	dlq := pipeline.NewKafkaDeadLetters(cfg.Kafka.Brokers, cfg.Kafka.DLQTopic, transport)
+	dlq := deadletter.NewKafka(cfg.Kafka.Brokers, cfg.Kafka.DLQTopic, transport)
 	r.closers = append(r.closers, dlq.Close)
 
 	p, err := pipeline.New(pipeline.Config{
@@ -114,7 +115,7 @@ func buildSink(cfg config.Config, stores *state.Stores, log *slog.Logger, extra 
 		},
 		Breaker:   sink.BreakerConfig{Failures: uint32(cfg.Refersion.BreakerFailures), OpenTimeout: cfg.Refersion.BreakerOpenTimeout},
 		RateLimit: sink.RateLimitConfig{PerSecond: cfg.Refersion.RateLimit, Burst: cfg.Refersion.RateBurst},
-	}, append([]sink.Option{sink.WithStore(stores.Sent), sink.WithLogger(log)}, extra...)...)
+	}, stores.Sent, append([]sink.Option{sink.WithLogger(log)}, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("refersion settings: %w", err)
 	}

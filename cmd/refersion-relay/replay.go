@@ -14,8 +14,8 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/refersion-relay/refersion-relay/config"
+	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/mapping"
-	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/replay"
 	"github.com/refersion-relay/refersion-relay/state"
 )
@@ -186,7 +186,7 @@ func runReplay(ctx context.Context, cfg config.Config, transport *kafka.Transpor
 	r := &replay.Replayer{Mapper: m, Sink: snk, Sent: stores.Sent, Identities: stores.Identities, DryRun: dryRun, Out: stdout,
 		Concurrency: cfg.Pipeline.Concurrency}
 	if !dryRun {
-		dlq := pipeline.NewKafkaDeadLetters(cfg.Kafka.Brokers, cfg.Kafka.DLQTopic, transport)
+		dlq := deadletter.NewKafka(cfg.Kafka.Brokers, cfg.Kafka.DLQTopic, transport)
 		defer dlq.Close()
 		r.DeadLetters = dlq
 	}
@@ -202,7 +202,7 @@ func runReplay(ctx context.Context, cfg config.Config, transport *kafka.Transpor
 	case err != nil:
 		return &exitError{code: 2, err: err}
 	case !sum.OK():
-		return &exitError{code: 1, err: fmt.Errorf("%d orders failed again and %d are still invalid", sum.FailedAgain, sum.StillInvalid)}
+		return &exitError{code: 1, err: fmt.Errorf("%d orders failed again and %d events are still invalid", sum.FailedAgain, sum.StillInvalid)}
 	}
 	return nil
 }
@@ -212,6 +212,6 @@ func printReplaySummary(w io.Writer, s replay.Summary, dryRun bool) {
 	if dryRun {
 		sent = "would send"
 	}
-	fmt.Fprintf(w, "replayed %d orders from %d records: %s %d, skipped as already sent %d, repeated %d, still invalid %d, failed again %d (back on the dead-letter topic: %d)\n",
-		s.Selected, s.Records, sent, s.Delivered, s.Skipped, s.Repeated, s.StillInvalid, s.FailedAgain, s.Requeued)
+	fmt.Fprintf(w, "replayed %d events from %d records: %s %d, skipped as already sent %d, repeated %d, still invalid %d, failed again %d (back on the dead-letter topic: %d); identity changes applied %d, dropped %d, left out by --order-id %d\n",
+		s.Events, s.Records, sent, s.Delivered, s.Skipped, s.Repeated, s.StillInvalid, s.FailedAgain, s.Requeued, s.Identities, s.Ignored, s.NotSelected)
 }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/broker"
-	"github.com/refersion-relay/refersion-relay/pipeline"
+	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 )
 
@@ -32,15 +32,15 @@ func replayEnv(t *testing.T) *sandbox.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	dlq := pipeline.NewKafkaDeadLetters([]string{b.Addr()}, "events.refersion-dlq", nil)
+	dlq := deadletter.NewKafka([]string{b.Addr()}, "events.refersion-dlq", nil)
 	defer dlq.Close()
 	now := time.Now()
-	for _, d := range []pipeline.DeadLetter{
-		{Reason: pipeline.ReasonRejected, Status: 422, OrderID: "o-1", FirstFailure: now, Attempts: 1,
+	for _, d := range []deadletter.Record{
+		{Reason: deadletter.ReasonRejected, Status: 422, OrderID: "o-1", FirstFailure: now, Attempts: 1,
 			Value: []byte(`{"type":"track","event":"Order Completed","properties":{"cart_id":"c","order_id":"o-1","currency":"USD","products":[{"sku":"A","price":1}]}}`)},
-		{Reason: pipeline.ReasonInvalid, FirstFailure: now,
+		{Reason: deadletter.ReasonInvalid, FirstFailure: now,
 			Value: []byte(`{"type":"track","event":"Order Completed","properties":{"order_id":"o-2","currency":"USD","products":[{"sku":"A","price":1}]}}`)},
-		{Reason: pipeline.ReasonMalformed, FirstFailure: now, Value: []byte(`not json`)},
+		{Reason: deadletter.ReasonMalformed, FirstFailure: now, Value: []byte(`not json`)},
 	} {
 		if err := dlq.Write(ctx, d); err != nil {
 			t.Fatal(err)
@@ -77,8 +77,8 @@ func TestReplayExitCodesAndIdempotence(t *testing.T) {
 	if code, out := replayCode(t, "--dry-run", "--reason", "rejected"); code != 0 || !strings.Contains(out, `{"send":`) || s.Stats().Requests != 0 {
 		t.Fatalf("dry run: exit %d, %d requests, output %s", code, s.Stats().Requests, out)
 	}
-	if code, out := replayCode(t); code != 1 || !strings.Contains(out, "still invalid 1") {
-		t.Fatalf("replay of everything: exit %d (want 1: one order is still invalid), output %s", code, out)
+	if code, out := replayCode(t); code != 1 || !strings.Contains(out, "still invalid 2") {
+		t.Fatalf("replay of everything: exit %d (want 1: one order is still invalid, one event malformed), output %s", code, out)
 	}
 	if st := s.Stats(); st.Accepted != 1 {
 		t.Fatalf("sandbox accepted %d orders, want 1", st.Accepted)

@@ -75,12 +75,16 @@ func startAdmin(addr string, r *relay, stores *state.Stores, metrics http.Handle
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, req *http.Request) {
+		// The stores are checked in every state, so that a pause names every
+		// cause (a store that is down while Refersion is down too, say).
 		ready, reason := r.pipeline.Ready()
-		if ready {
-			ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
-			defer cancel()
-			if err := stores.Ping(ctx); err != nil {
+		ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
+		defer cancel()
+		if err := stores.Ping(ctx); err != nil {
+			if ready {
 				ready, reason = false, err.Error()
+			} else {
+				reason += "; " + err.Error()
 			}
 		}
 		if !ready {

@@ -17,9 +17,10 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/refersion-relay/refersion-relay/broker"
-	"github.com/refersion-relay/refersion-relay/pipeline"
+	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/storefront"
+	"github.com/refersion-relay/refersion-relay/telemetry"
 )
 
 // Topic names of a World.
@@ -167,7 +168,7 @@ func (w *World) Accepted() (map[string]int, error) {
 // -1 when the broker cannot say.
 func (w *World) Lag() int64 {
 	c := &kafka.Client{Addr: kafka.TCP(w.Broker.Addr()), Timeout: 5 * time.Second}
-	parts, err := pipeline.GroupLag(context.Background(), c, Topic, Group)
+	parts, err := telemetry.GroupLag(context.Background(), c, Topic, Group)
 	if err != nil {
 		return -1
 	}
@@ -179,7 +180,7 @@ func (w *World) Lag() int64 {
 }
 
 // DeadLetters reads the whole dead-letter topic.
-func (w *World) DeadLetters(ctx context.Context) ([]pipeline.DeadLetter, error) {
+func (w *World) DeadLetters(ctx context.Context) ([]deadletter.Record, error) {
 	c := &kafka.Client{Addr: kafka.TCP(w.Broker.Addr()), Timeout: 5 * time.Second}
 	lo, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{DLQTopic: {kafka.LastOffsetOf(0)}}})
 	if err != nil {
@@ -188,13 +189,13 @@ func (w *World) DeadLetters(ctx context.Context) ([]pipeline.DeadLetter, error) 
 	end := lo.Topics[DLQTopic][0].LastOffset
 	rd := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{w.Broker.Addr()}, Topic: DLQTopic, Partition: 0, MaxWait: 100 * time.Millisecond, MaxBytes: 8 << 20})
 	defer rd.Close()
-	var out []pipeline.DeadLetter
+	var out []deadletter.Record
 	for int64(len(out)) < end {
 		m, err := rd.FetchMessage(ctx)
 		if err != nil {
 			return nil, err
 		}
-		d, err := pipeline.ParseDeadLetter(m)
+		d, err := deadletter.Parse(m)
 		if err != nil {
 			return nil, err
 		}

@@ -1,4 +1,8 @@
-package pipeline
+// Package deadletter is the one dead-letter record format and its writer.
+// A dead-letter record is one event that cannot be delivered, as the source's
+// bytes plus headers that say why; the pipeline writes them, replay reads them
+// back, and the demo counts them.
+package deadletter
 
 import (
 	"context"
@@ -21,10 +25,13 @@ const (
 	// ReasonUndelivered marks an order that a replay could not deliver
 	// (Refersion unavailable); the running pipeline never uses it.
 	ReasonUndelivered = "undelivered"
+	// ReasonPanic marks an event whose handling panicked: a defect of the
+	// relay, kept so that the event can be replayed once it is fixed.
+	ReasonPanic = "panic"
 )
 
-// DeadLetter is one event that cannot be delivered, with why.
-type DeadLetter struct {
+// Record is one event that cannot be delivered, with why.
+type Record struct {
 	Value        []byte // the original event (one event, even from a batch envelope)
 	Key          []byte // the source message's key
 	Reason       string // one of the Reason constants
@@ -38,14 +45,14 @@ type DeadLetter struct {
 	Topic        string
 	Partition    int
 	Offset       int64
-	Index        int // position inside a batch envelope; 0 for a single event
+	Index        int // position of the event inside its message (several values, batch envelopes); 0 for the first
 }
 
-// DeadLetters stores dead letters durably. Write returns nil only once the
+// Writer stores dead letters durably. Write returns nil only once the
 // record is acknowledged; the caller retries on error and never treats the
 // event as done before that.
-type DeadLetters interface {
-	Write(ctx context.Context, d DeadLetter) error
+type Writer interface {
+	Write(ctx context.Context, d Record) error
 }
 
 // Header names of a dead-letter record.
@@ -65,7 +72,7 @@ const (
 )
 
 // Message encodes d as a Kafka message for the dead-letter topic.
-func (d DeadLetter) Message() kafka.Message {
+func (d Record) Message() kafka.Message {
 	h := func(k, v string) kafka.Header { return kafka.Header{Key: k, Value: []byte(v)} }
 	m := kafka.Message{Key: d.Key, Value: d.Value, Headers: []kafka.Header{
 		h(HeaderReason, d.Reason),
@@ -95,9 +102,9 @@ func (d DeadLetter) Message() kafka.Message {
 	return m
 }
 
-// ParseDeadLetter decodes a dead-letter topic message written by Message.
-func ParseDeadLetter(m kafka.Message) (DeadLetter, error) {
-	d := DeadLetter{Value: m.Value, Key: m.Key}
+// Parse decodes a dead-letter topic message written by Message.
+func Parse(m kafka.Message) (Record, error) {
+	d := Record{Value: m.Value, Key: m.Key}
 	var err error
 	for _, h := range m.Headers {
 		v := string(h.Value)
@@ -136,38 +143,3 @@ func ParseDeadLetter(m kafka.Message) (DeadLetter, error) {
 	}
 	return d, nil
 }
-
-// KafkaDeadLetters writes dead letters to a Kafka topic and waits for every
-// in-sync replica to acknowledge each one (RequiredAcks: all).
-type KafkaDeadLetters struct {
-	w *kafka.Writer
-}
-
-// NewKafkaDeadLetters returns a writer to topic. transport may be nil for
-// plain TCP; Close releases it.
-func NewKafkaDeadLetters(brokers []string, topic string, transport *kafka.Transport) *KafkaDeadLetters {
-	w := &kafka.Writer{
-		Addr:                   kafka.TCP(brokers...),
-		Topic:                  topic,
-		Balancer:               &kafka.Hash{},
-		RequiredAcks:           kafka.RequireAll,
-		BatchTimeout:           5 * time.Millisecond,
-		MaxAttempts:            3,
-		AllowAutoTopicCreation: true,
-	}
-	if transport != nil {
-		w.Transport = transport
-	}
-	return &KafkaDeadLetters{w: w}
-}
-
-// Write implements DeadLetters.
-func (k *KafkaDeadLetters) Write(ctx context.Context, d DeadLetter) error {
-	if err := k.w.WriteMessages(ctx, d.Message()); err != nil {
-		return fmt.Errorf("writing to dead-letter topic %s: %w", k.w.Topic, err)
-	}
-	return nil
-}
-
-// Close flushes and closes the writer.
-func (k *KafkaDeadLetters) Close() error { return k.w.Close() }

@@ -1,0 +1,186 @@
+// Package mapstream is the map command's driver of the event processor: it
+// reads NDJSON events, one message per line, and writes what the relay would
+// do with each, without Kafka or Refersion:
+//
+//	{"order": {...}}    the payload that would be POSTed
+//	{"invalid": {...}}  an event that would be dead-lettered: line, reason, problems
+//
+// Dropped events and identity changes write nothing; they are counted in the
+// Summary. Identity changes go to the identity store given, so later orders
+// are enriched as the relay would enrich them.
+package mapstream
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/refersion-relay/refersion-relay/mapping"
+	"github.com/refersion-relay/refersion-relay/processor"
+)
+
+// Summary counts what map saw, by outcome. Every event ends in exactly one of
+// Orders, Identify, Alias, Delete, Dropped, Invalid, IdentityInvalid,
+// Malformed or Failed; Events is their sum.
+type Summary struct {
+	Lines           int            `json:"lines"`
+	Events          int            `json:"events"`
+	Orders          int            `json:"orders"`
+	Invalid         int            `json:"invalid"` // invalid orders
+	Identify        int            `json:"identify"`
+	Alias           int            `json:"alias"`
+	Delete          int            `json:"delete"`
+	IdentityInvalid int            `json:"identity_invalid"` // identify, alias or delete naming nobody
+	Malformed       int            `json:"malformed"`
+	Failed          int            `json:"failed"` // the relay panicked on the event
+	Dropped         map[string]int `json:"dropped"`
+}
+
+// Settled is the number of events with an outcome; it equals Events.
+func (s Summary) Settled() int {
+	n := s.Orders + s.Invalid + s.Identify + s.Alias + s.Delete + s.IdentityInvalid + s.Malformed + s.Failed
+	for _, v := range s.Dropped {
+		n += v
+	}
+	return n
+}
+
+// InvalidLine is the "invalid" object map writes.
+type InvalidLine struct {
+	Line      int               `json:"line"`
+	Reason    string            `json:"reason"`
+	MessageID string            `json:"message_id,omitempty"`
+	OrderID   string            `json:"order_id,omitempty"`
+	Problems  []mapping.Problem `json:"problems"`
+}
+
+// Run maps r to w, one output line per order or dead-letter outcome, in input
+// order. It fails only when reading or writing fails, the identity store
+// fails, or ctx ends.
+func Run(ctx context.Context, r io.Reader, w io.Writer, proc *processor.Processor, maxLine int) (Summary, error) {
+	if maxLine <= 0 {
+		maxLine = processor.MaxMessageBytes
+	}
+	sum := Summary{Dropped: map[string]int{}}
+	br := bufio.NewReaderSize(r, 1<<20)
+	bw := bufio.NewWriterSize(w, 1<<20)
+	var werr error
+	emit := func(key string, v any) {
+		if werr != nil {
+			return
+		}
+		b, err := json.Marshal(map[string]any{key: v})
+		if err == nil {
+			b = append(b, '\n')
+			_, err = bw.Write(b)
+		}
+		werr = err
+	}
+	for werr == nil {
+		if err := ctx.Err(); err != nil {
+			return sum, err
+		}
+		line, size, err := readLine(br, maxLine)
+		if size > 0 {
+			sum.Lines++
+			if perr := mapLine(ctx, proc, line, size, sum.Lines, &sum, emit); perr != nil {
+				return sum, perr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return sum, fmt.Errorf("reading input: %w", err)
+		}
+	}
+	if werr == nil {
+		werr = bw.Flush()
+	}
+	if werr != nil {
+		return sum, fmt.Errorf("writing output: %w", werr)
+	}
+	return sum, nil
+}
+
+// mapLine settles the events of one line (one message) of size bytes, of
+// which line holds at most the first maxLine.
+func mapLine(ctx context.Context, proc *processor.Processor, line []byte, size, n int, sum *Summary, emit func(string, any)) error {
+	settle := func(out processor.Outcome) bool {
+		sum.Events++
+		switch out.Kind {
+		case processor.Dropped:
+			sum.Dropped[out.Drop.String()]++
+			return true
+		case processor.IdentityChanged:
+			switch out.Identity {
+			case mapping.KindIdentify:
+				sum.Identify++
+			case mapping.KindAlias:
+				sum.Alias++
+			case mapping.KindDelete:
+				sum.Delete++
+			}
+			return true
+		case processor.Order:
+			sum.Orders++
+			emit("order", out.Order)
+			return true
+		case processor.Invalid:
+			if out.Reason == "identity" {
+				sum.IdentityInvalid++
+			} else {
+				sum.Invalid++
+			}
+		case processor.Malformed:
+			sum.Malformed++
+		case processor.Failed:
+			sum.Failed++
+		}
+		emit("invalid", InvalidLine{Line: n, Reason: out.Reason, MessageID: out.MessageID, OrderID: out.OrderID, Problems: out.Problems})
+		return true
+	}
+	if size > len(line) { // over the limit: one malformed event, as the relay would see it
+		out, err := proc.Handle(ctx, proc.Oversized(size, line))
+		if err == nil {
+			settle(out)
+		}
+		return err
+	}
+	return proc.Process(ctx, line, settle)
+}
+
+// readLine returns the next line without its end of line and its size in
+// bytes. A line over maxLine is consumed whole but only its first maxLine
+// bytes are returned (size says how long it was).
+func readLine(br *bufio.Reader, maxLine int) (line []byte, size int, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		full := errors.Is(err, bufio.ErrBufferFull)
+		if !full {
+			chunk = trimEOL(chunk)
+		}
+		size += len(chunk)
+		if keep := maxLine - len(line); keep > 0 {
+			line = append(line, chunk[:min(keep, len(chunk))]...)
+		}
+		if full {
+			continue
+		}
+		if size <= maxLine {
+			line = trimEOL(line)
+			size = len(line)
+		}
+		return line, size, err
+	}
+}
+
+func trimEOL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
+}

@@ -1,0 +1,80 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/refersion-relay/refersion-relay/failure"
+)
+
+// Gate causes: what /readyz and the "consuming paused" log line name.
+const (
+	causeDestination  = "refersion unavailable"
+	causeUnauthorized = "refersion refused the keys (401/403): fix REFERSION_* keys and restart"
+	causeDeadLetters  = "dead-letter topic unavailable"
+)
+
+// attempt is what one try of a redoable step came to.
+type attempt struct {
+	done bool // nothing to redo: the step succeeded or its outcome is settled by the caller
+	// cause names why the step must be redone; "" redoes it without pausing
+	// fetching (the trouble is this one item's, not everybody's).
+	cause string
+	err   error // the failure, logged
+}
+
+// storeAttempt is the attempt of a step whose only failure is a state store
+// (or ctx ending): a store that is down pauses fetching under its own name.
+func storeAttempt(err error) attempt {
+	if err == nil {
+		return attempt{done: true}
+	}
+	var su *failure.StoreUnavailable
+	if errors.As(err, &su) {
+		return attempt{cause: su.Store + " unavailable", err: err}
+	}
+	return attempt{cause: "state store unavailable", err: err}
+}
+
+// redo is the pipeline's one pause-and-redo loop, used for every step that
+// must not be given up (deciding an event, delivering an order, writing a
+// dead letter). It calls try until try reports done and returns true, or
+// returns false when ctx ends first: the work then stays un-done, so its
+// offset is not committed and it is redone after a restart or by the
+// partition's next owner.
+//
+// While try keeps failing with a cause, the gate is held under that cause:
+// fetching pauses and /readyz names it, until a later try succeeds (the
+// redone work is the probe) or redo returns. A pause therefore never outlives
+// the work that caused it. Waits between tries double from RedoBackoff up to
+// RedoBackoffMax. The first failure of a run is logged at warn level, later
+// ones at debug: the gate's own "consuming paused" line names the cause once.
+func (p *Pipeline) redo(ctx context.Context, try func() attempt) bool {
+	backoff := p.cfg.RedoBackoff
+	release := func() {}
+	defer func() { release() }()
+	for n := 0; ; n++ {
+		a := try()
+		if a.done {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		level := slog.LevelDebug
+		if n == 0 {
+			level = slog.LevelWarn
+		}
+		p.log.Log(ctx, level, "will redo", "cause", a.cause, "error", a.err)
+		release()
+		release = func() {}
+		if a.cause != "" {
+			release = p.gate.hold(a.cause)
+		}
+		if sleep(ctx, backoff) != nil {
+			return false
+		}
+		backoff = min(2*backoff, p.cfg.RedoBackoffMax)
+	}
+}

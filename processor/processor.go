@@ -1,0 +1,206 @@
+// Package processor is the one place that decides what an event means to the
+// relay. It takes the bytes of one message and yields a typed Outcome per
+// event in it: dropped, identity changed, order (the payload to deliver),
+// invalid, malformed, or failed. run (pipeline), replay and map are drivers of
+// it: they fetch bytes and settle outcomes, and never decide what an event
+// means themselves.
+//
+// The processor uses the mapping (pure) and an identity store: identity events
+// are applied to the store, and orders are enriched from it. It knows nothing
+// of where the bytes came from or where outcomes go.
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/refersion-relay/refersion-relay/deadletter"
+	"github.com/refersion-relay/refersion-relay/failure"
+	"github.com/refersion-relay/refersion-relay/mapping"
+)
+
+// MaxMessageBytes is the default largest message read as events. A larger one
+// is one Malformed event whose bytes are its first OversizedExcerpt bytes, so
+// that its dead-letter record fits the topic.
+const MaxMessageBytes = 1 << 20
+
+// OversizedExcerpt is how much of an oversized message its outcome keeps.
+const OversizedExcerpt = 64 << 10
+
+// Options tune a Processor. Zero fields take the defaults.
+type Options struct {
+	MaxMessageBytes int // default MaxMessageBytes
+}
+
+// Processor turns messages into outcomes. Safe for concurrent use if its
+// identity store is.
+type Processor struct {
+	mapper *mapping.Mapper
+	ids    mapping.IdentityStore
+	max    int
+}
+
+// New returns a processor. Neither argument may be nil.
+func New(m *mapping.Mapper, ids mapping.IdentityStore, o Options) (*Processor, error) {
+	if m == nil || ids == nil {
+		return nil, errors.New("processor: a mapper and an identity store are required")
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = MaxMessageBytes
+	}
+	return &Processor{mapper: m, ids: ids, max: o.MaxMessageBytes}, nil
+}
+
+// Mapper returns the mapping the processor uses.
+func (p *Processor) Mapper() *mapping.Mapper { return p.mapper }
+
+// Event is one event of a message, as Each yields it: its position, its
+// bytes, and its class. Handle decides its outcome.
+type Event struct {
+	Index int
+	Bytes []byte
+	Class mapping.Class
+}
+
+// Each calls fn for every event of msg, in order, until fn returns false.
+// Every JSON value of a message is an event (batch envelopes are expanded);
+// bytes that are not JSON, an empty message and a message over the size limit
+// are one Malformed event each, so that no byte of input goes unaccounted.
+// Each allocates nothing for a message of dropped events.
+func (p *Processor) Each(msg []byte, fn func(Event) bool) {
+	if len(msg) > p.max {
+		fn(p.Oversized(len(msg), msg))
+		return
+	}
+	p.mapper.Split(msg, func(index int, ev []byte, c mapping.Class) bool {
+		return fn(Event{Index: index, Bytes: ev, Class: c})
+	})
+}
+
+// Oversized is the one Malformed event of a message of size bytes, over the
+// size limit, whose first bytes are head. Each uses it; a driver that does
+// not hold a whole oversized message (map reading a long line) may too.
+func (p *Processor) Oversized(size int, head []byte) Event {
+	head = head[:min(len(head), OversizedExcerpt)]
+	return Event{Bytes: head, Class: mapping.Class{Kind: mapping.KindMalformed, Problem: fmt.Sprintf(
+		"message of %d bytes is over the %d-byte limit (Segment allows 32 KB per event, 500 KB per batch); the record keeps its first %d bytes",
+		size, p.max, len(head))}}
+}
+
+// MaxMessageBytes returns the size limit of a message.
+func (p *Processor) MaxMessageBytes() int { return p.max }
+
+// Process is Each followed by Handle for every event: it calls fn with each
+// outcome, in order. It stops at the first error of Handle (the identity
+// store failed, or ctx ended) and returns it, or when fn returns false.
+// Drivers that redo a failed event (run) use Each and Handle themselves.
+func (p *Processor) Process(ctx context.Context, msg []byte, fn func(Outcome) bool) error {
+	var err error
+	p.Each(msg, func(ev Event) bool {
+		var out Outcome
+		if out, err = p.Handle(ctx, ev); err != nil {
+			return false
+		}
+		return fn(out)
+	})
+	return err
+}
+
+// Handle decides the outcome of one event: it maps orders and enriches them,
+// and applies identity events to the identity store.
+//
+// It returns an error only when the identity store failed (a
+// *failure.StoreUnavailable) or ctx ended; the event is then undecided and may
+// be handled again (applying an identity change twice is harmless). A panic
+// while handling the event is recovered: the outcome is Failed, so that one
+// bad event cannot stop the stream.
+func (p *Processor) Handle(ctx context.Context, ev Event) (out Outcome, err error) {
+	out = Outcome{Index: ev.Index, Event: ev.Bytes}
+	switch ev.Class.Kind {
+	case mapping.KindDropped: // most events: nothing to decode
+		out.Kind, out.Drop = Dropped, ev.Class.Drop
+		return out, nil
+	case mapping.KindMalformed:
+		out.Kind, out.Reason = Malformed, deadletter.ReasonMalformed
+		out.Problems = []mapping.Problem{{Reason: ev.Class.Problem}}
+		return out, nil
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			out = Outcome{Index: ev.Index, Event: ev.Bytes, Kind: Failed, Reason: deadletter.ReasonPanic,
+				Problems: []mapping.Problem{{Reason: fmt.Sprintf("the relay failed on this event: %v", v)}}}
+			out.Problems = append(out.Problems, mapping.Problem{Field: "stack", Reason: firstFrames(debug.Stack())})
+			err = nil
+		}
+	}()
+	if ev.Class.Kind == mapping.KindOrder {
+		return p.order(ctx, out, ev)
+	}
+	return p.identity(ctx, out, ev)
+}
+
+func (p *Processor) order(ctx context.Context, out Outcome, ev Event) (Outcome, error) {
+	tr := trace.SpanFromContext(ctx).TracerProvider().Tracer(tracerName)
+	_, span := tr.Start(ctx, "map")
+	o, err := p.mapper.Map(ev.Bytes)
+	span.End()
+	var invalid *mapping.InvalidError
+	if errors.As(err, &invalid) {
+		out.Kind, out.Reason, out.Problems = Invalid, deadletter.ReasonInvalid, invalid.Problems
+		out.OrderID, out.MessageID = invalid.OrderID, invalid.MessageID
+		return out, nil
+	}
+	if err != nil { // Map reports only InvalidError; anything else is a defect
+		panic(err)
+	}
+	enrichCtx, span := tr.Start(ctx, "enrich")
+	err = mapping.Enrich(enrichCtx, &o, p.ids)
+	span.End()
+	if err != nil {
+		return out, storeError(ctx, err)
+	}
+	out.Kind, out.Order, out.OrderID, out.MessageID = Order, o, o.OrderID, o.Source.MessageID
+	return out, nil
+}
+
+func (p *Processor) identity(ctx context.Context, out Outcome, ev Event) (Outcome, error) {
+	u, err := mapping.ParseIdentity(ev.Bytes, ev.Class.Kind)
+	var invalid *mapping.InvalidError
+	if errors.As(err, &invalid) {
+		out.Kind, out.Reason, out.Problems, out.MessageID = Invalid, deadletter.ReasonIdentity, invalid.Problems, invalid.MessageID
+		return out, nil
+	}
+	if err := mapping.Apply(ctx, p.ids, u); err != nil {
+		return out, storeError(ctx, err)
+	}
+	out.Kind, out.Identity = IdentityChanged, ev.Class.Kind
+	return out, nil
+}
+
+// storeError returns ctx's error when ctx ended, and otherwise err as a
+// *failure.StoreUnavailable naming the identity store (unless it is one).
+func storeError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var su *failure.StoreUnavailable
+	if errors.As(err, &su) {
+		return err
+	}
+	return &failure.StoreUnavailable{Store: "identity store", Err: err}
+}
+
+const tracerName = "github.com/refersion-relay/refersion-relay/processor"
+
+// firstFrames keeps the start of a stack trace, enough to find the defect.
+func firstFrames(stack []byte) string {
+	const max = 2048
+	if len(stack) > max {
+		stack = stack[:max]
+	}
+	return string(stack)
+}
