@@ -27,6 +27,67 @@ var (
 	DefaultCartIDSources = []string{"cart_id", "checkout_id"}
 )
 
+// withDefaults returns o with every empty field that has a default set to it.
+func (o Options) withDefaults() Options {
+	if len(o.OrderEvents) == 0 {
+		o.OrderEvents = DefaultOrderEvents
+	}
+	if len(o.CartIDSources) == 0 {
+		o.CartIDSources = DefaultCartIDSources
+	}
+	return o
+}
+
+// OptionError is one invalid option found by Options.Validate. Option is the
+// name of the Options field, so that a caller filling Options from its own
+// settings (environment variables, flags) can name the setting instead.
+type OptionError struct {
+	Option string // "OrderEvents", "CartIDSources" or "DefaultCurrency"
+	Value  string // the invalid value, or the invalid element of a list
+	Reason string // what is wrong with Value, e.g. "is not an ISO 4217 currency code"
+	Fix    string // how to correct it
+}
+
+// optionLabels are the options' names in Error's messages.
+var optionLabels = map[string]string{
+	"OrderEvents":     "order event",
+	"CartIDSources":   "cart_id source",
+	"DefaultCurrency": "default currency",
+}
+
+// Error reads like `default currency "ABC" is not an ISO 4217 currency code: use a code such as USD`.
+func (e *OptionError) Error() string {
+	label := optionLabels[e.Option]
+	if label == "" {
+		label = e.Option
+	}
+	return fmt.Sprintf("%s %q %s: %s", label, e.Value, e.Reason, e.Fix)
+}
+
+// Validate reports every invalid option at once, each an *OptionError,
+// joined with errors.Join, or nil. New accepts exactly the Options that
+// Validate accepts.
+func (o Options) Validate() error {
+	o = o.withDefaults()
+	var errs []error
+	for _, e := range o.OrderEvents {
+		if e == "" {
+			errs = append(errs, &OptionError{Option: "OrderEvents", Value: e, Reason: "is an empty event name, which never matches", Fix: "remove it"})
+		}
+	}
+	for _, s := range o.CartIDSources {
+		if s == "" || strings.ContainsAny(s, ". ") {
+			errs = append(errs, &OptionError{Option: "CartIDSources", Value: s, Reason: "is not a property name", Fix: "use top-level property names such as cart_id"})
+		}
+	}
+	if o.DefaultCurrency != "" {
+		if _, ok := normalizeCurrency(o.DefaultCurrency); !ok {
+			errs = append(errs, &OptionError{Option: "DefaultCurrency", Value: o.DefaultCurrency, Reason: "is not an ISO 4217 currency code", Fix: "use a code such as USD or EUR, or leave it empty"})
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Mapper classifies events and maps orders. It is immutable and safe for
 // concurrent use.
 type Mapper struct {
@@ -35,39 +96,18 @@ type Mapper struct {
 	defaultCurrency string
 }
 
-// New returns a Mapper for o, or an error naming every bad option.
+// New returns a Mapper for o, or Validate's error naming every bad option.
 func New(o Options) (*Mapper, error) {
-	m := &Mapper{}
-	var errs []error
-	events := o.OrderEvents
-	if len(events) == 0 {
-		events = DefaultOrderEvents
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
-	for _, e := range events {
-		if e == "" {
-			errs = append(errs, errors.New("order events: an empty event name never matches; remove it"))
-			continue
-		}
+	o = o.withDefaults()
+	m := &Mapper{cartIDSources: o.CartIDSources}
+	for _, e := range o.OrderEvents {
 		m.orderEvents = append(m.orderEvents, []byte(e))
 	}
-	m.cartIDSources = o.CartIDSources
-	if len(m.cartIDSources) == 0 {
-		m.cartIDSources = DefaultCartIDSources
-	}
-	for _, s := range m.cartIDSources {
-		if s == "" || strings.ContainsAny(s, ". ") {
-			errs = append(errs, fmt.Errorf("cart_id sources: %q is not a property name (use names like cart_id)", s))
-		}
-	}
 	if o.DefaultCurrency != "" {
-		c, ok := normalizeCurrency(o.DefaultCurrency)
-		if !ok {
-			errs = append(errs, fmt.Errorf("default currency: %q is not an ISO 4217 code (e.g. USD)", o.DefaultCurrency))
-		}
-		m.defaultCurrency = c
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		m.defaultCurrency, _ = normalizeCurrency(o.DefaultCurrency)
 	}
 	return m, nil
 }
