@@ -7,6 +7,9 @@
 // no prefix: each variable is exactly the name in its tag.
 //
 // Credentials are Secret (or URL) values: every printed form is masked.
+// REFERSION_URL stays a string for the code that sends to it; its mask:"url"
+// tag makes Print, Markdown and Validate's messages mask it like a URL, but
+// fmt or slog given the struct itself show that string whole.
 // REFERSION_PUBLIC_KEY, REFERSION_SECRET_KEY, REFERSION_API_KEY and
 // KAFKA_SASL_PASSWORD may each be given instead as a *_FILE path whose content
 // (whitespace trimmed) is the value, for Kubernetes secrets mounted as files.
@@ -69,7 +72,7 @@ type SASL struct {
 // Refersion is the destination webhook, its keys and the delivery policy:
 // rate limit, then retry, then circuit breaker, then one HTTP request.
 type Refersion struct {
-	URL                 string        `envconfig:"REFERSION_URL" default:"https://inbound-webhooks.refersion.com/tracker/orders/paid" desc:"Refersion's paid-order webhook."`
+	URL                 string        `envconfig:"REFERSION_URL" default:"https://inbound-webhooks.refersion.com/tracker/orders/paid" mask:"url" desc:"Refersion's paid-order webhook (credentials in it masked when printed)."`
 	PublicKey           Secret        `envconfig:"REFERSION_PUBLIC_KEY" default:"" desc:"Public key, from Refersion > Account > Settings > Refersion API."`
 	SecretKey           Secret        `envconfig:"REFERSION_SECRET_KEY" default:"" desc:"Secret key (masked when printed)."`
 	APIKey              Secret        `envconfig:"REFERSION_API_KEY" default:"" desc:"Both keys as one value, public.secret, instead of the two variables above."`
@@ -98,7 +101,7 @@ type Mapping struct {
 type State struct {
 	Backend          string        `envconfig:"STATE_BACKEND" default:"disk" desc:"memory (lost on restart), disk (STATE_DIR) or redis (REDIS_URL)."`
 	Dir              string        `envconfig:"STATE_DIR" default:"./refersion-relay-state" desc:"Directory of the disk backend."`
-	RedisURL         URL           `envconfig:"REDIS_URL" default:"" desc:"redis:// or rediss:// URL of the redis backend (password masked when printed)."`
+	RedisURL         URL           `envconfig:"REDIS_URL" default:"" desc:"redis:// or rediss:// URL of the redis backend (credentials in it masked when printed)."`
 	RedisURLFile     string        `envconfig:"REDIS_URL_FILE" default:"" desc:"File holding REDIS_URL, for a URL that carries a password."`
 	IdentityTTL      time.Duration `envconfig:"IDENTITY_TTL" default:"2160h" desc:"How long a customer learned from identify is kept (90 days)."`
 	SentTTL          time.Duration `envconfig:"SENT_TTL" default:"720h" desc:"How long a sent order id is remembered, so it is never sent twice (30 days)."`

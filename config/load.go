@@ -5,14 +5,16 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/kelseyhightower/envconfig"
 )
 
 // Load reads the configuration from the process environment; an unset
-// variable takes its default. Load fails only when a value cannot be parsed
-// (the error names the variable, never the value). It then:
+// variable takes its default. Load fails only when values cannot be parsed:
+// it then reports every such variable at once, joined with errors.Join, each
+// message naming the variable and the expected form, never the value. It then:
 //
 //   - trims every string and list element, drops empty list elements,
 //     lower-cases the enumerations and upper-cases DEFAULT_CURRENCY;
@@ -26,20 +28,40 @@ import (
 // by hand sets PublicKey, SecretKey and Password directly.
 func Load() (Config, error) {
 	var c Config
-	if err := envconfig.Process("", &c); err != nil {
-		return Config{}, parseError(err)
+	if errs := c.process(); len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
 	}
 	c.normalize()
 	c.problems = c.resolveSecrets(os.ReadFile)
 	return c, nil
 }
 
+// process fills c from the environment one variable at a time, and returns
+// a parse error for every variable that failed. Each variable goes through
+// envconfig alone, as the only field of a struct built with that field's
+// type and tags, so that it is read exactly as envconfig.Process would read
+// the whole Config, except that one bad value does not hide the next.
+func (c *Config) process() []error {
+	v := reflect.ValueOf(c).Elem()
+	var errs []error
+	for _, x := range vars() {
+		f := v.Type().FieldByIndex(x.index)
+		one := reflect.New(reflect.StructOf([]reflect.StructField{{Name: "V", Type: f.Type, Tag: f.Tag}}))
+		if err := envconfig.Process("", one.Interface()); err != nil {
+			errs = append(errs, parseError(x, err))
+			continue
+		}
+		v.FieldByIndex(x.index).Set(one.Elem().Field(0))
+	}
+	return errs
+}
+
 // parseError rewrites envconfig's error, which quotes the raw value, into one
-// that names the variable and shows the expected form.
-func parseError(err error) error {
+// that names the variable, says what is wrong and shows the expected form.
+func parseError(x variable, err error) error {
 	var pe *envconfig.ParseError
 	if !errors.As(err, &pe) {
-		return err
+		return fmt.Errorf("%s cannot be read: %s", x.Name, setLike(x.Name))
 	}
 	kind := map[string]string{
 		"int":           "a whole number",
@@ -50,7 +72,10 @@ func parseError(err error) error {
 	if kind == "" {
 		kind = "a " + pe.TypeName
 	}
-	return fmt.Errorf("%s is not %s: %s", pe.KeyName, kind, setLike(pe.KeyName))
+	if ne := (*strconv.NumError)(nil); errors.As(pe.Err, &ne) && errors.Is(ne.Err, strconv.ErrRange) {
+		return fmt.Errorf("%s is %s out of range: %s", x.Name, kind, setLike(x.Name))
+	}
+	return fmt.Errorf("%s is not %s: %s", x.Name, kind, setLike(x.Name))
 }
 
 // normalize trims every plain string, cleans the lists, derives

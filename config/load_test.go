@@ -3,10 +3,13 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kelseyhightower/envconfig"
 )
 
 // Fixture secrets; tests assert they never appear in printed output.
@@ -202,5 +205,70 @@ func TestRedisURLFromFile(t *testing.T) {
 	t.Setenv("REDIS_URL", "redis://other:6379")
 	if c, _ := Load(); len(c.problems) == 0 {
 		t.Fatal("REDIS_URL with REDIS_URL_FILE: no problem reported")
+	}
+}
+
+// TestLoadReportsEveryParseError sets four unparsable values: Load reports
+// each, in table order, naming the variable and the expected form, never the
+// value.
+func TestLoadReportsEveryParseError(t *testing.T) {
+	setenv(t, validEnv(map[string]string{
+		"PIPELINE_CONCURRENCY": "abc9137",
+		"KAFKA_TLS_ENABLED":    "maybe9137",
+		"KAFKA_MAX_BYTES":      "99999999999999999999",
+		"DRAIN_TIMEOUT":        "soon9137",
+		"LOG_LEVEL":            "loud", // not a parse error: left to Validate
+	}))
+	c, err := Load()
+	if err == nil {
+		t.Fatal("Load succeeded")
+	}
+	if !reflect.DeepEqual(c, Config{}) {
+		t.Errorf("Load returned a partial Config with its error: %+v", c)
+	}
+	want := []string{
+		"KAFKA_MAX_BYTES is a whole number out of range: set it like KAFKA_MAX_BYTES=1048576 (the default)",
+		"KAFKA_TLS_ENABLED is not true or false: set it like KAFKA_TLS_ENABLED=false (the default)",
+		"PIPELINE_CONCURRENCY is not a whole number: set it like PIPELINE_CONCURRENCY=64 (the default)",
+		"DRAIN_TIMEOUT is not a duration such as 500ms, 30s or 2h: set it like DRAIN_TIMEOUT=25s (the default)",
+	}
+	var got []string
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		got = append(got, e.Error())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Load's errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if strings.Contains(err.Error(), "9137") || strings.Contains(err.Error(), "9999") {
+		t.Errorf("Load's error quotes a value:\n%v", err)
+	}
+}
+
+// TestLoadReadsLikeEnvconfig: reading the variables one at a time gives the
+// Config that envconfig.Process gives for the whole struct.
+func TestLoadReadsLikeEnvconfig(t *testing.T) {
+	setenv(t, validEnv(map[string]string{
+		"KAFKA_BROKERS":            "kafka-0:9092, kafka-1:9092",
+		"KAFKA_MAX_BYTES":          "0x100000",
+		"KAFKA_MAX_WAIT":           "1.5s",
+		"KAFKA_TLS_ENABLED":        "1",
+		"KAFKA_SASL_PASSWORD":      "pw",
+		"REFERSION_URL":            "http://relay:pw@sandbox/x",
+		"REFERSION_RATE_LIMIT":     "2.5e1",
+		"ORDER_EVENTS":             "A,B",
+		"REDIS_URL":                "redis://:pw@r:6379",
+		"STATE_MEMORY_MAX_ENTRIES": "-3",
+		"LOG_PII":                  "T",
+	}))
+	var got Config
+	if errs := got.process(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var want Config
+	if err := envconfig.Process("", &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("read one at a time:\n%+v\nby envconfig.Process:\n%+v", got, want)
 	}
 }

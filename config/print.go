@@ -5,6 +5,7 @@ import (
 	"io"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -13,7 +14,37 @@ import (
 type variable struct {
 	Name, Default, Desc string
 	index               []int // path of the field from Config, for FieldByIndex
+	secret              bool  // a Secret: shown as "****" when set
+	url                 bool  // a URL, or a string tagged mask:"url": shown through maskURL
 }
+
+// safe returns s, a value of x as written in the environment, the way every
+// printed form shows it: a secret masked, a URL with its credentials masked,
+// anything else as is.
+func (x variable) safe(s string) string {
+	switch {
+	case x.secret && s != "":
+		return mask
+	case x.url:
+		return maskURL(s)
+	}
+	return s
+}
+
+// lookup returns the variable called name; a name that is no variable gets
+// one that shows its values fully masked, so that a typo cannot leak one.
+func lookup(name string) variable {
+	for _, v := range vars() {
+		if v.Name == name {
+			return v
+		}
+	}
+	return variable{Name: name, secret: true}
+}
+
+// quote is the safe form of value, a value of variable name, quoted for an
+// error message.
+func quote(name, value string) string { return strconv.Quote(lookup(name).safe(value)) }
 
 // vars lists every variable in declaration order: the order of the README
 // table and of Print.
@@ -27,7 +58,11 @@ func vars() []variable {
 			name, ok := f.Tag.Lookup("envconfig")
 			switch {
 			case ok:
-				out = append(out, variable{Name: name, Default: f.Tag.Get("default"), Desc: f.Tag.Get("desc"), index: idx})
+				out = append(out, variable{
+					Name: name, Default: f.Tag.Get("default"), Desc: f.Tag.Get("desc"), index: idx,
+					secret: f.Type == reflect.TypeFor[Secret](),
+					url:    f.Type == reflect.TypeFor[URL]() || f.Tag.Get("mask") == "url",
+				})
 			case f.Anonymous && f.Type.Kind() == reflect.Struct:
 				walk(f.Type, idx)
 			}
@@ -39,12 +74,13 @@ func vars() []variable {
 
 // Print writes the effective configuration, one NAME=value line per variable
 // in table order. Secrets print as "****" when set and as nothing when unset;
-// REDIS_URL prints without its password.
+// URL-valued settings (REFERSION_URL, REDIS_URL) print with their credentials
+// masked, or as "****" when they do not parse (see maskURL).
 func (c Config) Print(w io.Writer) error {
 	v := reflect.ValueOf(c)
 	var b strings.Builder
 	for _, x := range vars() {
-		fmt.Fprintf(&b, "%s=%s\n", x.Name, display(v.FieldByIndex(x.index).Interface()))
+		fmt.Fprintf(&b, "%s=%s\n", x.Name, x.safe(display(v.FieldByIndex(x.index).Interface())))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -82,10 +118,14 @@ func Markdown() string {
 	var b strings.Builder
 	b.WriteString("<!-- Generated from config/config.go by `make docs`. Do not edit. -->\n\n")
 	b.WriteString("| variable | default | description |\n|---|---|---|\n")
+	var urls []string
 	for _, v := range vars() {
+		if v.url {
+			urls = append(urls, "`"+v.Name+"`")
+		}
 		def := ""
 		if v.Default != "" {
-			def = "`" + v.Default + "`"
+			def = "`" + v.safe(v.Default) + "`"
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Name, def, strings.ReplaceAll(v.Desc, "|", `\|`))
 	}
@@ -94,6 +134,9 @@ Secrets (` + "`REFERSION_PUBLIC_KEY`, `REFERSION_SECRET_KEY`, `REFERSION_API_KEY
 are masked wherever the configuration is printed. Each can be given instead as a file, for
 Kubernetes secrets: set the variable's ` + "`_FILE`" + ` form to the path; the file's content, trimmed
 of whitespace, is the value. Giving two forms of one secret is an error.
+URL-valued settings (` + strings.Join(urls, ", ") + `) print with the password, a lone user
+name and password-like query parameters replaced by ` + "`xxxxx`" + `, or as ` + "`****`" + ` when
+they do not parse as a URL; validation messages never quote a secret either.
 ` + "`refersion-relay config`" + ` prints the effective configuration and exits non-zero, listing every
 problem, when it is invalid.
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"strconv"
 )
 
@@ -56,31 +55,23 @@ func (s *Secret) Decode(v string) error {
 	return nil
 }
 
-// URL is a URL that may carry a password (redis://user:pass@host/0). It prints
-// with the password replaced by "xxxxx", or as "****" when it does not parse;
-// Reveal returns it whole. The zero value is an unset URL.
+// URL is a URL that may carry credentials (redis://user:pass@host/0). It
+// prints as maskURL shows it: password, lone user name and password-like
+// query parameters replaced by "xxxxx", or "****" as a whole when it does not
+// parse. Reveal returns it whole. The zero value is an unset URL.
 type URL struct{ v string }
 
 // NewURL returns a URL holding s.
 func NewURL(s string) URL { return URL{v: s} }
 
-// Reveal returns the URL with its password.
+// Reveal returns the URL with its credentials.
 func (u URL) Reveal() string { return u.v }
 
 // IsSet reports whether the URL is non-empty.
 func (u URL) IsSet() bool { return u.v != "" }
 
-// String returns the URL with any password redacted.
-func (u URL) String() string {
-	if u.v == "" {
-		return ""
-	}
-	p, err := url.Parse(u.v)
-	if err != nil {
-		return mask
-	}
-	return p.Redacted()
-}
+// String returns the URL with its credentials masked (see maskURL).
+func (u URL) String() string { return maskURL(u.v) }
 
 // GoString is the redacted form for %#v.
 func (u URL) GoString() string { return "config.URL(" + strconv.Quote(u.String()) + ")" }

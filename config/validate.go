@@ -11,9 +11,12 @@ import (
 )
 
 // Validate reports every problem of c at once, joined with errors.Join, or
-// nil. Each message names the variable and says how to fix it; none contains
-// a secret's value. It checks what the run and replay commands need: brokers,
-// topic and Refersion keys are required. It does no I/O.
+// nil. Each message names the variable and says how to fix it; a value it
+// quotes is shown as Print shows it (see quote), so none contains a secret.
+// It checks what the run and replay commands need: brokers, topic and
+// Refersion keys are required. A stage that owns rules for its settings
+// checks them itself (mapping.Options.Validate); its problems are reported
+// under the variables' names. It does no I/O.
 func (c Config) Validate() error {
 	errs := slices.Clone(c.problems)
 	errs = append(errs, c.Kafka.check()...)
@@ -32,18 +35,18 @@ func (k Kafka) check() []error {
 	}
 	for _, b := range k.Brokers {
 		if !isHostPort(b, true) {
-			errs = append(errs, fmt.Errorf("KAFKA_BROKERS has %q, which is not host:port: write each broker as host:port, e.g. kafka-0:9092", b))
+			errs = append(errs, fmt.Errorf("KAFKA_BROKERS has %s, which is not host:port: write each broker as host:port, e.g. kafka-0:9092", quote("KAFKA_BROKERS", b)))
 		}
 	}
 	switch {
 	case k.Topic == "":
 		errs = append(errs, errors.New("KAFKA_TOPIC is empty: set it to the topic of Segment events, e.g. KAFKA_TOPIC=segment-events"))
 	case !isTopic(k.Topic):
-		errs = append(errs, fmt.Errorf("KAFKA_TOPIC %q is not a Kafka topic name: use up to 249 letters, digits, '.', '_' or '-'", k.Topic))
+		errs = append(errs, fmt.Errorf("KAFKA_TOPIC %s is not a Kafka topic name: use up to 249 letters, digits, '.', '_' or '-'", quote("KAFKA_TOPIC", k.Topic)))
 	}
 	switch {
 	case k.DLQTopic != "" && !isTopic(k.DLQTopic):
-		errs = append(errs, fmt.Errorf("KAFKA_DLQ_TOPIC %q is not a Kafka topic name: use up to 249 letters, digits, '.', '_' or '-', or unset it", k.DLQTopic))
+		errs = append(errs, fmt.Errorf("KAFKA_DLQ_TOPIC %s is not a Kafka topic name: use up to 249 letters, digits, '.', '_' or '-', or unset it", quote("KAFKA_DLQ_TOPIC", k.DLQTopic)))
 	case k.DLQTopic != "" && k.DLQTopic == k.Topic:
 		errs = append(errs, errors.New("KAFKA_DLQ_TOPIC is the same as KAFKA_TOPIC, so dead letters would be consumed again: unset it to use <KAFKA_TOPIC>.refersion-dlq"))
 	}
@@ -136,7 +139,7 @@ func oneOf(name, v string, allowed ...string) error {
 	if slices.Contains(allowed, v) {
 		return nil
 	}
-	return fmt.Errorf("%s is %q, not one of %s: %s", name, v, strings.Join(allowed, ", "), setLike(name))
+	return fmt.Errorf("%s is %s, not one of %s: %s", name, quote(name, v), strings.Join(allowed, ", "), setLike(name))
 }
 
 // positive returns an error unless d > 0.

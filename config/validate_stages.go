@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"reflect"
 	"strings"
 	"unicode"
+
+	"github.com/refersion-relay/refersion-relay/mapping"
 )
 
 func (r Refersion) check() []error {
@@ -59,15 +62,46 @@ func (m Mapping) check() []error {
 	if len(m.CartIDSources) == 0 {
 		errs = append(errs, errors.New("CART_ID_SOURCES is empty, so no order would have a cart_id: unset it to use cart_id,checkout_id, or set a comma list of property names"))
 	}
-	for _, s := range m.CartIDSources {
-		if strings.ContainsAny(s, ". ") {
-			errs = append(errs, fmt.Errorf("CART_ID_SOURCES has %q, which is not a property name: use top-level property names such as cart_id", s))
+	return append(errs, stageProblems[Mapping](m.MapperOptions().Validate())...)
+}
+
+// MapperOptions are the mapping stage's options for these settings.
+func (m Mapping) MapperOptions() mapping.Options {
+	return mapping.Options{OrderEvents: m.OrderEvents, CartIDSources: m.CartIDSources, DefaultCurrency: m.DefaultCurrency}
+}
+
+// stageProblems splits err, a stage's joined Validate error, and renames
+// each problem that names one of the stage's options (a
+// *mapping.OptionError) after the variable that sets it: S is the config
+// struct whose fields are named like the stage's options. The value a
+// problem quotes is shown as Print would show it. A problem that names no
+// such option is kept as the stage wrote it.
+func stageProblems[S any](err error) []error {
+	var out []error
+	for _, e := range unjoin(err) {
+		var oe *mapping.OptionError
+		if errors.As(e, &oe) {
+			if f, ok := reflect.TypeFor[S]().FieldByName(oe.Option); ok {
+				if name, ok := f.Tag.Lookup("envconfig"); ok {
+					e = fmt.Errorf("%s %s %s: %s", name, quote(name, oe.Value), oe.Reason, oe.Fix)
+				}
+			}
 		}
+		out = append(out, e)
 	}
-	if c := m.DefaultCurrency; c != "" && (len(c) != 3 || strings.Trim(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "") {
-		errs = append(errs, fmt.Errorf("DEFAULT_CURRENCY %q is not a 3-letter ISO 4217 code: set it like DEFAULT_CURRENCY=USD, or unset it", c))
+	return out
+}
+
+// unjoin returns the errors errors.Join joined into err, err alone when it
+// is not joined, or nothing when it is nil.
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
 	}
-	return errs
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // Validate reports the problems of the state settings alone, joined, or nil:
@@ -98,7 +132,7 @@ func (s State) check() []error {
 func (o Observability) check() []error {
 	var errs []error
 	if !isHostPort(o.AdminAddr, false) {
-		errs = append(errs, fmt.Errorf("ADMIN_ADDR %q is not host:port: %s", o.AdminAddr, setLike("ADMIN_ADDR")))
+		errs = append(errs, fmt.Errorf("ADMIN_ADDR %s is not host:port: %s", quote("ADMIN_ADDR", o.AdminAddr), setLike("ADMIN_ADDR")))
 	}
 	errs = appendErr(errs, oneOf("LOG_LEVEL", o.LogLevel, "debug", "info", "warn", "error"))
 	return appendErr(errs, oneOf("LOG_FORMAT", o.LogFormat, "json", "text", "auto"))

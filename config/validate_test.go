@@ -1,10 +1,14 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/refersion-relay/refersion-relay/mapping"
 )
 
 func TestValidateAcceptsMinimalConfig(t *testing.T) {
@@ -77,6 +81,8 @@ func TestValidateReportsEachProblemOnce(t *testing.T) {
 		{"no cart sources", map[string]string{"CART_ID_SOURCES": ","}, []string{"CART_ID_SOURCES is empty"}},
 		{"nested cart source", map[string]string{"CART_ID_SOURCES": "cart.id"}, []string{"CART_ID_SOURCES", `"cart.id"`}},
 		{"currency", map[string]string{"DEFAULT_CURRENCY": "US$"}, []string{"DEFAULT_CURRENCY", "USD"}},
+		{"currency not in ISO 4217", map[string]string{"DEFAULT_CURRENCY": "abc"}, []string{"DEFAULT_CURRENCY", `"ABC"`, "ISO 4217"}},
+		{"cart source with space", map[string]string{"CART_ID_SOURCES": "cart_id, cart id"}, []string{"CART_ID_SOURCES", `"cart id"`}},
 		{"backend", map[string]string{"STATE_BACKEND": "postgres"}, []string{"STATE_BACKEND", "memory, disk, redis"}},
 		{"no state dir", map[string]string{"STATE_DIR": " "}, []string{"STATE_DIR is empty", "STATE_DIR=./refersion-relay-state"}},
 		{"redis without url", map[string]string{"STATE_BACKEND": "redis"}, []string{"REDIS_URL is empty"}},
@@ -133,5 +139,41 @@ func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
 	}
 	if n := len(err.(interface{ Unwrap() []error }).Unwrap()); n != 5 {
 		t.Errorf("want 5 problems, got %d:\n%v", n, err)
+	}
+}
+
+// TestValidateCatchesWhatTheMapperRejects: DEFAULT_CURRENCY=ABC is three
+// letters but no ISO 4217 code, so mapping.New would refuse it when run
+// builds the mapper; Validate reports it first, by the variable's name.
+func TestValidateCatchesWhatTheMapperRejects(t *testing.T) {
+	c := mustLoad(t, validEnv(map[string]string{"DEFAULT_CURRENCY": "ABC"}))
+	if _, err := mapping.New(c.MapperOptions()); err == nil {
+		t.Fatal("mapping.New accepts DEFAULT_CURRENCY=ABC; pick a code it rejects")
+	}
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate accepted DEFAULT_CURRENCY=ABC")
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "DEFAULT_CURRENCY ") || strings.Contains(msg, "DefaultCurrency") || strings.Contains(msg, "default currency") {
+		t.Errorf("problem %q should name DEFAULT_CURRENCY, not the Go option", msg)
+	}
+}
+
+// TestEveryMapperOptionHasAVariable: Validate names a mapper option by the
+// variable of the same-named Mapping field, so each option needs one.
+func TestEveryMapperOptionHasAVariable(t *testing.T) {
+	o := reflect.TypeFor[mapping.Options]()
+	for i := range o.NumField() {
+		name := o.Field(i).Name
+		f, ok := reflect.TypeFor[Mapping]().FieldByName(name)
+		if _, tagged := f.Tag.Lookup("envconfig"); !ok || !tagged {
+			t.Errorf("mapping.Options.%s has no config.Mapping.%s with an envconfig tag", name, name)
+		}
+	}
+	// A problem about an option config does not know is kept as the stage wrote it.
+	e := &mapping.OptionError{Option: "Unknown", Value: "v", Reason: "is bad", Fix: "fix it"}
+	if got := stageProblems[Mapping](errors.Join(e)); len(got) != 1 || got[0] != error(e) {
+		t.Errorf("stageProblems(unknown option) = %v", got)
 	}
 }

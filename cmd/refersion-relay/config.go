@@ -11,7 +11,8 @@ import (
 )
 
 // cmdConfig prints the effective configuration read from the environment,
-// secrets masked, and fails listing every problem when it is invalid. With
+// secrets and URL credentials masked, and fails listing every problem when it
+// is invalid (or, printing nothing, every value that does not parse). With
 // --markdown it prints the README's configuration table instead.
 func cmdConfig(_ context.Context, args []string, _ io.Reader, stdout, _ io.Writer) error {
 	fs := newFlags("config", "config [--markdown]", stdout)
@@ -25,7 +26,7 @@ func cmdConfig(_ context.Context, args []string, _ io.Reader, stdout, _ io.Write
 	}
 	cfg, err := config.Load()
 	if err != nil {
-		return err
+		return invalid(err) // every value that does not parse, one per line
 	}
 	if err := cfg.Print(stdout); err != nil {
 		return err
@@ -33,7 +34,8 @@ func cmdConfig(_ context.Context, args []string, _ io.Reader, stdout, _ io.Write
 	return invalid(cfg.Validate())
 }
 
-// invalid turns Validate's joined error into one message, a problem per line.
+// invalid turns Load's or Validate's joined error into one message, a
+// problem per line.
 func invalid(err error) error {
 	if err == nil {
 		return nil
