@@ -67,6 +67,29 @@ type Class struct {
 // track, event). ok is false when the part it read is not well-formed JSON.
 func scanTop(data []byte) (typ, event, batch []byte, batchType jsonparser.ValueType, ok bool) {
 	it := newMembers(data)
+	typ, event, batch, batchType = scanMembers(&it)
+	return typ, event, batch, batchType, !it.err
+}
+
+// scanTopEnd is scanTop for an object that may be followed by more data (the
+// next value of a message). end is the index just past the object; ok is
+// false when the object is not well-formed JSON. Past the members scanTop
+// needs, it only matches brackets and strings to find the end.
+func scanTopEnd(data []byte) (typ, event, batch []byte, batchType jsonparser.ValueType, end int, ok bool) {
+	it := newMembers(data)
+	it.trailing = true
+	typ, event, batch, batchType = scanMembers(&it)
+	switch {
+	case it.err:
+		return typ, event, batch, batchType, 0, false
+	case it.i < 0: // read to the closing brace
+		return typ, event, batch, batchType, it.end, true
+	}
+	end = blockEndFrom(data, it.i, 1)
+	return typ, event, batch, batchType, end, end > 0
+}
+
+func scanMembers(it *members) (typ, event, batch []byte, batchType jsonparser.ValueType) {
 	for it.next() {
 		switch {
 		case it.vt == jsonparser.String && it.keyIs("type"):
@@ -79,10 +102,10 @@ func scanTop(data []byte) (typ, event, batch []byte, batchType jsonparser.ValueT
 		if typ != nil && (event != nil || string(typ) != "track") && bytes.IndexByte(typ, '\\') < 0 {
 			// Enough to classify: the rest of a dropped event is not read,
 			// and Map reads an order in full.
-			return typ, event, nil, jsonparser.NotExist, true
+			return typ, event, nil, jsonparser.NotExist
 		}
 	}
-	return typ, event, batch, batchType, !it.err
+	return typ, event, batch, batchType
 }
 
 // Classify says what one event is. It reads only the top-level type and event
@@ -163,6 +186,23 @@ func (m *Mapper) Split(msg []byte, fn func(index int, ev []byte, c Class) bool) 
 	}
 	index := 0
 	for i < len(msg) {
+		if msg[i] == '{' {
+			typ, event, batch, batchType, end, ok := scanTopEnd(msg[i:])
+			if !ok {
+				rest := msg[i:]
+				c := malformed(rest)
+				if index > 0 {
+					c.Problem = "bytes after event " + strconv.Itoa(index-1) + ": " + c.Problem
+				}
+				fn(index, rest, c)
+				return
+			}
+			if !m.splitObject(msg[i:i+end], typ, event, batch, batchType, &index, fn) {
+				return
+			}
+			i = skipWS(msg, i+end)
+			continue
+		}
 		_, vt, after := scanValue(msg, i)
 		if after < 0 {
 			rest := msg[i:]
@@ -173,31 +213,25 @@ func (m *Mapper) Split(msg []byte, fn func(index int, ev []byte, c Class) bool) 
 			fn(index, rest, c)
 			return
 		}
-		val := msg[i:after]
-		if vt != jsonparser.Object {
-			if !fn(index, val, Class{Kind: KindMalformed, Problem: "not a JSON object"}) {
-				return
-			}
-			index++
-		} else if !m.splitObject(val, &index, fn) {
+		_ = vt // not an object: objects are read above
+		if !fn(index, msg[i:after], Class{Kind: KindMalformed, Problem: "not a JSON object"}) {
 			return
 		}
+		index++
 		i = skipWS(msg, after)
 	}
 }
 
-// splitObject passes one top-level object to fn: the event itself, or each
-// element of a batch envelope. It returns false when fn did.
-func (m *Mapper) splitObject(obj []byte, index *int, fn func(index int, ev []byte, c Class) bool) bool {
-	typ, event, batch, batchType, ok := scanTop(obj)
+// splitObject passes one top-level object, as scanTopEnd read it, to fn: the
+// event itself, or each element of a batch envelope. It returns false when fn
+// did.
+func (m *Mapper) splitObject(obj, typ, event, batch []byte, batchType jsonparser.ValueType, index *int, fn func(index int, ev []byte, c Class) bool) bool {
 	next := func(ev []byte, c Class) bool {
 		i := *index
 		*index = i + 1
 		return fn(i, ev, c)
 	}
 	switch {
-	case !ok:
-		return next(obj, malformed(obj))
 	case typ != nil || batch == nil:
 		return next(obj, m.classify(typ, event))
 	case batchType != jsonparser.Array:

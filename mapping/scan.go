@@ -26,6 +26,11 @@ type members struct {
 	val  []byte // strings: contents without quotes, still escaped; others: raw text
 	vt   jsonparser.ValueType
 	err  bool // the object is not well formed; set when next returns false
+	// trailing lets data go on after the object (the next value of a
+	// message); end is then the index just past the object, once next has
+	// returned false without err.
+	trailing bool
+	end      int
 }
 
 func newMembers(data []byte) members {
@@ -38,7 +43,7 @@ func newMembers(data []byte) members {
 	m.i++
 	j := skipWS(data, m.i)
 	if j < len(data) && data[j] == '}' {
-		m.i = -1 // empty object
+		m.i, m.end = -1, j+1 // empty object
 	}
 	return m
 }
@@ -77,10 +82,10 @@ func (m *members) next() bool {
 	case after < len(d) && d[after] == ',':
 		m.i = after + 1
 	case after < len(d) && d[after] == '}':
-		if skipWS(d, after+1) != len(d) {
+		if !m.trailing && skipWS(d, after+1) != len(d) {
 			return m.fail() // trailing data after the object
 		}
-		m.i = -1
+		m.i, m.end = -1, after+1
 	default:
 		return m.fail()
 	}
@@ -242,8 +247,10 @@ func nextQuoteOrEscape(d []byte, i int) int {
 }
 
 // blockEnd returns the index just past the object or array opening at d[i], or -1.
-func blockEnd(d []byte, i int) int {
-	depth := 0
+func blockEnd(d []byte, i int) int { return blockEndFrom(d, i, 0) }
+
+// blockEndFrom is blockEnd from d[i], depth brackets deep already.
+func blockEndFrom(d []byte, i, depth int) int {
 	for i < len(d) {
 		switch d[i] {
 		case '"':
