@@ -13,15 +13,24 @@
 // sink/sinktest. An error from any store method, other than the caller's
 // own context ending, means the store is unavailable right now: the caller
 // pauses and retries, and never drops or dead-letters an order because of
-// it. Ping tells readiness the same.
+// it. The disk and redis backends return it as a *failure.StoreUnavailable
+// naming the store and its backend ("redis sent-order store", "disk
+// identity store"), so that the caller can say which store it waits for.
+// Ping tells readiness the same.
+//
+// The redis client's own log lines go through the logger given to Open
+// (WithLogger) as structured records of state changes, never as raw lines
+// on stderr: see redisstore.SetLogger.
 package state
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/refersion-relay/refersion-relay/config"
+	"github.com/refersion-relay/refersion-relay/failure"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/state/disk"
@@ -39,16 +48,34 @@ type Stores struct {
 	close []func() error
 }
 
+// Option changes what Open does.
+type Option func(*options)
+
+type options struct {
+	log *slog.Logger
+}
+
+// WithLogger sets the logger of the stores' own log lines: for the redis
+// backend, the redis client's, as state changes (the first failure, then
+// one line when the server answers again). The default is slog.Default().
+// The redis client's logger is process-wide: the last Open of a redis
+// backend picks it for the whole process.
+func WithLogger(log *slog.Logger) Option { return func(o *options) { o.log = log } }
+
 // Open opens the stores of cfg.Backend. It fails when cfg is invalid or
 // when the disk backend's files cannot be opened (another process holds
 // them, say). It does not wait for a redis server: the stores' methods and
 // Ping fail until it answers. Close the Stores when done.
-func Open(ctx context.Context, cfg config.State) (*Stores, error) {
+func Open(ctx context.Context, cfg config.State, opts ...Option) (*Stores, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
 	s := &Stores{Backend: cfg.Backend}
 	switch cfg.Backend {
@@ -68,6 +95,7 @@ func Open(ctx context.Context, cfg config.State) (*Stores, error) {
 		s.ping = append(s.ping, ids.Ping, sent.Ping)
 		s.close = append(s.close, ids.Close, sent.Close)
 	case "redis":
+		redisstore.SetLogger(o.log)
 		c, err := redisstore.Dial(cfg.RedisURL.Reveal())
 		if err != nil {
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
@@ -84,11 +112,18 @@ func Open(ctx context.Context, cfg config.State) (*Stores, error) {
 }
 
 // Ping returns nil when both stores can answer now, and otherwise why not,
-// for the readiness check. It does not change what the stores hold.
+// for the readiness check: a *failure.StoreUnavailable naming the store
+// (or ctx's error, if ctx ended). It does not change what the stores hold.
 func (s *Stores) Ping(ctx context.Context) error {
 	for _, p := range s.ping {
-		if err := p(ctx); err != nil {
-			return fmt.Errorf("%s state store unavailable: %w", s.Backend, err)
+		err := p(ctx)
+		switch {
+		case err == nil:
+			continue
+		case ctx.Err() != nil, failure.IsStoreUnavailable(err):
+			return err
+		default:
+			return &failure.StoreUnavailable{Store: s.Backend + " state store", Err: err}
 		}
 	}
 	return nil

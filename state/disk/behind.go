@@ -107,7 +107,7 @@ func (s *Identities) change(ctx context.Context, fn func(v *view, now time.Time)
 		default:
 		}
 	}
-	return err
+	return unavailable(identityStore, err)
 }
 
 // Flush returns nil once every change accepted before the call is durable
@@ -132,7 +132,7 @@ func (s *Identities) Flush(ctx context.Context) error {
 	for b.durable < target {
 		switch {
 		case b.err != nil:
-			return fmt.Errorf("writing identity changes: %w", b.err)
+			return unavailable(identityStore, fmt.Errorf("writing identity changes: %w", b.err))
 		case b.stopped:
 			return ErrClosed
 		}

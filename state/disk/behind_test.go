@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/refersion-relay/refersion-relay/failure"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/state/disk"
 	"github.com/refersion-relay/refersion-relay/state/statetest"
@@ -96,11 +97,12 @@ func TestFailedCommitKeepsChangesUntilTheyAreWritten(t *testing.T) {
 	wantPerson(t, s, q, true) // from memory
 	short, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := s.Flush(short); !errors.Is(err, errInjected) {
-		t.Fatalf("Flush while commits fail: %v", err)
-	}
-	if err := s.Ping(ctx); !errors.Is(err, errInjected) {
-		t.Fatalf("Ping while commits fail: %v", err)
+	for name, err := range map[string]error{"Flush": s.Flush(short), "Ping": s.Ping(ctx)} {
+		var su *failure.StoreUnavailable
+		if !errors.Is(err, errInjected) || failure.KindOf(err) != failure.KindStoreUnavailable ||
+			!errors.As(err, &su) || su.Store != "disk identity store" {
+			t.Fatalf("%s while commits fail: %v, want a StoreUnavailable naming the disk identity store", name, err)
+		}
 	}
 	crashed := crashCopy(t, dir) // opens cleanly, without the unwritten change
 	wantPerson(t, crashed, p, true)

@@ -1,7 +1,10 @@
 // Package disk holds the default state backend: an identity store and a
 // sent-order store, each a bbolt file in the state directory. A file is
 // locked by the process that opens it: one replica per state directory.
-// Errors mean the store is unavailable; the caller retries.
+// Errors mean the store is unavailable; the caller retries. A failure of
+// the file (reading, writing, fsyncing) is a *failure.StoreUnavailable
+// naming the store ("disk sent-order store", "disk identity store"); the
+// caller's context ending and ErrClosed are returned as they are.
 //
 // Sent-order writes are committed and fsynced before they return; writers
 // that arrive while a commit is running share the next one.
@@ -31,6 +34,7 @@
 package disk
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -40,7 +44,25 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/refersion-relay/refersion-relay/failure"
 )
+
+// The stores' names in their errors.
+const (
+	sentStore     = "disk sent-order store"
+	identityStore = "disk identity store"
+)
+
+// unavailable returns err, a failure of store's file, as a
+// *failure.StoreUnavailable; nil, ErrClosed (a use after Close) and context
+// errors (the caller's, ending a wait) are returned as they are.
+func unavailable(store string, err error) error {
+	if err == nil || errors.Is(err, ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &failure.StoreUnavailable{Store: store, Err: err}
+}
 
 // Options tune a store. Zero fields take the defaults.
 type Options struct {

@@ -77,7 +77,10 @@ func (s *Identities) Lookup(ctx context.Context, id string) (t mapping.Traits, f
 		}
 		return nil
 	})
-	return t, err == nil && !t.IsZero(), err
+	if err != nil {
+		return mapping.Traits{}, false, unavailable(identityStore, fmt.Errorf("lookup: %w", err))
+	}
+	return t, !t.IsZero(), nil
 }
 
 // Merge implements mapping.IdentityWriter. The change is durable once a
@@ -190,7 +193,7 @@ func (s *Identities) Ping(context.Context) error {
 	werr := s.wb.err
 	s.wb.mu.RUnlock()
 	if werr != nil {
-		return fmt.Errorf("writing identity changes: %w", werr)
+		return unavailable(identityStore, fmt.Errorf("writing identity changes: %w", werr))
 	}
-	return s.view(func(*bolt.Tx) error { return nil })
+	return unavailable(identityStore, s.view(func(*bolt.Tx) error { return nil }))
 }

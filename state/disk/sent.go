@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"time"
@@ -68,7 +69,7 @@ func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (
 		sent = live(tx.Bucket(bSent).Get(key(orderID)), now)
 		return nil
 	}); err != nil {
-		return sink.Claim{}, err
+		return sink.Claim{}, unavailable(sentStore, fmt.Errorf("claim: %w", err))
 	}
 	if sent {
 		return sink.Claim{OrderID: orderID, Status: sink.AlreadySent}, nil
@@ -87,7 +88,7 @@ func (s *Sent) Confirm(ctx context.Context, c sink.Claim) error {
 	exp := putExpiry(nil, s.opts.Now().Add(s.opts.TTL))
 	k := key(c.OrderID)
 	if err := s.update(func(tx *bolt.Tx) error { return tx.Bucket(bSent).Put(k, exp) }); err != nil {
-		return err
+		return unavailable(sentStore, fmt.Errorf("confirm: %w", err))
 	}
 	s.drop(c)
 	return nil
@@ -130,4 +131,6 @@ func (s *Sent) Sweep(ctx context.Context) error {
 func (s *Sent) Close() error { return s.close() }
 
 // Ping reports whether the store is open.
-func (s *Sent) Ping(context.Context) error { return s.view(func(*bolt.Tx) error { return nil }) }
+func (s *Sent) Ping(context.Context) error {
+	return unavailable(sentStore, s.view(func(*bolt.Tx) error { return nil }))
+}

@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"fmt"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -25,6 +24,7 @@ type Identities struct {
 
 // NewIdentities returns the identity store on c. It does not own c.
 func NewIdentities(c goredis.UniversalClient, opts Options) *Identities {
+	install()
 	return &Identities{c: c, opts: opts.withDefaults()}
 }
 
@@ -42,8 +42,9 @@ return {t[1], t[2], t[3], lt[1], lt[2], lt[3]}`)
 func (s *Identities) Lookup(ctx context.Context, id string) (mapping.Traits, bool, error) {
 	res, err := lookupScript.Run(ctx, s.c, []string{s.key("t:", id), s.key("l:", id)}, s.opts.Prefix).Slice()
 	if err != nil {
-		return mapping.Traits{}, false, fmt.Errorf("redis identity lookup: %w", err)
+		return mapping.Traits{}, false, outcome(ctx, identityStore, "lookup", err)
 	}
+	logs.ok(ctx)
 	var f [6]string
 	for i := range min(len(res), len(f)) {
 		f[i], _ = res[i].(string)
@@ -68,10 +69,7 @@ func (s *Identities) Merge(ctx context.Context, id string, t mapping.Traits) err
 		return ctx.Err()
 	}
 	err := mergeScript.Run(ctx, s.c, []string{s.key("t:", id)}, ms(s.opts.IdentityTTL), t.Email, t.FirstName, t.LastName).Err()
-	if err != nil {
-		return fmt.Errorf("redis identity merge: %w", err)
-	}
-	return nil
+	return outcome(ctx, identityStore, "merge", err)
 }
 
 // linkScript moves from's link to to, and fills to's gaps from from's fields.
@@ -93,10 +91,7 @@ func (s *Identities) Link(ctx context.Context, from, to string) error {
 		return ctx.Err()
 	}
 	keys := []string{s.key("l:", from), s.key("b:", to), s.key("t:", from), s.key("t:", to)}
-	if err := linkScript.Run(ctx, s.c, keys, ms(s.opts.IdentityTTL), to, from, s.opts.Prefix).Err(); err != nil {
-		return fmt.Errorf("redis identity link: %w", err)
-	}
-	return nil
+	return outcome(ctx, identityStore, "link", linkScript.Run(ctx, s.c, keys, ms(s.opts.IdentityTTL), to, from, s.opts.Prefix).Err())
 }
 
 // forgetScript erases the person of ARGV[2]: it follows links both ways; a
@@ -127,10 +122,7 @@ return n`)
 // Forget implements mapping.IdentityWriter: it erases id and every id
 // linked to it, directly or through other links.
 func (s *Identities) Forget(ctx context.Context, id string) error {
-	if err := forgetScript.Run(ctx, s.c, nil, s.opts.Prefix, id).Err(); err != nil {
-		return fmt.Errorf("redis identity forget: %w", err)
-	}
-	return nil
+	return outcome(ctx, identityStore, "forget", forgetScript.Run(ctx, s.c, nil, s.opts.Prefix, id).Err())
 }
 
 // Ping reports whether the server answers.

@@ -9,8 +9,12 @@
 // Cluster. Erased data is gone from the server's memory at once; RDB or AOF
 // files the operator keeps are theirs to rotate.
 //
-// Every error means the store is unavailable (the server is down or slow);
-// the caller retries. Messages name keys by prefix, never an id's traits.
+// Every error, other than the caller's own context ending, is a
+// *failure.StoreUnavailable naming the store and its backend ("redis
+// sent-order store", "redis identity store"; Ping's "redis state store"):
+// the server is down, slow or refusing; the caller retries. Messages name
+// keys by prefix, never an id's traits. go-redis's own log lines go through
+// log/slog as state changes (see SetLogger), never raw to stderr.
 package redisstore
 
 import (
@@ -20,6 +24,15 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/refersion-relay/refersion-relay/failure"
+)
+
+// The stores' names in their errors.
+const (
+	sentStore     = "redis sent-order store"
+	identityStore = "redis identity store"
+	serverStore   = "redis state store" // Ping: the server both stores share
 )
 
 // Options tune the stores. Zero fields take the defaults.
@@ -49,13 +62,16 @@ func (o Options) withDefaults() Options {
 
 // Dial returns a client of the server at rawURL (redis://, rediss:// or
 // unix://, as go-redis parses them) with timeouts that let a caller notice
-// an outage within seconds. It does not connect: Ping does.
+// an outage within seconds. It does not connect: Ping does. The URL's
+// password is hidden from every line go-redis logs (see SetLogger).
 func Dial(rawURL string) (*goredis.Client, error) {
 	opts, err := goredis.ParseURL(rawURL)
 	if err != nil {
 		// ParseURL's errors may quote the URL, which may hold a password.
 		return nil, errors.New("the redis URL does not parse: use redis://[:password@]host:port/db")
 	}
+	addSecret(opts.Password)
+	install()
 	for _, d := range []*time.Duration{&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout} {
 		if *d == 0 {
 			*d = 2 * time.Second
@@ -69,8 +85,25 @@ func ms(d time.Duration) int64 { return max(d.Milliseconds(), 1) }
 
 // ping checks that the server answers.
 func ping(ctx context.Context, c goredis.UniversalClient) error {
-	if err := c.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis: %w", err)
+	return outcome(ctx, serverStore, "ping", c.Ping(ctx).Err())
+}
+
+// outcome is the error of store's op that failed with err (nil if it did
+// not): the caller's context error, wrapped, if ctx ended; otherwise a
+// *failure.StoreUnavailable naming store. It also tells the state-change
+// log that the server answered, or failed.
+func outcome(ctx context.Context, store, op string, err error) error {
+	if err == nil {
+		logs.ok(ctx)
+		return nil
 	}
-	return nil
+	if cerr := ctx.Err(); cerr != nil {
+		if errors.Is(err, cerr) {
+			return fmt.Errorf("%s %s: %w", store, op, err)
+		}
+		return fmt.Errorf("%s %s: %w (%w)", store, op, cerr, err)
+	}
+	u := &failure.StoreUnavailable{Store: store, Err: fmt.Errorf("%s: %w", op, err)}
+	logs.failed(ctx, store, u.Error())
+	return u
 }

@@ -1,15 +1,20 @@
 package redisstore_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/refersion-relay/refersion-relay/failure"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/sink/sinktest"
@@ -139,26 +144,107 @@ func everything(t *testing.T, c *goredis.Client) string {
 	return b.String()
 }
 
-func TestServerDownIsAnError(t *testing.T) {
+// syncBuffer is a bytes.Buffer safe for a handler's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Take() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.b.Reset()
+	return s.b.String()
+}
+
+// every method of both stores, each as one call.
+func every(ids *redisstore.Identities, sent *redisstore.Sent) map[string]func(ctx context.Context) error {
+	claim := sink.Claim{OrderID: "o-1", Status: sink.Claimed, Token: "t"}
+	return map[string]func(ctx context.Context) error{
+		"Lookup":  func(ctx context.Context) error { _, _, err := ids.Lookup(ctx, "u"); return err },
+		"Merge":   func(ctx context.Context) error { return ids.Merge(ctx, "u", mapping.Traits{Email: "u@example.com"}) },
+		"Link":    func(ctx context.Context) error { return ids.Link(ctx, "a", "u") },
+		"Forget":  func(ctx context.Context) error { return ids.Forget(ctx, "u") },
+		"Claim":   func(ctx context.Context) error { _, err := sent.Claim(ctx, "o-1", time.Minute); return err },
+		"Confirm": func(ctx context.Context) error { return sent.Confirm(ctx, claim) },
+		"Release": func(ctx context.Context) error { return sent.Release(ctx, claim) },
+		"Ping":    ids.Ping,
+	}
+}
+
+// With the server down every method fails promptly with a
+// *failure.StoreUnavailable naming the redis store; go-redis writes nothing
+// on stderr, and the log tells the outage once, then its end once.
+func TestServerDownIsStoreUnavailable(t *testing.T) {
 	srv := statetest.StartRedis(t)
 	o := srv.Options()
 	o.MaxRetries, o.DialerRetries = -1, 1 // fail fast: the test needs no patience
 	c := goredis.NewClient(o)
 	defer c.Close()
 	ids, sent := redisstore.NewIdentities(c, opts()), redisstore.NewSent(c, opts())
+	var logs syncBuffer
+	redisstore.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
+	defer redisstore.SetLogger(nil)
+	if err := ids.Ping(context.Background()); err != nil { // ends an outage an earlier test left
+		t.Fatal(err)
+	}
+	logs.Take()
+
+	stderr := statetest.CaptureStderr(t)
 	srv.Stop()
-	for name, op := range map[string]func(ctx context.Context) error{
-		"Lookup": func(ctx context.Context) error { _, _, err := ids.Lookup(ctx, "u"); return err },
-		"Merge":  func(ctx context.Context) error { return ids.Merge(ctx, "u", mapping.Traits{Email: "u@example.com"}) },
-		"Forget": func(ctx context.Context) error { return ids.Forget(ctx, "u") },
-		"Claim":  func(ctx context.Context) error { _, err := sent.Claim(ctx, "o-1", time.Minute); return err },
-		"Ping":   ids.Ping,
-	} {
+	ops := every(ids, sent)
+	for name, op := range ops {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := op(ctx); err == nil || ctx.Err() != nil {
+		err := op(ctx)
+		var su *failure.StoreUnavailable
+		switch {
+		case err == nil || ctx.Err() != nil:
 			t.Errorf("%s with the server down: %v (context: %v), want a prompt error", name, err, ctx.Err())
+		case failure.KindOf(err) != failure.KindStoreUnavailable || !errors.As(err, &su):
+			t.Errorf("%s: %v is %s, want store_unavailable", name, err, failure.KindOf(err))
+		case !strings.HasPrefix(su.Store, "redis ") || !strings.HasPrefix(err.Error(), su.Store+" unavailable: "):
+			t.Errorf("%s: the error does not name the redis store: %q (store %q)", name, err, su.Store)
 		}
 		cancel()
+	}
+	down := logs.Take()
+	srv.Restart()
+	if err := ids.Merge(context.Background(), "u", mapping.Traits{FirstName: "Ann"}); err != nil {
+		t.Fatalf("after the restart: %v", err)
+	}
+	up := logs.Take()
+	t.Logf("logged while down:\n%slogged after the restart:\n%s", down, up)
+	if out := stderr(); out != "" {
+		t.Errorf("written to stderr during the outage:\n%s", out)
+	}
+
+	// go-redis's pool logs each failed dial; its line, not stderr, tells the outage.
+	if n := strings.Count(down, "\n"); n != 1 || !strings.Contains(down, "level=WARN") ||
+		!strings.Contains(down, `source="redis client"`) || !strings.Contains(down, "failed to dial") {
+		t.Errorf("want one warn line from the redis client while down, got:\n%s", down)
+	}
+	if n := strings.Count(up, "\n"); n != 1 || !strings.Contains(up, "level=INFO") || !strings.Contains(up, "answers again") ||
+		strings.Contains(up, "errors_not_logged=0") {
+		t.Errorf("want one info line counting the errors not logged, got:\n%s", up)
+	}
+}
+
+// A call cut short by the caller's own context is no outage.
+func TestCanceledCallIsNotStoreUnavailable(t *testing.T) {
+	srv := statetest.StartRedis(t)
+	ids, sent := redisstore.NewIdentities(srv.Client(t), opts()), redisstore.NewSent(srv.Client(t), opts())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for name, op := range every(ids, sent) {
+		if err := op(ctx); failure.KindOf(err) != failure.KindCanceled {
+			t.Errorf("%s with a canceled context: %v is %s, want canceled", name, err, failure.KindOf(err))
+		}
 	}
 }
 

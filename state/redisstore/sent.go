@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -23,6 +22,7 @@ type Sent struct {
 
 // NewSent returns the sent-order store on c. It does not own c.
 func NewSent(c goredis.UniversalClient, opts Options) *Sent {
+	install()
 	return &Sent{c: c, opts: opts.withDefaults()}
 }
 
@@ -54,8 +54,9 @@ func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (
 		// nobody would release it, and the order would wait out the lease.
 		// Release it once the server answers again.
 		go s.releaseLost(s.key(orderID), "c:"+token, time.Now().Add(lease))
-		return sink.Claim{}, fmt.Errorf("redis sent claim: %w", err)
+		return sink.Claim{}, outcome(ctx, sentStore, "claim", err)
 	}
+	logs.ok(ctx)
 	switch n {
 	case 1:
 		return sink.Claim{OrderID: orderID, Status: sink.Claimed, Token: token}, nil
@@ -68,18 +69,12 @@ func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (
 
 // Confirm implements sink.SentStore: the order_id is sent whoever holds it.
 func (s *Sent) Confirm(ctx context.Context, c sink.Claim) error {
-	if err := s.c.Set(ctx, s.key(c.OrderID), sentValue, s.opts.SentTTL).Err(); err != nil {
-		return fmt.Errorf("redis sent confirm: %w", err)
-	}
-	return nil
+	return outcome(ctx, sentStore, "confirm", s.c.Set(ctx, s.key(c.OrderID), sentValue, s.opts.SentTTL).Err())
 }
 
 // Release implements sink.SentStore.
 func (s *Sent) Release(ctx context.Context, c sink.Claim) error {
-	if err := releaseScript.Run(ctx, s.c, []string{s.key(c.OrderID)}, "c:"+c.Token).Err(); err != nil {
-		return fmt.Errorf("redis sent release: %w", err)
-	}
-	return nil
+	return outcome(ctx, sentStore, "release", releaseScript.Run(ctx, s.c, []string{s.key(c.OrderID)}, "c:"+c.Token).Err())
 }
 
 // Ping reports whether the server answers.
@@ -93,6 +88,11 @@ func (s *Sent) releaseLost(key, value string, until time.Time) {
 		time.Sleep(wait)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := releaseScript.Run(ctx, s.c, []string{key}, value).Err()
+		if errors.Is(err, goredis.ErrClosed) { // the process is ending: nobody else will take the claim from it
+			cancel()
+			return
+		}
+		err = outcome(ctx, sentStore, "release of a claim whose outcome was lost", err)
 		cancel()
 		if err == nil {
 			return
