@@ -169,7 +169,7 @@ func exportDeadLetters(ctx context.Context, src replay.Source, f replay.Filter, 
 
 func runReplay(ctx context.Context, cfg config.Config, transport *kafka.Transport, src replay.Source, f replay.Filter, dryRun bool, stdout, stderr io.Writer) error {
 	log := newLogger(cfg.Observability, stderr)
-	stores, err := state.Open(ctx, cfg.State)
+	stores, err := state.Open(ctx, cfg.State, state.WithLogger(log))
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

@@ -35,7 +35,7 @@ func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		return err
 	}
 	defer shutdownTelemetry(tel, log)
-	stores, err := state.Open(ctx, cfg.State)
+	stores, err := state.Open(ctx, cfg.State, state.WithLogger(log))
 	if err != nil {
 		return err
 	}
