@@ -41,6 +41,7 @@ type Kafka struct {
 	Topic             string        `envconfig:"KAFKA_TOPIC" default:"" desc:"Topic of Segment-spec events to consume."`
 	GroupID           string        `envconfig:"KAFKA_GROUP_ID" default:"refersion-relay" desc:"Consumer group; offsets are committed under it."`
 	DLQTopic          string        `envconfig:"KAFKA_DLQ_TOPIC" default:"" desc:"Dead-letter topic for orders that can never be delivered. Empty means KAFKA_TOPIC followed by .refersion-dlq."`
+	DLQMaxBytes       int           `envconfig:"KAFKA_DLQ_MAX_BYTES" default:"921600" desc:"Largest dead-letter record written, in bytes (key, event and headers); keep it under the topic's max.message.bytes. Past it, problems are summarised and the event is cut; its whole bytes stay at the source offset."`
 	StartOffset       string        `envconfig:"KAFKA_START_OFFSET" default:"earliest" desc:"Where a consumer group with no committed offset starts: earliest or latest."`
 	MaxBytes          int           `envconfig:"KAFKA_MAX_BYTES" default:"1048576" desc:"Largest fetch response accepted, in bytes; at least 524288 so a full Segment batch fits."`
 	MaxWait           time.Duration `envconfig:"KAFKA_MAX_WAIT" default:"500ms" desc:"How long the broker may hold a fetch that has no new messages."`

@@ -54,6 +54,9 @@ func (k Kafka) check() []error {
 		errs = append(errs, errors.New("KAFKA_GROUP_ID is empty: unset it to use refersion-relay, or set a group name"))
 	}
 	errs = appendErr(errs, oneOf("KAFKA_START_OFFSET", k.StartOffset, "earliest", "latest"))
+	if k.DLQMaxBytes < 16<<10 {
+		errs = append(errs, fmt.Errorf("KAFKA_DLQ_MAX_BYTES %d is under 16384: a dead-letter record needs room for its headers; set it just under the topic's max.message.bytes (default 921600)", k.DLQMaxBytes))
+	}
 	if k.MaxBytes < 512<<10 {
 		errs = append(errs, fmt.Errorf("KAFKA_MAX_BYTES is below 524288, so a full Segment batch (500 KB) may not fit: %s", setLike("KAFKA_MAX_BYTES")))
 	}

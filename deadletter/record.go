@@ -45,6 +45,11 @@ type Record struct {
 	Topic        string
 	Partition    int
 	Offset       int64
+	// ValueBytes is the event's full size when Value was cut to fit (0
+	// when Value is whole); Omitted says why a record is in its smallest
+	// form (see Minimal).
+	ValueBytes int
+	Omitted    string
 	Index        int // position of the event inside its message (several values, batch envelopes); 0 for the first
 }
 
@@ -99,6 +104,12 @@ func (d Record) Message() kafka.Message {
 	if d.MessageID != "" {
 		m.Headers = append(m.Headers, h(HeaderMessageID, d.MessageID))
 	}
+	if d.ValueBytes != 0 {
+		m.Headers = append(m.Headers, h(HeaderValueBytes, strconv.Itoa(d.ValueBytes)))
+	}
+	if d.Omitted != "" {
+		m.Headers = append(m.Headers, h(HeaderOmitted, d.Omitted))
+	}
 	return m
 }
 
@@ -133,6 +144,10 @@ func Parse(m kafka.Message) (Record, error) {
 			d.Offset, err = strconv.ParseInt(v, 10, 64)
 		case HeaderIndex:
 			d.Index, err = strconv.Atoi(v)
+		case HeaderValueBytes:
+			d.ValueBytes, err = strconv.Atoi(v)
+		case HeaderOmitted:
+			d.Omitted = v
 		}
 		if err != nil {
 			return d, fmt.Errorf("dead-letter header %s: %w", h.Key, err)

@@ -245,6 +245,14 @@ func (p *Pipeline) deadLetter(ctx context.Context, msg *message, d deadletter.Re
 			return attempt{done: true}
 		}
 		p.stats.deadLetterFailures.Add(1)
+		var refused *deadletter.RefusedError
+		if errors.As(err, &refused) {
+			// Writing it again cannot help: the event stays at its source
+			// offset, which the log line names, and the stream goes on.
+			p.log.ErrorContext(ctx, "the dead-letter topic refuses this record even in its smallest form; find the event at its source offset",
+				"reason", d.Reason, "topic", d.Topic, "partition", d.Partition, "offset", d.Offset, "index", d.Index, "error", err)
+			return attempt{done: true}
+		}
 		return attempt{cause: causeDeadLetters, err: err}
 	})
 	if written {

@@ -68,6 +68,7 @@ func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts 
 		return nil, err
 	}
 	dlq := deadletter.NewKafka(cfg.Kafka.Brokers, cfg.Kafka.DLQTopic, transport)
+	dlq.MaxBytes = cfg.Kafka.DLQMaxBytes
 	r.closers = append(r.closers, dlq.Close)
 
 	p, err := pipeline.New(pipeline.Config{
