@@ -50,7 +50,7 @@ type Record struct {
 	// form (see Minimal).
 	ValueBytes int
 	Omitted    string
-	Index        int // position of the event inside its message (several values, batch envelopes); 0 for the first
+	Index      int // position of the event inside its message (several values, batch envelopes); 0 for the first
 }
 
 // Writer stores dead letters durably. Write returns nil only once the
