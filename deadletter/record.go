@@ -22,8 +22,9 @@ const (
 	ReasonMalformed = "malformed" // the event is not a readable JSON event
 	ReasonIdentity  = "identity"  // an identify, alias or delete that names nobody
 	ReasonRejected  = "rejected"  // Refersion refused the order for good (400, 404, 422, error body)
-	// ReasonUndelivered marks an order that a replay could not deliver
-	// (Refersion unavailable); the running pipeline never uses it.
+	// ReasonUndelivered marks an order Refersion kept failing (5xx,
+	// timeouts) while accepting the others (a poison order), or that a
+	// replay could not deliver.
 	ReasonUndelivered = "undelivered"
 	// ReasonPanic marks an event whose handling panicked: a defect of the
 	// relay, kept so that the event can be replayed once it is fixed.

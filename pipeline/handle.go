@@ -8,11 +8,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/refersion-relay/refersion-relay/deadletter"
-	"github.com/refersion-relay/refersion-relay/failure"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/processor"
 )
@@ -164,74 +162,6 @@ func (p *Pipeline) dispatch(fetchCtx context.Context, msg *message, job func()) 
 		job()
 	}()
 	return true
-}
-
-// deliver sends an order until it is delivered, skipped, or rejected for
-// good (then dead-lettered). Any other outcome is redone (see redo); an
-// outage never dead-letters. The message stays un-done if ctx ends first, or
-// when Refersion refuses the keys (redone after a restart with good keys).
-func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, out processor.Outcome) {
-	orderSpan := trace.SpanFromContext(ctx)
-	ctx, span := p.tracer().Start(ctx, "deliver")
-	defer span.End()
-	var settle func()
-	done := p.redo(ctx, func() attempt {
-		err := p.sink.Send(ctx, out.Order)
-		switch failure.KindOf(err) {
-		case failure.KindDelivered:
-			settle = func() {
-				p.stats.delivered.Add(1)
-				orderSpan.SetAttributes(attrOutcome.String("delivered"))
-				msg.finish()
-			}
-			return attempt{done: true}
-		case failure.KindAlreadySent:
-			settle = func() {
-				p.stats.skipped.Add(1)
-				orderSpan.SetAttributes(attrOutcome.String("skipped"))
-				msg.finish()
-			}
-			return attempt{done: true}
-		case failure.KindPermanent:
-			var perm *failure.Permanent
-			errors.As(err, &perm)
-			settle = func() {
-				orderSpan.SetAttributes(attrOutcome.String(deadletter.ReasonRejected), attrStatus.Int(perm.Status))
-				span.SetStatus(codes.Error, "rejected")
-				d := record(km, out)
-				d.Reason, d.Problems = deadletter.ReasonRejected, nil
-				d.Status, d.Body, d.Attempts = perm.Status, perm.Body, 1
-				if perm.Reason != "" {
-					d.Problems = []mapping.Problem{{Reason: perm.Reason}}
-				}
-				p.deadLetter(ctx, msg, d)
-			}
-			return attempt{done: true}
-		case failure.KindUnauthorized:
-			// The order stays un-done and is redone after a restart with good keys.
-			settle = func() {
-				span.SetStatus(codes.Error, "unauthorized")
-				p.gate.closeFinal(causeUnauthorized)
-				p.log.ErrorContext(ctx, "refersion refused the keys; consuming stops until the keys are fixed and the relay restarted", "error", err)
-			}
-			return attempt{done: true}
-		}
-		if ctx.Err() == nil {
-			p.stats.redone.Add(1)
-		}
-		switch failure.KindOf(err) {
-		case failure.KindClaimHeld:
-			// Another sender holding this one order_id is no reason to hold
-			// the others: redone without pausing fetching.
-			return attempt{err: err}
-		case failure.KindStoreUnavailable:
-			return storeAttempt(err)
-		}
-		return attempt{cause: causeDestination, err: err}
-	})
-	if done {
-		settle()
-	}
 }
 
 // deadLetter writes d until the dead-letter topic acknowledges it, then the

@@ -60,6 +60,17 @@ type Config struct {
 	SessionTimeout    time.Duration // default 30s
 	RebalanceTimeout  time.Duration // default 30s
 
+	// PoisonAttempts and PoisonAfter bound how long one order that
+	// Refersion keeps failing (5xx, timeouts) is redone while other orders
+	// are delivered: past both it is dead-lettered as undelivered
+	// (defaults 10 and 2m).
+	PoisonAttempts int
+	PoisonAfter    time.Duration
+	// RejectionLimit is how many orders rejected in a row, with no delivery
+	// between, mean the destination is misconfigured: consuming then stops
+	// until a restart. 0 never stops.
+	RejectionLimit int
+
 	// RedoBackoff is the first wait before an order that could not be
 	// delivered for a reason other than itself is tried again; it doubles up
 	// to RedoBackoffMax (defaults 1s and 30s).
@@ -98,6 +109,12 @@ func (c *Config) defaults() {
 	if c.RebalanceTimeout <= 0 {
 		c.RebalanceTimeout = 30 * time.Second
 	}
+	if c.PoisonAttempts <= 0 {
+		c.PoisonAttempts = 10
+	}
+	if c.PoisonAfter <= 0 {
+		c.PoisonAfter = 2 * time.Minute
+	}
 	if c.RedoBackoff <= 0 {
 		c.RedoBackoff = time.Second
 	}
@@ -118,11 +135,15 @@ type Pipeline struct {
 	dlq  deadletter.Writer
 	log  *slog.Logger
 
-	gate    *gate
-	sem     chan struct{}
-	stats   stats
-	joined  atomic.Bool // a generation is active
-	stopped atomic.Bool
+	gate   *gate
+	sem    chan struct{}
+	stats  stats
+	joined atomic.Bool // a generation is active
+	// lastDelivered is when an order was last accepted (unix ns);
+	// rejections counts orders rejected since.
+	lastDelivered atomic.Int64
+	rejections    atomic.Int64
+	stopped       atomic.Bool
 }
 
 // New returns a pipeline. None of its arguments may be nil.

@@ -14,7 +14,7 @@ type stats struct {
 	orders, delivered, skipped         atomic.Int64
 	identify, alias, delete            atomic.Int64
 	dropped                            [8]atomic.Int64 // by mapping.DropReason
-	deadLettered                       [5]atomic.Int64 // by reasonIndex
+	deadLettered                       [6]atomic.Int64 // by reasonIndex
 	orderPanics                        atomic.Int64
 	redone                             atomic.Int64
 	commitFailures, deadLetterFailures atomic.Int64
@@ -23,7 +23,7 @@ type stats struct {
 }
 
 var deadLetterReasons = [...]string{deadletter.ReasonInvalid, deadletter.ReasonMalformed, deadletter.ReasonIdentity,
-	deadletter.ReasonRejected, deadletter.ReasonPanic}
+	deadletter.ReasonRejected, deadletter.ReasonPanic, deadletter.ReasonUndelivered}
 
 func reasonIndex(r string) int {
 	for i, v := range deadLetterReasons {

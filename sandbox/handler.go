@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -87,6 +88,10 @@ func (s *Server) paid(w http.ResponseWriter, r *http.Request) {
 	v := validate(body)
 	if v.status != http.StatusOK {
 		s.answer(w, v.status, v.body, outRejected)
+		return
+	}
+	if slices.Contains(s.opts.FailOrders, v.orderID) {
+		s.answer(w, http.StatusInternalServerError, errorBody("Internal server error (sandbox: this order always fails)"), outFailed)
 		return
 	}
 	duplicate := s.ledger.accept(v.orderID, body)

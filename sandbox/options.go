@@ -34,6 +34,9 @@ type Options struct {
 	// RetryAfterDate sends Retry-After as an HTTP-date instead of seconds.
 	RetryAfterDate bool
 	RejectAll      bool // answer 422 to every authenticated order
+	// FailOrders are order_ids answered 500 every time (a poison order:
+	// Refersion fails it while accepting the others).
+	FailOrders []string
 
 	// DownAfter and DownFor make the sandbox unavailable once, from DownAfter
 	// after Start for DownFor. Down means 503 to every order, or with

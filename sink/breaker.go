@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/sony/gobreaker/v2"
 
@@ -36,42 +37,80 @@ func (s BreakerState) String() string {
 
 // breakerSink wraps each request in a gobreaker circuit breaker. Failures
 // are *failure.Retryable outcomes (network errors, timeouts, 408/425/429/5xx)
-// and unclassified errors; Failures of them in a row open the breaker for
-// OpenTimeout, after which HalfOpenMax trial requests decide whether it
-// closes. A delivered or permanent outcome is a success: the destination
+// and unclassified errors; failures of Failures different orders in a row
+// open the breaker for OpenTimeout, after which HalfOpenMax trial requests
+// decide whether it closes. An order counts once in a run of failures, so
+// one order that Refersion keeps failing (a poison order) cannot open the
+// breaker and stop the others: that takes several orders failing with no
+// success between, which is what an outage looks like. A delivered or permanent outcome is a success: the destination
 // answered. Unauthorized and the caller's own context ending are not counted.
 // While open, or half-open with its trials taken, Send returns
 // failure.ErrBreakerOpen without sending.
 type breakerSink struct {
 	next Sink
 	cb   *gobreaker.CircuitBreaker[struct{}]
+
+	mu     sync.Mutex
+	failed map[string]struct{} // orders failed since the last success
 }
 
 func newBreaker(next Sink, cfg BreakerConfig, log *slog.Logger, observer func(from, to BreakerState)) *breakerSink {
-	return &breakerSink{next: next, cb: gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+	b := &breakerSink{next: next, failed: map[string]struct{}{}}
+	b.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        "refersion",
 		MaxRequests: cfg.HalfOpenMax,
 		Timeout:     cfg.OpenTimeout,
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= cfg.Failures },
-		IsSuccessful: func(err error) bool {
-			return err == nil || failure.IsPermanent(err)
+		ReadyToTrip: func(gobreaker.Counts) bool {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return uint32(len(b.failed)) >= cfg.Failures
 		},
-		IsExcluded: func(err error) bool {
-			k := failure.KindOf(err)
-			return k == failure.KindUnauthorized || k == failure.KindCanceled
-		},
+		IsSuccessful: isSuccessful,
+		IsExcluded:   isExcluded,
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			log.Warn("circuit breaker", "from", breakerState(from).String(), "to", breakerState(to).String())
 			if observer != nil {
 				observer(breakerState(from), breakerState(to))
 			}
+			if to != gobreaker.StateOpen {
+				b.mu.Lock()
+				clear(b.failed)
+				b.mu.Unlock()
+			}
 		},
-	})}
+	})
+	return b
+}
+
+// isSuccessful: the destination answered (delivered, or rejected this order).
+func isSuccessful(err error) bool { return err == nil || failure.IsPermanent(err) }
+
+// isExcluded: outcomes that say nothing about the destination's health.
+func isExcluded(err error) bool {
+	k := failure.KindOf(err)
+	return k == failure.KindUnauthorized || k == failure.KindCanceled
 }
 
 // Send implements Sink.
 func (b *breakerSink) Send(ctx context.Context, o mapping.Order) error {
-	_, err := b.cb.Execute(func() (struct{}, error) { return struct{}{}, b.next.Send(ctx, o) })
+	_, err := b.cb.Execute(func() (struct{}, error) {
+		err := b.next.Send(ctx, o)
+		// Recorded before gobreaker counts the outcome and asks ReadyToTrip.
+		switch {
+		case isExcluded(err):
+		case isSuccessful(err):
+			b.mu.Lock()
+			clear(b.failed)
+			b.mu.Unlock()
+		default:
+			b.mu.Lock()
+			if len(b.failed) < 1<<16 {
+				b.failed[o.OrderID] = struct{}{}
+			}
+			b.mu.Unlock()
+		}
+		return struct{}{}, err
+	})
 	switch {
 	case errors.Is(err, gobreaker.ErrOpenState):
 		return fmt.Errorf("order %s not sent: %w", o.OrderID, failure.ErrBreakerOpen)

@@ -153,3 +153,26 @@ func TestHalfOpenBreakerAdmitsOnlyItsTrials(t *testing.T) {
 		t.Fatalf("%d requests reached the destination, want 2", calls.Load())
 	}
 }
+
+// One order that Refersion keeps failing (a poison order) does not open the
+// breaker, however often it is tried: each order counts once in a run of
+// failures. Other orders keep passing.
+func TestOneFailingOrderDoesNotOpenTheBreaker(t *testing.T) {
+	sb := startSandbox(t, sandbox.Options{FailOrders: []string{"poison"}})
+	cfg := fastConfig(sb.Endpoint())
+	cfg.Retry.MaxAttempts = 1
+	cfg.Breaker = sink.BreakerConfig{Failures: 3, OpenTimeout: time.Second}
+	s := newSink(t, cfg)
+	ctx := context.Background()
+	for i := range 10 {
+		if err := s.Send(ctx, sinktest.Order("poison")); !failure.IsRetryable(err) {
+			t.Fatalf("try %d of the poison order: %v", i, err)
+		}
+	}
+	if s.BreakerState() != sink.BreakerClosed {
+		t.Fatalf("breaker %v after one order failed 10 times", s.BreakerState())
+	}
+	if err := s.Send(ctx, sinktest.Order("healthy")); err != nil {
+		t.Errorf("another order: %v", err)
+	}
+}

@@ -73,6 +73,9 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
+	if sb.RejectAll {
+		cfg.Pipeline.RejectionLimit = 0 // every order rejected is the point of --reject-all
+	}
 	stores, err := state.Open(ctx, cfg.State)
 	if err != nil {
 		return err
