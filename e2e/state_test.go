@@ -13,9 +13,9 @@ import (
 
 	"github.com/refersion-relay/refersion-relay/internal/harness"
 	"github.com/refersion-relay/refersion-relay/sandbox"
-	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/state/disk"
 	"github.com/refersion-relay/refersion-relay/state/statetest"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
 // With the disk backend a SIGKILL loses no identity and no sent order: an
@@ -83,7 +83,7 @@ func sentOnDisk(t *testing.T, dir string, ids map[string]int) map[string]bool {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Status == sink.AlreadySent {
+		if c.Status == store.AlreadySent {
 			out[id] = true
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/refersion-relay/refersion-relay/mapping"
+	"github.com/refersion-relay/refersion-relay/state/memory"
 	"github.com/refersion-relay/refersion-relay/storefront"
 )
 
@@ -40,7 +41,7 @@ func benchStream(b *testing.B) ([][]byte, int) {
 func BenchmarkStream(b *testing.B) {
 	lines, _ := benchStream(b)
 	m := mapping.MustNew(mapping.Options{})
-	ids := mapping.NewMemoryIdentities()
+	ids := memory.NewIdentities(memory.Options{})
 	ctx := context.Background()
 	events := 0
 	b.ReportAllocs()
@@ -87,7 +88,7 @@ func BenchmarkStreamDropped(b *testing.B) {
 // map[string]any: the plain approach the scanner is measured against.
 func BenchmarkStreamBaseline(b *testing.B) {
 	lines, _ := benchStream(b)
-	ids := mapping.NewMemoryIdentities()
+	ids := memory.NewIdentities(memory.Options{})
 	ctx := context.Background()
 	events := 0
 	b.ReportAllocs()
@@ -112,7 +113,7 @@ func BenchmarkStreamBaseline(b *testing.B) {
 	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
 }
 
-func baselineEvent(ctx context.Context, ev map[string]any, ids *mapping.MemoryIdentities) {
+func baselineEvent(ctx context.Context, ev map[string]any, ids *memory.Identities) {
 	str := func(m map[string]any, k string) string { s, _ := m[k].(string); return s }
 	switch str(ev, "type") {
 	case "identify":

@@ -7,11 +7,12 @@ import (
 	"fmt"
 
 	"github.com/refersion-relay/refersion-relay/mapping"
+	"github.com/refersion-relay/refersion-relay/state/memory"
 )
 
 func Example() {
 	m := mapping.MustNew(mapping.Options{})
-	ids := mapping.NewMemoryIdentities()
+	ids := memory.NewIdentities(memory.Options{})
 	ctx := context.Background()
 	stream := []string{
 		`{"type":"identify","userId":"u1","traits":{"email":"jdoe@domain.com","name":"John Doe"}}`,

@@ -27,7 +27,7 @@ func FuzzMap(f *testing.F) {
 	}
 	m := MustNew(Options{})
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		ids := NewMemoryIdentities()
+		ids := newFakeIdentities()
 		ctx := context.Background()
 		m.Split(msg, func(_ int, ev []byte, c Class) bool {
 			switch c.Kind {
@@ -120,4 +120,43 @@ func splitLines(b []byte) [][]byte {
 		out = append(out, b[start:])
 	}
 	return out
+}
+
+// fakeIdentities is a small identity store for the fuzz test (state/memory
+// imports this package): traits by id, and links followed one step.
+type fakeIdentities struct {
+	traits map[string]Traits
+	links  map[string]string // from → to
+}
+
+func newFakeIdentities() *fakeIdentities {
+	return &fakeIdentities{traits: map[string]Traits{}, links: map[string]string{}}
+}
+
+func (f *fakeIdentities) Lookup(_ context.Context, id string) (Traits, bool, error) {
+	t := f.traits[id].Fill(f.traits[f.links[id]])
+	return t, !t.IsZero(), nil
+}
+
+func (f *fakeIdentities) Merge(_ context.Context, id string, t Traits) error {
+	f.traits[id] = t.Fill(f.traits[id])
+	return nil
+}
+
+func (f *fakeIdentities) Link(_ context.Context, from, to string) error {
+	f.links[from] = to
+	f.traits[to] = f.traits[to].Fill(f.traits[from])
+	return nil
+}
+
+func (f *fakeIdentities) Forget(_ context.Context, id string) error {
+	delete(f.traits, id)
+	delete(f.links, id)
+	for from, to := range f.links {
+		if to == id {
+			delete(f.traits, from)
+			delete(f.links, from)
+		}
+	}
+	return nil
 }

@@ -11,6 +11,10 @@ import (
 // userId or an anonymousId (one namespace, as Segment's alias treats them).
 // Lookup follows alias links. found is false when nothing is stored; err is
 // for a store that cannot answer (the caller retries; it never drops the order).
+//
+// Identities and IdentityWriter are what Enrich and Apply need of an identity
+// store; the full contract, which every state backend implements, is
+// store.Identities (package store imports this one, never the reverse).
 type Identities interface {
 	Lookup(ctx context.Context, id string) (t Traits, found bool, err error)
 }
@@ -27,12 +31,6 @@ type IdentityWriter interface {
 	// Forget erases everything stored about id: its traits, every link from
 	// or to it, and the traits of ids linked to it (the same person).
 	Forget(ctx context.Context, id string) error
-}
-
-// IdentityStore is both sides of an identity store.
-type IdentityStore interface {
-	Identities
-	IdentityWriter
 }
 
 // Enrich fills the order's customer from the identity store: first what is

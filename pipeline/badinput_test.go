@@ -13,7 +13,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sandbox"
-	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/state/memory"
 )
 
 // Bad input never crashes the pipeline and never disappears: each bad event
@@ -61,7 +61,7 @@ func TestBadInputIsDeadLetteredAndTheStreamGoesOn(t *testing.T) {
 	w.Close()
 	r.want.validIDs = map[string]bool{"good-1": true, "good-2": true, "good-3": true}
 
-	p, _ := r.pipeline("g-bad", sandbox.DefaultKeys, sink.NewMemoryStore(sink.MemoryStoreOptions{}))
+	p, _ := r.pipeline("g-bad", sandbox.DefaultKeys, memory.NewSent(memory.Options{}))
 	start(t, p)
 	r.waitDone("g-bad", p)
 	r.checkExactlyOnce()

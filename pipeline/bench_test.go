@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/sandbox"
-	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/state/memory"
 )
 
 // BenchmarkPipeline runs 200,000 generated events through an in-process
@@ -17,7 +17,7 @@ func BenchmarkPipeline(b *testing.B) {
 		t := &testing.T{}
 		r := newRig(t, 4, sandbox.Options{Keys: sandbox.DefaultKeys})
 		r.produce(200000, 1)
-		p := r.buildWith("bench", sandbox.DefaultKeys, sink.NewMemoryStore(sink.MemoryStoreOptions{}), r.dlq(), nil, time.Second)
+		p := r.buildWith("bench", sandbox.DefaultKeys, memory.NewSent(memory.Options{}), r.dlq(), nil, time.Second)
 		b.StartTimer()
 		stop := start(t, p)
 		waitFor(b, time.Minute, "the first message", func() bool { return p.Stats().Messages > 0 })

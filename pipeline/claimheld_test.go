@@ -7,28 +7,29 @@ import (
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/sandbox"
-	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/state/memory"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
 // heldStore is a sent-order store in which one order_id is held by another
 // sender until release is closed.
 type heldStore struct {
-	*sink.MemoryStore
+	*memory.Sent
 	held    string
 	release chan struct{}
 	refused atomic.Int32
 }
 
-func (h *heldStore) Claim(ctx context.Context, id string, lease time.Duration) (sink.Claim, error) {
+func (h *heldStore) Claim(ctx context.Context, id string, lease time.Duration) (store.Claim, error) {
 	if id == h.held {
 		select {
 		case <-h.release:
 		default:
 			h.refused.Add(1)
-			return sink.Claim{OrderID: id, Status: sink.HeldElsewhere}, nil
+			return store.Claim{OrderID: id, Status: store.HeldElsewhere}, nil
 		}
 	}
-	return h.MemoryStore.Claim(ctx, id, lease)
+	return h.Sent.Claim(ctx, id, lease)
 }
 
 // An order another sender holds waits for it; the rest of the stream flows
@@ -41,17 +42,17 @@ func TestOrderHeldElsewhereDoesNotPauseTheStream(t *testing.T) {
 		held = id
 		break
 	}
-	store := &heldStore{MemoryStore: sink.NewMemoryStore(sink.MemoryStoreOptions{}), held: held, release: make(chan struct{})}
-	p, _ := r.pipeline("g-held", sandbox.DefaultKeys, store)
+	hs := &heldStore{Sent: memory.NewSent(memory.Options{}), held: held, release: make(chan struct{})}
+	p, _ := r.pipeline("g-held", sandbox.DefaultKeys, hs)
 	start(t, p)
 	waitFor(t, 60*time.Second, "every other order", func() bool { return p.Stats().Delivered == int64(r.want.valid-1) })
 	if ready, reason := p.Ready(); !ready {
 		t.Errorf("not ready while one order waits for another sender: %s", reason)
 	}
-	if store.refused.Load() == 0 {
+	if hs.refused.Load() == 0 {
 		t.Fatal("the held order was never tried")
 	}
-	close(store.release)
+	close(hs.release)
 	r.waitDone("g-held", p)
 	r.checkExactlyOnce()
 }

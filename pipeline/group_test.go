@@ -6,14 +6,14 @@ import (
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/sandbox"
-	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/state/memory"
 )
 
 // Two members of one group share the partitions; a member joining mid-stream
 // triggers a rebalance. With a shared sent-order store nothing is sent twice.
 func TestRebalanceLosesNothingAndSendsNothingTwice(t *testing.T) {
 	r := newRig(t, 4, sandbox.Options{Keys: sandbox.DefaultKeys, Latency: time.Millisecond})
-	store := sink.NewMemoryStore(sink.MemoryStoreOptions{})
+	store := memory.NewSent(memory.Options{})
 	r.produce(3000, 6)
 	p1, _ := r.pipeline("g-rebalance", sandbox.DefaultKeys, store)
 	start(t, p1)
@@ -42,7 +42,7 @@ func TestRebalanceLosesNothingAndSendsNothingTwice(t *testing.T) {
 // member of the group finishes the stream with nothing lost or repeated.
 func TestStopUnderLoadLosesNothing(t *testing.T) {
 	r := newRig(t, 2, sandbox.Options{Keys: sandbox.DefaultKeys, Latency: 5 * time.Millisecond})
-	store := sink.NewMemoryStore(sink.MemoryStoreOptions{})
+	store := memory.NewSent(memory.Options{})
 	r.produce(6000, 8)
 	p1, _ := r.pipeline("g-stop", sandbox.DefaultKeys, store)
 	stop := start(t, p1)

@@ -12,6 +12,8 @@ import (
 	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/failure"
 	"github.com/refersion-relay/refersion-relay/mapping"
+	"github.com/refersion-relay/refersion-relay/state/memory"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
 // These tests drive the handler — the seam between consuming and deciding
@@ -43,7 +45,7 @@ func (d *dlqRecorder) reasons() map[string]int {
 	return out
 }
 
-func newTestPipeline(t *testing.T, s Sink, ids mapping.IdentityStore, dlq deadletter.Writer) *Pipeline {
+func newTestPipeline(t *testing.T, s Sink, ids store.Identities, dlq deadletter.Writer) *Pipeline {
 	t.Helper()
 	p, err := New(Config{Brokers: []string{"unused:9092"}, Topic: "events", RedoBackoff: time.Millisecond, RedoBackoffMax: 2 * time.Millisecond},
 		mapping.MustNew(mapping.Options{}), s, ids, dlq)
@@ -81,7 +83,7 @@ func TestEveryEventOfAMessageIsSettledAndCounted(t *testing.T) {
 		return nil
 	})
 	dlq := &dlqRecorder{}
-	p := newTestPipeline(t, s, mapping.NewMemoryIdentities(), dlq)
+	p := newTestPipeline(t, s, memory.NewIdentities(memory.Options{}), dlq)
 	pt := feed(t, p,
 		`{"type":"page"}{"type":"identify","userId":"u","traits":{"email":"e@example.com"}}`+"\n"+testOrder+` junk`,
 		`{"type":"identify"}`,
@@ -106,7 +108,7 @@ func TestEveryEventOfAMessageIsSettledAndCounted(t *testing.T) {
 func TestAPanicIsDeadLetteredAndTheStreamGoesOn(t *testing.T) {
 	s := sinkFunc(func(context.Context, mapping.Order) error { return nil })
 	dlq := &dlqRecorder{}
-	p := newTestPipeline(t, s, panickyIdentities{mapping.NewMemoryIdentities()}, dlq)
+	p := newTestPipeline(t, s, panickyIdentities{memory.NewIdentities(memory.Options{})}, dlq)
 	pt := feed(t, p, testOrder, `{"type":"page"}`)
 	if pos := pt.tr.position(); pos != 2 {
 		t.Errorf("commit position %d, want 2", pos)
@@ -120,7 +122,7 @@ func TestAPanicIsDeadLetteredAndTheStreamGoesOn(t *testing.T) {
 	}
 }
 
-type panickyIdentities struct{ *mapping.MemoryIdentities }
+type panickyIdentities struct{ *memory.Identities }
 
 func (panickyIdentities) Lookup(context.Context, string) (mapping.Traits, bool, error) {
 	panic("enrichment defect")
@@ -128,7 +130,7 @@ func (panickyIdentities) Lookup(context.Context, string) (mapping.Traits, bool, 
 
 // flakyIdentities fails until healed, as a state store that is down.
 type flakyIdentities struct {
-	*mapping.MemoryIdentities
+	*memory.Identities
 	mu     sync.Mutex
 	down   bool
 	failed chan struct{} // closed at the first failure
@@ -143,11 +145,11 @@ func (f *flakyIdentities) Merge(ctx context.Context, id string, t mapping.Traits
 		f.once.Do(func() { close(f.failed) })
 		return &failure.StoreUnavailable{Store: "redis state store", Err: errors.New("connection refused")}
 	}
-	return f.MemoryIdentities.Merge(ctx, id, t)
+	return f.Identities.Merge(ctx, id, t)
 }
 
 func TestAStoreThatIsDownPausesUnderItsOwnName(t *testing.T) {
-	ids := &flakyIdentities{MemoryIdentities: mapping.NewMemoryIdentities(), down: true, failed: make(chan struct{})}
+	ids := &flakyIdentities{Identities: memory.NewIdentities(memory.Options{}), down: true, failed: make(chan struct{})}
 	p := newTestPipeline(t, sinkFunc(func(context.Context, mapping.Order) error { return nil }), ids, &dlqRecorder{})
 	done := make(chan *partition)
 	go func() { done <- feed(t, p, `{"type":"identify","userId":"u","traits":{"email":"e@example.com"}}`) }()
@@ -183,7 +185,7 @@ func TestAnOrderHeldByAnotherSenderDoesNotPause(t *testing.T) {
 		}
 		return nil
 	})
-	p := newTestPipeline(t, s, mapping.NewMemoryIdentities(), &dlqRecorder{})
+	p := newTestPipeline(t, s, memory.NewIdentities(memory.Options{}), &dlqRecorder{})
 	var paused bool
 	p.gate.onChange = func(open bool, _ string) { paused = paused || !open }
 	feed(t, p, testOrder)

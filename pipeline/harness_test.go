@@ -17,6 +17,8 @@ import (
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/state/memory"
+	"github.com/refersion-relay/refersion-relay/store"
 	"github.com/refersion-relay/refersion-relay/storefront"
 )
 
@@ -92,7 +94,7 @@ func (r *rig) produce(n int, seed int64) {
 }
 
 // pipeline builds a pipeline against the rig with fast test timings.
-func (r *rig) pipeline(group string, keys string, store sink.SentStore) (*pipeline.Pipeline, *deadletter.Kafka) {
+func (r *rig) pipeline(group string, keys string, store store.Sent) (*pipeline.Pipeline, *deadletter.Kafka) {
 	r.t.Helper()
 	dlq := deadletter.NewKafka([]string{r.broker.Addr()}, dlqTopic, nil)
 	r.t.Cleanup(func() { dlq.Close() })
@@ -101,10 +103,10 @@ func (r *rig) pipeline(group string, keys string, store sink.SentStore) (*pipeli
 
 // pipelineWith builds a pipeline with good keys, a fresh sent store and dlq.
 func (r *rig) pipelineWith(group string, dlq deadletter.Writer) *pipeline.Pipeline {
-	return r.build(group, sandbox.DefaultKeys, sink.NewMemoryStore(sink.MemoryStoreOptions{}), dlq)
+	return r.build(group, sandbox.DefaultKeys, memory.NewSent(memory.Options{}), dlq)
 }
 
-func (r *rig) build(group, keys string, store sink.SentStore, dlq deadletter.Writer) *pipeline.Pipeline {
+func (r *rig) build(group, keys string, store store.Sent, dlq deadletter.Writer) *pipeline.Pipeline {
 	return r.buildWith(group, keys, store, dlq, nil, 0)
 }
 
@@ -115,7 +117,7 @@ func (r *rig) dlq() *deadletter.Kafka {
 	return d
 }
 
-func (r *rig) buildWith(group, keys string, store sink.SentStore, dlq deadletter.Writer, tp trace.TracerProvider, commitEvery time.Duration) *pipeline.Pipeline {
+func (r *rig) buildWith(group, keys string, store store.Sent, dlq deadletter.Writer, tp trace.TracerProvider, commitEvery time.Duration) *pipeline.Pipeline {
 	r.t.Helper()
 	k, err := sink.ParseKeys(keys)
 	if err != nil {
@@ -136,7 +138,7 @@ func (r *rig) buildWith(group, keys string, store sink.SentStore, dlq deadletter
 		RebalanceTimeout: 6 * time.Second, DrainTimeout: 5 * time.Second,
 		RedoBackoff: 5 * time.Millisecond, RedoBackoffMax: 50 * time.Millisecond,
 		TracerProvider: tp, CommitInterval: commitEvery,
-	}, mapping.MustNew(mapping.Options{}), s, mapping.NewMemoryIdentities(), dlq)
+	}, mapping.MustNew(mapping.Options{}), s, memory.NewIdentities(memory.Options{}), dlq)
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/sandbox"
-	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/state/memory"
 )
 
 // A dead letter bigger than the broker takes (an invalid order with 20,000
@@ -34,7 +34,7 @@ func TestOversizedDeadLettersDoNotStopTheStream(t *testing.T) {
 	}
 	w.Close()
 	r.want.validIDs = map[string]bool{"after-1": true, "after-2": true}
-	p, _ := r.pipeline("g-oversized", sandbox.DefaultKeys, sink.NewMemoryStore(sink.MemoryStoreOptions{}))
+	p, _ := r.pipeline("g-oversized", sandbox.DefaultKeys, memory.NewSent(memory.Options{}))
 	start(t, p)
 	r.waitDone("g-oversized", p)
 	r.checkExactlyOnce()

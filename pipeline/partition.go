@@ -132,12 +132,6 @@ func (pt *partition) markDone(offset int64, spans []trace.Span) {
 	}
 }
 
-// flusher is an identity store that accepts changes before they are durable
-// (state/disk): Flush returns once every change accepted before the call is.
-type flusher interface {
-	Flush(ctx context.Context) error
-}
-
 // commitLoop commits the partition's position whenever it moves, coalescing
 // bursts into one commit, until ctx is done.
 func (p *Pipeline) commitLoop(ctx context.Context, pt *partition) {
@@ -169,19 +163,18 @@ func (p *Pipeline) commit(pt *partition) bool {
 		return true
 	}
 	// Identity changes of the messages below next were accepted before
-	// this point; a write-behind store makes them durable before the
-	// offsets that would skip them are committed.
-	if f, ok := p.ids.(flusher); ok {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := f.Flush(ctx)
-		cancel()
-		if err != nil {
-			p.stats.commitFailures.Add(1)
-			p.log.Warn("identity store flush failed; commit postponed", "partition", pt.id, "error", err)
-			return false
-		}
+	// this point; the store makes them durable (a write-behind one, such
+	// as state/disk, waits for its writer) before the offsets that would
+	// skip them are committed.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err := p.ids.Flush(ctx)
+	cancel()
+	if err != nil {
+		p.stats.commitFailures.Add(1)
+		p.log.Warn("identity store flush failed; commit postponed", "partition", pt.id, "error", err)
+		return false
 	}
-	err := pt.gen.CommitOffsets(map[string]map[int]int64{pt.topic: {pt.id: next}})
+	err = pt.gen.CommitOffsets(map[string]map[int]int64{pt.topic: {pt.id: next}})
 	if err != nil {
 		p.stats.commitFailures.Add(1)
 		p.log.Warn("commit failed; will retry", "partition", pt.id, "offset", next, "error", err)

@@ -32,6 +32,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/processor"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
 // Sink delivers one order; sink.Sink satisfies it. Errors are classified with
@@ -131,7 +132,7 @@ type Pipeline struct {
 	cfg  Config
 	proc *processor.Processor
 	sink Sink
-	ids  mapping.IdentityStore
+	ids  store.Identities
 	dlq  deadletter.Writer
 	log  *slog.Logger
 
@@ -147,7 +148,7 @@ type Pipeline struct {
 }
 
 // New returns a pipeline. None of its arguments may be nil.
-func New(cfg Config, m *mapping.Mapper, s Sink, ids mapping.IdentityStore, dlq deadletter.Writer) (*Pipeline, error) {
+func New(cfg Config, m *mapping.Mapper, s Sink, ids store.Identities, dlq deadletter.Writer) (*Pipeline, error) {
 	cfg.defaults()
 	var errs []error
 	if len(cfg.Brokers) == 0 {

@@ -8,7 +8,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sandbox"
-	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/state/memory"
 )
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
@@ -48,7 +48,7 @@ func (r *rig) waitDone(group string, p *pipeline.Pipeline) {
 func TestStreamDeliversEveryValidOrderOnceAndDeadLettersTheRest(t *testing.T) {
 	r := newRig(t, 3, sandbox.Options{Keys: sandbox.DefaultKeys})
 	r.produce(6000, 1)
-	p, _ := r.pipeline("g1", sandbox.DefaultKeys, sink.NewMemoryStore(sink.MemoryStoreOptions{}))
+	p, _ := r.pipeline("g1", sandbox.DefaultKeys, memory.NewSent(memory.Options{}))
 	stop := start(t, p)
 	r.waitDone("g1", p)
 	if err := stop(); err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sandbox"
-	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/state/memory"
 )
 
 func (r *rig) checkOnlyInvalidDeadLettered() {
@@ -35,7 +35,7 @@ func TestOutageAndFailuresDeadLetterNothing(t *testing.T) {
 	r := newRig(t, 2, sandbox.Options{Keys: sandbox.DefaultKeys, FailRate: 0.3, Seed: 3})
 	r.sandbox.SetDown(true)
 	r.produce(3000, 2)
-	p, _ := r.pipeline("g-outage", sandbox.DefaultKeys, sink.NewMemoryStore(sink.MemoryStoreOptions{}))
+	p, _ := r.pipeline("g-outage", sandbox.DefaultKeys, memory.NewSent(memory.Options{}))
 	start(t, p)
 	waitPaused(t, p, "refersion unavailable")
 	if d := p.Stats().DeadLettered[deadletter.ReasonRejected]; d != 0 {
@@ -56,7 +56,7 @@ func TestOutageAndFailuresDeadLetterNothing(t *testing.T) {
 func TestWrongKeysPauseUntilRestartedWithGoodKeys(t *testing.T) {
 	r := newRig(t, 2, sandbox.Options{Keys: sandbox.DefaultKeys})
 	r.produce(2000, 3)
-	store := sink.NewMemoryStore(sink.MemoryStoreOptions{})
+	store := memory.NewSent(memory.Options{})
 	bad, _ := r.pipeline("g-keys", "wrong.keys", store)
 	stop := start(t, bad)
 	waitPaused(t, bad, "refused the keys")
@@ -80,7 +80,7 @@ func TestWrongKeysPauseUntilRestartedWithGoodKeys(t *testing.T) {
 func TestRejectedOrdersAreDeadLetteredWithStatusAndBody(t *testing.T) {
 	r := newRig(t, 1, sandbox.Options{Keys: sandbox.DefaultKeys, RejectAll: true})
 	r.produce(1500, 4)
-	p, _ := r.pipeline("g-reject", sandbox.DefaultKeys, sink.NewMemoryStore(sink.MemoryStoreOptions{}))
+	p, _ := r.pipeline("g-reject", sandbox.DefaultKeys, memory.NewSent(memory.Options{}))
 	start(t, p)
 	r.waitDone("g-reject", p)
 	rejected := 0
@@ -115,7 +115,7 @@ func (f *flakyDeadLetters) Write(ctx context.Context, d deadletter.Record) error
 func TestFailedDeadLetterWritesAreRetriedNotSwallowed(t *testing.T) {
 	r := newRig(t, 1, sandbox.Options{Keys: sandbox.DefaultKeys})
 	r.produce(1500, 5)
-	_, dlq := r.pipeline("unused", sandbox.DefaultKeys, sink.NewMemoryStore(sink.MemoryStoreOptions{}))
+	_, dlq := r.pipeline("unused", sandbox.DefaultKeys, memory.NewSent(memory.Options{}))
 	flaky := &flakyDeadLetters{next: dlq}
 	flaky.failures.Store(5)
 	p := r.pipelineWith("g-dlq", flaky)

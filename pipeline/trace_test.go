@@ -13,7 +13,7 @@ import (
 
 	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/sandbox"
-	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/state/memory"
 )
 
 func TestOrderSpanTreeFollowsTraceparent(t *testing.T) {
@@ -33,7 +33,7 @@ func TestOrderSpanTreeFollowsTraceparent(t *testing.T) {
 
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	p := r.buildWith("g-trace", sandbox.DefaultKeys, sink.NewMemoryStore(sink.MemoryStoreOptions{}), r.dlq(), tp, 0)
+	p := r.buildWith("g-trace", sandbox.DefaultKeys, memory.NewSent(memory.Options{}), r.dlq(), tp, 0)
 	stop := start(t, p)
 	r.waitDone("g-trace", p)
 	if err := stop(); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/replay"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/state/memory"
 )
 
 func order(id, user string) string {
@@ -82,7 +83,7 @@ func check(t *testing.T, got []string) {
 }
 
 func newProc(t *testing.T) *processor.Processor {
-	p, err := processor.New(mapping.MustNew(mapping.Options{}), mapping.NewMemoryIdentities(), processor.Options{})
+	p, err := processor.New(mapping.MustNew(mapping.Options{}), memory.NewIdentities(memory.Options{}), processor.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,8 +113,8 @@ func mapOutcomes(t *testing.T) []string {
 
 func replayOutcomes(t *testing.T) []string {
 	var out bytes.Buffer
-	sent := sink.NewMemoryStore(sink.MemoryStoreOptions{})
-	r := &replay.Replayer{Mapper: mapping.MustNew(mapping.Options{}), Sent: sent, Identities: mapping.NewMemoryIdentities(),
+	sent := memory.NewSent(memory.Options{})
+	r := &replay.Replayer{Mapper: mapping.MustNew(mapping.Options{}), Sent: sent, Identities: memory.NewIdentities(memory.Options{}),
 		DryRun: true, Out: &out}
 	sum, err := r.Run(context.Background(), replay.NewFileSource(strings.NewReader(strings.Join(lines(), "\n")), -1), replay.Filter{}, nil)
 	if err != nil {
@@ -200,7 +201,7 @@ func runOutcomes(t *testing.T) []string {
 	kw.Close()
 
 	k, _ := sink.ParseKeys(sandbox.DefaultKeys)
-	s, err := sink.New(sink.Config{Endpoint: w.Sandbox.Endpoint(), Keys: k}, sink.NewMemoryStore(sink.MemoryStoreOptions{}))
+	s, err := sink.New(sink.Config{Endpoint: w.Sandbox.Endpoint(), Keys: k}, memory.NewSent(memory.Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +209,7 @@ func runOutcomes(t *testing.T) []string {
 	defer dlq.Close()
 	p, err := pipeline.New(pipeline.Config{Brokers: []string{w.Broker.Addr()}, Topic: harness.Topic, GroupID: "agree",
 		MaxWait: 100 * time.Millisecond, HeartbeatInterval: 300 * time.Millisecond, SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second},
-		mapping.MustNew(mapping.Options{}), s, mapping.NewMemoryIdentities(), dlq)
+		mapping.MustNew(mapping.Options{}), s, memory.NewIdentities(memory.Options{}), dlq)
 	if err != nil {
 		t.Fatal(err)
 	}

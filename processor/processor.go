@@ -21,6 +21,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/failure"
 	"github.com/refersion-relay/refersion-relay/mapping"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
 // MaxMessageBytes is the default largest message read as events. A larger one
@@ -40,12 +41,12 @@ type Options struct {
 // identity store is.
 type Processor struct {
 	mapper *mapping.Mapper
-	ids    mapping.IdentityStore
+	ids    store.Identities
 	max    int
 }
 
 // New returns a processor. Neither argument may be nil.
-func New(m *mapping.Mapper, ids mapping.IdentityStore, o Options) (*Processor, error) {
+func New(m *mapping.Mapper, ids store.Identities, o Options) (*Processor, error) {
 	if m == nil || ids == nil {
 		return nil, errors.New("processor: a mapper and an identity store are required")
 	}

@@ -10,11 +10,13 @@ import (
 	"github.com/refersion-relay/refersion-relay/failure"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/processor"
+	"github.com/refersion-relay/refersion-relay/state/memory"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
 const validOrder = `{"type":"track","event":"Order Completed","userId":"u1","properties":{"cart_id":"c","order_id":"A-1","currency":"USD","products":[{"sku":"S","price":2.5}]}}`
 
-func newProcessor(t *testing.T, ids mapping.IdentityStore) *processor.Processor {
+func newProcessor(t *testing.T, ids store.Identities) *processor.Processor {
 	t.Helper()
 	p, err := processor.New(mapping.MustNew(mapping.Options{}), ids, processor.Options{MaxMessageBytes: 4096})
 	if err != nil {
@@ -36,7 +38,7 @@ func outcomes(t *testing.T, p *processor.Processor, msg string) []processor.Outc
 }
 
 func TestEveryEventOfAMessageHasOneOutcome(t *testing.T) {
-	p := newProcessor(t, mapping.NewMemoryIdentities())
+	p := newProcessor(t, memory.NewIdentities(memory.Options{}))
 	msg := `{"type":"identify","userId":"u1","traits":{"email":"a@example.com"}}` + "\n" +
 		validOrder + ` {"type":"page"} {"type":"identify"} {"type":"track","event":"Order Completed","properties":{}} 42 junk`
 	want := []struct {
@@ -72,7 +74,7 @@ func TestEveryEventOfAMessageHasOneOutcome(t *testing.T) {
 }
 
 func TestOversizedMessageIsOneMalformedEvent(t *testing.T) {
-	p := newProcessor(t, mapping.NewMemoryIdentities())
+	p := newProcessor(t, memory.NewIdentities(memory.Options{}))
 	msg := `{"type":"page","pad":"` + strings.Repeat("x", 5000) + `"}`
 	outs := outcomes(t, p, msg)
 	if len(outs) != 1 || outs[0].Kind != processor.Malformed || !strings.Contains(outs[0].Problems[0].Reason, "over the 4096-byte limit") {
@@ -82,12 +84,12 @@ func TestOversizedMessageIsOneMalformedEvent(t *testing.T) {
 
 // panicky is an identity store whose lookups panic, as a defect in
 // enrichment would.
-type panicky struct{ *mapping.MemoryIdentities }
+type panicky struct{ *memory.Identities }
 
 func (panicky) Lookup(context.Context, string) (mapping.Traits, bool, error) { panic("boom") }
 
 func TestAPanicIsAFailedOutcomeNotACrash(t *testing.T) {
-	p := newProcessor(t, panicky{mapping.NewMemoryIdentities()})
+	p := newProcessor(t, panicky{memory.NewIdentities(memory.Options{})})
 	outs := outcomes(t, p, validOrder+`{"type":"page"}`)
 	if len(outs) != 2 || outs[0].Kind != processor.Failed || outs[0].Reason != deadletter.ReasonPanic {
 		t.Fatalf("outcomes %+v, want failed then dropped", outs)
@@ -98,7 +100,7 @@ func TestAPanicIsAFailedOutcomeNotACrash(t *testing.T) {
 }
 
 // down is an identity store that cannot be reached.
-type down struct{ *mapping.MemoryIdentities }
+type down struct{ *memory.Identities }
 
 var errDown = errors.New("connection refused")
 
@@ -108,7 +110,7 @@ func (down) Lookup(context.Context, string) (mapping.Traits, bool, error) {
 func (down) Merge(context.Context, string, mapping.Traits) error { return errDown }
 
 func TestAStoreThatIsDownLeavesTheEventUndecided(t *testing.T) {
-	p := newProcessor(t, down{mapping.NewMemoryIdentities()})
+	p := newProcessor(t, down{memory.NewIdentities(memory.Options{})})
 	for _, msg := range []string{validOrder, `{"type":"identify","userId":"u","traits":{"email":"e@example.com"}}`} {
 		var ev processor.Event
 		p.Each([]byte(msg), func(e processor.Event) bool { ev = e; return false })
@@ -128,7 +130,7 @@ func TestAStoreThatIsDownLeavesTheEventUndecided(t *testing.T) {
 }
 
 func TestDroppedEventsDoNotAllocate(t *testing.T) {
-	p := newProcessor(t, mapping.NewMemoryIdentities())
+	p := newProcessor(t, memory.NewIdentities(memory.Options{}))
 	msg := []byte(`{"type":"page","context":{"page":{"url":"https://x/"}}}` + "\n" + `{"type":"track","event":"Product Viewed"}`)
 	ctx := context.Background()
 	allocs := testing.AllocsPerRun(100, func() {

@@ -16,6 +16,8 @@ import (
 	"github.com/refersion-relay/refersion-relay/replay"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/state/memory"
+	"github.com/refersion-relay/refersion-relay/store"
 	"github.com/refersion-relay/refersion-relay/storefront"
 	"github.com/refersion-relay/refersion-relay/telemetry"
 )
@@ -87,7 +89,7 @@ func newSandbox(t *testing.T, o sandbox.Options) *sandbox.Server {
 	return s
 }
 
-func newSink(t *testing.T, s *sandbox.Server, store sink.SentStore) *sink.Refersion {
+func newSink(t *testing.T, s *sandbox.Server, store store.Sent) *sink.Refersion {
 	k, _ := sink.ParseKeys(sandbox.DefaultKeys)
 	snk, err := sink.New(sink.Config{Endpoint: s.Endpoint(), Keys: k,
 		Retry: sink.RetryConfig{MaxAttempts: 2, InitialInterval: time.Millisecond, MaxInterval: time.Millisecond, MaxElapsed: time.Second}},
@@ -107,7 +109,7 @@ func (r *rig) deadLetterAll() {
 	defer dlq.Close()
 	p, err := pipeline.New(pipeline.Config{Brokers: []string{r.broker.Addr()}, Topic: topic, GroupID: "relay",
 		MaxWait: 100 * time.Millisecond, HeartbeatInterval: 300 * time.Millisecond},
-		mapping.MustNew(mapping.Options{}), newSink(r.t, s, sink.NewMemoryStore(sink.MemoryStoreOptions{})), mapping.NewMemoryIdentities(), dlq)
+		mapping.MustNew(mapping.Options{}), newSink(r.t, s, memory.NewSent(memory.Options{})), memory.NewIdentities(memory.Options{}), dlq)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -133,11 +135,11 @@ func (r *rig) deadLetterAll() {
 	}
 }
 
-func (r *rig) replayer(s *sandbox.Server, store sink.SentStore) *replay.Replayer {
+func (r *rig) replayer(s *sandbox.Server, store store.Sent) *replay.Replayer {
 	dlq := deadletter.NewKafka([]string{r.broker.Addr()}, dlqTopic, nil)
 	r.t.Cleanup(func() { dlq.Close() })
 	return &replay.Replayer{Mapper: mapping.MustNew(mapping.Options{}), Sink: newSink(r.t, s, store), Sent: store,
-		Identities: mapping.NewMemoryIdentities(), DeadLetters: dlq}
+		Identities: memory.NewIdentities(memory.Options{}), DeadLetters: dlq}
 }
 
 func (r *rig) dlqSource() replay.Source {

@@ -16,6 +16,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/processor"
 	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
 // Filter selects records. Empty fields select everything. Reasons and
@@ -90,8 +91,8 @@ func (s Summary) OK() bool { return s.StillInvalid == 0 && s.FailedAgain == 0 }
 type Replayer struct {
 	Mapper     *mapping.Mapper
 	Sink       sink.Sink
-	Sent       sink.SentStore // for --dry-run's already-sent check
-	Identities mapping.IdentityStore
+	Sent       store.Sent // for --dry-run's already-sent check
+	Identities store.Identities
 	// DeadLetters receives orders that fail again, with Attempts raised; nil
 	// leaves them only in the summary.
 	DeadLetters deadletter.Writer
@@ -295,11 +296,11 @@ func (r *Replayer) dryRun(ctx context.Context, o mapping.Order) error {
 		return fmt.Errorf("sent-order store: %w", err)
 	}
 	switch c.Status {
-	case sink.AlreadySent:
+	case store.AlreadySent:
 		atomic.AddInt64(&r.sum.Skipped, 1)
 		r.describe("skip", map[string]string{"order_id": o.OrderID, "reason": "already sent"})
 		return nil
-	case sink.Claimed:
+	case store.Claimed:
 		if err := r.Sent.Release(ctx, c); err != nil {
 			return fmt.Errorf("sent-order store: %w", err)
 		}

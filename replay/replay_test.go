@@ -11,7 +11,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/replay"
 	"github.com/refersion-relay/refersion-relay/sandbox"
-	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/state/memory"
 )
 
 func TestReplayDeliversDeadLetteredOrdersOnceAndAgainNothing(t *testing.T) {
@@ -20,7 +20,7 @@ func TestReplayDeliversDeadLetteredOrdersOnceAndAgainNothing(t *testing.T) {
 	r.deadLetterAll()
 
 	s := newSandbox(t, sandbox.Options{})
-	store := sink.NewMemoryStore(sink.MemoryStoreOptions{})
+	store := memory.NewSent(memory.Options{})
 	sum, err := r.replayer(s, store).Run(context.Background(), r.dlqSource(), replay.Filter{}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +53,7 @@ func TestDryRunSendsNothing(t *testing.T) {
 	r.produce(2000, 2, time.Now())
 	r.deadLetterAll()
 	s := newSandbox(t, sandbox.Options{})
-	rp := r.replayer(s, sink.NewMemoryStore(sink.MemoryStoreOptions{}))
+	rp := r.replayer(s, memory.NewSent(memory.Options{}))
 	var out bytes.Buffer
 	rp.DryRun, rp.Out = true, &out
 	sum, err := rp.Run(context.Background(), r.dlqSource(), replay.Filter{Reasons: []string{deadletter.ReasonRejected}}, nil)
@@ -79,7 +79,7 @@ func TestSourceTopicWindowResendsOnlyThatWindowsUnsentOrders(t *testing.T) {
 	window := r.produce(2000, 4, day2)
 
 	s := newSandbox(t, sandbox.Options{})
-	store := sink.NewMemoryStore(sink.MemoryStoreOptions{})
+	store := memory.NewSent(memory.Options{})
 	sent := 0
 	for id := range window { // some of the window's orders were delivered before
 		c, _ := store.Claim(context.Background(), id, time.Minute)
@@ -113,7 +113,7 @@ func TestInterruptedReplayFinishesWhenRunAgain(t *testing.T) {
 	r.produce(4000, 5, time.Now())
 	r.deadLetterAll()
 	s := newSandbox(t, sandbox.Options{Latency: time.Millisecond})
-	store := sink.NewMemoryStore(sink.MemoryStoreOptions{})
+	store := memory.NewSent(memory.Options{})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	_, err := r.replayer(s, store).Run(ctx, r.dlqSource(), replay.Filter{}, func(sum replay.Summary) {

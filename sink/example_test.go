@@ -8,6 +8,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/sink/sinktest"
+	"github.com/refersion-relay/refersion-relay/state/memory"
 )
 
 func ExampleNew() {
@@ -21,7 +22,7 @@ func ExampleNew() {
 	if err != nil {
 		panic(err)
 	}
-	s, err := sink.New(sink.Config{Endpoint: sb.Endpoint(), Keys: keys}, sink.NewMemoryStore(sink.MemoryStoreOptions{}))
+	s, err := sink.New(sink.Config{Endpoint: sb.Endpoint(), Keys: keys}, memory.NewSent(memory.Options{}))
 	if err != nil {
 		panic(err)
 	}

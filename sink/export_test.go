@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
 // Internals opened to the external tests in package sink_test.
@@ -38,7 +40,7 @@ func NewRetry(next Sink, cfg RetryConfig, wait func(context.Context, time.Durati
 }
 
 // NewIdempotent returns the idempotency layer around next.
-func NewIdempotent(next Sink, store SentStore, lease time.Duration, log *slog.Logger) Sink {
+func NewIdempotent(next Sink, store store.Sent, lease time.Duration, log *slog.Logger) Sink {
 	return newIdempotent(next, store, lease, log)
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/state/memory"
 )
 
 const testKeys = "pub_test.sec_test"
@@ -40,11 +41,11 @@ func fastConfig(endpoint string) sink.Config {
 	}
 }
 
-// newSink builds the full chain for cfg on a fresh MemoryStore, closed when
+// newSink builds the full chain for cfg on a fresh memory.Sent, closed when
 // the test ends.
 func newSink(t testing.TB, cfg sink.Config, opts ...sink.Option) *sink.Refersion {
 	t.Helper()
-	s, err := sink.New(cfg, sink.NewMemoryStore(sink.MemoryStoreOptions{}), opts...)
+	s, err := sink.New(cfg, memory.NewSent(memory.Options{}), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

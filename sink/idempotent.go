@@ -9,6 +9,7 @@ import (
 
 	"github.com/refersion-relay/refersion-relay/failure"
 	"github.com/refersion-relay/refersion-relay/mapping"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
 // ErrClaimHeld means another sender holds the order_id's claim right now.
@@ -16,7 +17,7 @@ import (
 // Deprecated: use failure.ErrClaimHeld, which this is.
 var ErrClaimHeld = failure.ErrClaimHeld
 
-// sentStoreName names the SentStore in a *failure.StoreUnavailable when the
+// sentStoreName names the sent-order store in a *failure.StoreUnavailable when the
 // store's own error does not name it (with its backend) already.
 const sentStoreName = "sent-order store"
 
@@ -48,12 +49,12 @@ const (
 // expires.
 type idempotentSink struct {
 	next  Sink
-	store SentStore
+	store store.Sent
 	lease time.Duration
 	log   *slog.Logger
 }
 
-func newIdempotent(next Sink, store SentStore, lease time.Duration, log *slog.Logger) *idempotentSink {
+func newIdempotent(next Sink, store store.Sent, lease time.Duration, log *slog.Logger) *idempotentSink {
 	return &idempotentSink{next: next, store: store, lease: lease, log: log}
 }
 
@@ -70,11 +71,11 @@ func (s *idempotentSink) Send(ctx context.Context, o mapping.Order) error {
 		return storeUnavailable(o.OrderID, "claim", err)
 	}
 	switch claim.Status {
-	case AlreadySent:
+	case store.AlreadySent:
 		return fmt.Errorf("order %s: %w", o.OrderID, failure.ErrAlreadySent)
-	case HeldElsewhere:
+	case store.HeldElsewhere:
 		return fmt.Errorf("order %s: %w", o.OrderID, failure.ErrClaimHeld)
-	case Claimed:
+	case store.Claimed:
 	default:
 		return storeUnavailable(o.OrderID, "claim", fmt.Errorf("the store answered %v", claim.Status))
 	}
@@ -109,7 +110,7 @@ func storeUnavailable(orderID, op string, err error) error {
 // attempt is made even when ctx has ended already. The first failure is
 // logged at warn level; giving up is logged once, at error level. Only the
 // order_id is logged.
-func (s *idempotentSink) confirm(ctx context.Context, claim Claim, deadline time.Time) {
+func (s *idempotentSink) confirm(ctx context.Context, claim store.Claim, deadline time.Time) {
 	wait := confirmFirstWait
 	for attempt := 1; ; attempt++ {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)

@@ -14,6 +14,8 @@ import (
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/sink/sinktest"
+	"github.com/refersion-relay/refersion-relay/state/memory"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
 func TestSecondSendOfAnOrderIsSkipped(t *testing.T) {
@@ -72,23 +74,23 @@ func TestFailedOrderIsReleasedForALaterSend(t *testing.T) {
 	}
 }
 
-// faultyStore is a SentStore whose methods fail on demand; the rest is a MemoryStore.
+// faultyStore is a store.Sent whose methods fail on demand; the rest is a memory.Sent.
 type faultyStore struct {
-	*sink.MemoryStore
+	*memory.Sent
 	claimErr, confirmErr, releaseErr error
 	confirmFailures                  int // Confirm fails this many more times
 	confirms                         int // Confirm calls
-	released                         []sink.Claim
+	released                         []store.Claim
 }
 
-func (f *faultyStore) Claim(ctx context.Context, id string, lease time.Duration) (sink.Claim, error) {
+func (f *faultyStore) Claim(ctx context.Context, id string, lease time.Duration) (store.Claim, error) {
 	if f.claimErr != nil {
-		return sink.Claim{}, f.claimErr
+		return store.Claim{}, f.claimErr
 	}
-	return f.MemoryStore.Claim(ctx, id, lease)
+	return f.Sent.Claim(ctx, id, lease)
 }
 
-func (f *faultyStore) Confirm(ctx context.Context, c sink.Claim) error {
+func (f *faultyStore) Confirm(ctx context.Context, c store.Claim) error {
 	f.confirms++
 	if f.confirmErr != nil {
 		return f.confirmErr
@@ -97,33 +99,33 @@ func (f *faultyStore) Confirm(ctx context.Context, c sink.Claim) error {
 		f.confirmFailures--
 		return errors.New("store briefly down")
 	}
-	return f.MemoryStore.Confirm(ctx, c)
+	return f.Sent.Confirm(ctx, c)
 }
 
-func (f *faultyStore) Release(ctx context.Context, c sink.Claim) error {
+func (f *faultyStore) Release(ctx context.Context, c store.Claim) error {
 	f.released = append(f.released, c)
 	if f.releaseErr != nil {
 		return f.releaseErr
 	}
-	return f.MemoryStore.Release(ctx, c)
+	return f.Sent.Release(ctx, c)
 }
 
 func newFaultyStore() *faultyStore {
-	return &faultyStore{MemoryStore: sink.NewMemoryStore(sink.MemoryStoreOptions{})}
+	return &faultyStore{Sent: memory.NewSent(memory.Options{})}
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func TestClaimFailureIsStoreUnavailableAndSendsNothing(t *testing.T) {
-	store := newFaultyStore()
-	store.claimErr = errors.New("connection refused")
+	fs := newFaultyStore()
+	fs.claimErr = errors.New("connection refused")
 	next := &scripted{}
-	err := sink.NewIdempotent(next, store, time.Minute, discard()).Send(context.Background(), sinktest.Order("1"))
+	err := sink.NewIdempotent(next, fs, time.Minute, discard()).Send(context.Background(), sinktest.Order("1"))
 	var su *failure.StoreUnavailable
 	if failure.KindOf(err) != failure.KindStoreUnavailable || !errors.As(err, &su) || next.calls != 0 {
 		t.Fatalf("%v (kind %s) after %d sends", err, failure.KindOf(err), next.calls)
 	}
-	if su.Store != "sent-order store" || !errors.Is(err, store.claimErr) || failure.IsRetryable(err) {
+	if su.Store != "sent-order store" || !errors.Is(err, fs.claimErr) || failure.IsRetryable(err) {
 		t.Fatalf("store %q, error %v", su.Store, err)
 	}
 	if !strings.Contains(err.Error(), "sent-order store unavailable") || strings.Contains(err.Error(), "refersion") {
@@ -133,9 +135,9 @@ func TestClaimFailureIsStoreUnavailableAndSendsNothing(t *testing.T) {
 
 // A store that names itself (and its backend) keeps its name.
 func TestClaimFailureKeepsTheStoresOwnName(t *testing.T) {
-	store := newFaultyStore()
-	store.claimErr = &failure.StoreUnavailable{Store: "redis sent-order store", Err: errors.New("connection refused")}
-	err := sink.NewIdempotent(&scripted{}, store, time.Minute, discard()).Send(context.Background(), sinktest.Order("1"))
+	fs := newFaultyStore()
+	fs.claimErr = &failure.StoreUnavailable{Store: "redis sent-order store", Err: errors.New("connection refused")}
+	err := sink.NewIdempotent(&scripted{}, fs, time.Minute, discard()).Send(context.Background(), sinktest.Order("1"))
 	var su *failure.StoreUnavailable
 	if !errors.As(err, &su) || su.Store != "redis sent-order store" || failure.KindOf(err) != failure.KindStoreUnavailable {
 		t.Fatalf("got %v", err)
@@ -143,21 +145,21 @@ func TestClaimFailureKeepsTheStoresOwnName(t *testing.T) {
 }
 
 func TestClaimCutShortByTheCallerIsCanceled(t *testing.T) {
-	store := newFaultyStore()
-	store.claimErr = errors.New("connection reset")
+	fs := newFaultyStore()
+	fs.claimErr = errors.New("connection reset")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := sink.NewIdempotent(&scripted{}, store, time.Minute, discard()).Send(ctx, sinktest.Order("1"))
+	err := sink.NewIdempotent(&scripted{}, fs, time.Minute, discard()).Send(ctx, sinktest.Order("1"))
 	if failure.KindOf(err) != failure.KindCanceled || failure.IsStoreUnavailable(err) {
 		t.Fatalf("got %v (kind %s)", err, failure.KindOf(err))
 	}
 }
 
 func TestClaimHeldElsewhereIsClaimHeld(t *testing.T) {
-	store := newFaultyStore()
-	_, _ = store.Claim(context.Background(), "1", time.Minute)
+	fs := newFaultyStore()
+	_, _ = fs.Claim(context.Background(), "1", time.Minute)
 	next := &scripted{}
-	err := sink.NewIdempotent(next, store, time.Minute, discard()).Send(context.Background(), sinktest.Order("1"))
+	err := sink.NewIdempotent(next, fs, time.Minute, discard()).Send(context.Background(), sinktest.Order("1"))
 	if !errors.Is(err, failure.ErrClaimHeld) || failure.KindOf(err) != failure.KindClaimHeld || next.calls != 0 {
 		t.Fatalf("%v after %d sends", err, next.calls)
 	}
@@ -170,34 +172,34 @@ func TestClaimHeldElsewhereIsClaimHeld(t *testing.T) {
 }
 
 func TestPermanentFailureReleasesTheClaim(t *testing.T) {
-	store := newFaultyStore()
+	fs := newFaultyStore()
 	next := &scripted{errs: []error{&failure.Permanent{Status: 422}}}
-	err := sink.NewIdempotent(next, store, time.Minute, discard()).Send(context.Background(), sinktest.Order("1"))
-	if !failure.IsPermanent(err) || len(store.released) != 1 {
-		t.Fatalf("%v, %d releases", err, len(store.released))
+	err := sink.NewIdempotent(next, fs, time.Minute, discard()).Send(context.Background(), sinktest.Order("1"))
+	if !failure.IsPermanent(err) || len(fs.released) != 1 {
+		t.Fatalf("%v, %d releases", err, len(fs.released))
 	}
-	if c, _ := store.Claim(context.Background(), "1", time.Minute); c.Status != sink.Claimed {
+	if c, _ := fs.Claim(context.Background(), "1", time.Minute); c.Status != store.Claimed {
 		t.Fatalf("after release: %v", c.Status)
 	}
 }
 
 func TestFailedReleaseIsJoinedToTheSendError(t *testing.T) {
-	store := newFaultyStore()
-	store.releaseErr = errors.New("redis down")
+	fs := newFaultyStore()
+	fs.releaseErr = errors.New("redis down")
 	next := &scripted{errs: []error{&failure.Permanent{Status: 400}}}
-	err := sink.NewIdempotent(next, store, time.Minute, discard()).Send(context.Background(), sinktest.Order("1"))
+	err := sink.NewIdempotent(next, fs, time.Minute, discard()).Send(context.Background(), sinktest.Order("1"))
 	if failure.KindOf(err) != failure.KindPermanent || !strings.Contains(err.Error(), "redis down") {
 		t.Fatalf("got %v", err)
 	}
 }
 
 func TestFailedConfirmStillReportsDeliveredAndLogs(t *testing.T) {
-	store := newFaultyStore()
-	store.confirmErr = errors.New("redis down")
+	fs := newFaultyStore()
+	fs.confirmErr = errors.New("redis down")
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	// The store stays down for the whole lease: Send gives up confirming.
-	if err := sink.NewIdempotent(&scripted{}, store, 100*time.Millisecond, log).Send(context.Background(), sinktest.Order("1")); err != nil {
+	if err := sink.NewIdempotent(&scripted{}, fs, 100*time.Millisecond, log).Send(context.Background(), sinktest.Order("1")); err != nil {
 		t.Fatalf("delivered order reported as %v", err)
 	}
 	if !strings.Contains(logs.String(), "not recorded") || !strings.Contains(logs.String(), "order_id=1") {
@@ -211,8 +213,8 @@ func TestFailedConfirmStillReportsDeliveredAndLogs(t *testing.T) {
 // A shutdown must not wait out the claim's lease (minutes) while the store
 // stays down: confirm gives up once the Send's ctx is done, and says so once.
 func TestConfirmStopsPromptlyWhenTheCallerGivesUp(t *testing.T) {
-	store := newFaultyStore()
-	store.confirmErr = errors.New("redis down")
+	fs := newFaultyStore()
+	fs.confirmErr = errors.New("redis down")
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -222,15 +224,15 @@ func TestConfirmStopsPromptlyWhenTheCallerGivesUp(t *testing.T) {
 		return nil
 	})
 	start := time.Now()
-	err := sink.NewIdempotent(next, store, 190*time.Second, log).Send(ctx, sinktest.Order("1"))
+	err := sink.NewIdempotent(next, fs, 190*time.Second, log).Send(ctx, sinktest.Order("1"))
 	if took := time.Since(start); took > 2*time.Second {
 		t.Fatalf("Send took %v after its ctx was canceled", took)
 	}
 	if err != nil {
 		t.Fatalf("delivered order reported as %v", err)
 	}
-	if store.confirms < 2 {
-		t.Fatalf("confirm tried %d times before ctx ended, want retries", store.confirms)
+	if fs.confirms < 2 {
+		t.Fatalf("confirm tried %d times before ctx ended, want retries", fs.confirms)
 	}
 	out := logs.String()
 	if n := strings.Count(out, "level=ERROR"); n != 1 || !strings.Contains(out, "not recorded") ||
@@ -245,38 +247,38 @@ func TestConfirmStopsPromptlyWhenTheCallerGivesUp(t *testing.T) {
 // A ctx that ended during the request still gets one Confirm attempt, but
 // no retries.
 func TestConfirmAfterTheCallerGaveUpIsTriedOnce(t *testing.T) {
-	store := newFaultyStore()
-	store.confirmErr = errors.New("redis down")
+	fs := newFaultyStore()
+	fs.confirmErr = errors.New("redis down")
 	ctx, cancel := context.WithCancel(context.Background())
 	next := sinkFunc(func(context.Context) error { cancel(); return nil })
 	start := time.Now()
-	if err := sink.NewIdempotent(next, store, time.Hour, discard()).Send(ctx, sinktest.Order("1")); err != nil {
+	if err := sink.NewIdempotent(next, fs, time.Hour, discard()).Send(ctx, sinktest.Order("1")); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); store.confirms != 1 || took > time.Second {
-		t.Fatalf("%d confirm attempts in %v, want 1 at once", store.confirms, took)
+	if took := time.Since(start); fs.confirms != 1 || took > time.Second {
+		t.Fatalf("%d confirm attempts in %v, want 1 at once", fs.confirms, took)
 	}
 }
 
 func TestConfirmIsRetriedWhileTheLeaseHolds(t *testing.T) {
-	store := newFaultyStore()
-	store.confirmFailures = 2
-	if err := sink.NewIdempotent(&scripted{}, store, time.Minute, discard()).Send(context.Background(), sinktest.Order("1")); err != nil {
+	fs := newFaultyStore()
+	fs.confirmFailures = 2
+	if err := sink.NewIdempotent(&scripted{}, fs, time.Minute, discard()).Send(context.Background(), sinktest.Order("1")); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := store.Claim(context.Background(), "1", time.Minute); c.Status != sink.AlreadySent {
+	if c, _ := fs.Claim(context.Background(), "1", time.Minute); c.Status != store.AlreadySent {
 		t.Fatalf("order not recorded after the store came back: %v", c.Status)
 	}
 }
 
 func TestConfirmRunsAfterTheCallerGivesUp(t *testing.T) {
-	store := newFaultyStore()
+	fs := newFaultyStore()
 	ctx, cancel := context.WithCancel(context.Background())
 	next := sinkFunc(func(context.Context) error { cancel(); return nil })
-	if err := sink.NewIdempotent(next, store, time.Minute, discard()).Send(ctx, sinktest.Order("1")); err != nil {
+	if err := sink.NewIdempotent(next, fs, time.Minute, discard()).Send(ctx, sinktest.Order("1")); err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := store.Claim(context.Background(), "1", time.Minute); c.Status != sink.AlreadySent {
+	if c, _ := fs.Claim(context.Background(), "1", time.Minute); c.Status != store.AlreadySent {
 		t.Fatalf("delivered order not recorded: %v", c.Status)
 	}
 }

@@ -4,7 +4,7 @@
 // New builds the production Sink as a chain of decorators, each in its own
 // file, outermost first:
 //
-//	idempotent  claims the order_id in a SentStore; skips an order already sent
+//	idempotent  claims the order_id in a store.Sent; skips an order already sent
 //	ratelimit   waits for a token (orders per second, off by default)
 //	retry       the only retry layer: backoff with full jitter, Retry-After
 //	breaker     circuit breaker (gobreaker) around each request
@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/refersion-relay/refersion-relay/mapping"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
 // Sink delivers one order. It blocks until the order is delivered, has failed
@@ -53,7 +54,7 @@ type Refersion struct {
 //	                      nothing was sent; redo later, without pausing the other orders
 //	KindRetryable         not delivered for a reason that may pass: retried until Retry's
 //	                      limits ran out; redo later, never dead-letter
-//	KindStoreUnavailable  the SentStore failed to claim the order_id
+//	KindStoreUnavailable  the sent-order store failed to claim the order_id
 //	                      (*failure.StoreUnavailable naming the store); nothing was sent;
 //	                      redo later, pause consuming, never dead-letter
 //	KindCanceled          ctx ended first; redo later
@@ -103,14 +104,14 @@ func WithBreakerObserver(f func(from, to BreakerState)) Option {
 
 // New validates cfg and builds the chain described in the package comment,
 // claiming order_ids in store. store is required: there is no default, so
-// that no relay runs by mistake on a store that forgets on restart (a
-// NewMemoryStore is one, for tests and demos).
-func New(cfg Config, store SentStore, opts ...Option) (*Refersion, error) {
+// that no relay runs by mistake on a store that forgets on restart (the
+// state/memory one does, for tests and demos).
+func New(cfg Config, store store.Sent, opts ...Option) (*Refersion, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if store == nil {
-		return nil, errors.New("sink.New: the SentStore is nil: pass the sent-order store (state.Stores.Sent, or a NewMemoryStore for tests)")
+		return nil, errors.New("sink.New: the sent-order store (store.Sent) is nil: pass state.Stores.Sent, or a state/memory Sent for tests")
 	}
 	cfg = cfg.withDefaults()
 	o := options{}

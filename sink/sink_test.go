@@ -7,6 +7,7 @@ import (
 
 	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/sink/sinktest"
+	"github.com/refersion-relay/refersion-relay/state/memory"
 )
 
 func TestNewConformance(t *testing.T) {
@@ -44,15 +45,15 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 			t.Errorf("error does not name %s: %v", field, err)
 		}
 	}
-	if _, err := sink.New(sink.Config{}, sink.NewMemoryStore(sink.MemoryStoreOptions{})); err == nil {
+	if _, err := sink.New(sink.Config{}, memory.NewSent(memory.Options{})); err == nil {
 		t.Fatal("New accepted a config without keys")
 	}
 }
 
 func TestNewRequiresAStore(t *testing.T) {
 	_, err := sink.New(fastConfig("http://127.0.0.1:1/tracker/orders/paid"), nil)
-	if err == nil || !strings.Contains(err.Error(), "SentStore") {
-		t.Fatalf("New without a store: %v, want an error naming the SentStore", err)
+	if err == nil || !strings.Contains(err.Error(), "store.Sent") {
+		t.Fatalf("New without a store: %v, want an error naming store.Sent", err)
 	}
 }
 

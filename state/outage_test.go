@@ -13,9 +13,9 @@ import (
 	"github.com/refersion-relay/refersion-relay/config"
 	"github.com/refersion-relay/refersion-relay/failure"
 	"github.com/refersion-relay/refersion-relay/mapping"
-	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/state"
 	"github.com/refersion-relay/refersion-relay/state/statetest"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
 // syncBuffer is a bytes.Buffer safe for a handler's concurrent writes.
@@ -64,7 +64,7 @@ func TestRedisOutageGoesThroughTheLogger(t *testing.T) {
 		"Claim":  func(ctx context.Context) error { _, err := s.Sent.Claim(ctx, "o-1", time.Minute); return err },
 		"Lookup": func(ctx context.Context) error { _, _, err := s.Identities.Lookup(ctx, "u"); return err },
 		"Merge": func(ctx context.Context) error {
-			return s.Identities.(mapping.IdentityWriter).Merge(ctx, "u", mapping.Traits{Email: "u@example.com"})
+			return s.Identities.Merge(ctx, "u", mapping.Traits{Email: "u@example.com"})
 		},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -84,7 +84,7 @@ func TestRedisOutageGoesThroughTheLogger(t *testing.T) {
 	// PoolSize failed dials; until then calls fail as before.
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		c, err := s.Sent.Claim(context.Background(), "o-2", time.Minute)
-		if err == nil && c.Status == sink.Claimed {
+		if err == nil && c.Status == store.Claimed {
 			break
 		}
 		if time.Now().After(deadline) {

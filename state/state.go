@@ -9,8 +9,9 @@
 //	disk     bbolt files in STATE_DIR         one replica (the default); survives crashes
 //	redis    one Redis server at REDIS_URL    several replicas consuming one topic
 //
-// Every backend passes the conformance suites of state/statetest and
-// sink/sinktest. An error from any store method, other than the caller's
+// Both stores keep the contracts of package store (store.Identities and
+// store.Sent), and every backend passes their conformance suites
+// (store/storetest). An error from any store method, other than the caller's
 // own context ending, means the store is unavailable right now: the caller
 // pauses and retries, and never drops or dead-letters an order because of
 // it. The disk and redis backends return it as a *failure.StoreUnavailable
@@ -31,18 +32,17 @@ import (
 
 	"github.com/refersion-relay/refersion-relay/config"
 	"github.com/refersion-relay/refersion-relay/failure"
-	"github.com/refersion-relay/refersion-relay/mapping"
-	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/state/disk"
 	"github.com/refersion-relay/refersion-relay/state/memory"
 	"github.com/refersion-relay/refersion-relay/state/redisstore"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
 // Stores are the two stores of one backend. Both are safe for concurrent use.
 type Stores struct {
 	Backend    string // memory, disk or redis
-	Identities mapping.IdentityStore
-	Sent       sink.SentStore
+	Identities store.Identities
+	Sent       store.Sent
 
 	ping  []func(ctx context.Context) error
 	close []func() error

@@ -7,9 +7,10 @@ import (
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/config"
-	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/state"
 	"github.com/refersion-relay/refersion-relay/state/statetest"
+	"github.com/refersion-relay/refersion-relay/store"
+	"github.com/refersion-relay/refersion-relay/store/storetest"
 )
 
 // stateConfig is the default state configuration on backend.
@@ -34,12 +35,12 @@ func roundTrip(t *testing.T, s *state.Stores) {
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
-	p := statetest.WritePerson(t, s.Identities, "p")
+	p := storetest.WritePerson(t, s.Identities, "p")
 	if got, _, err := s.Identities.Lookup(ctx, p.AnonymousID); err != nil || got != p.Traits {
 		t.Fatalf("Lookup: %+v, %v", got, err)
 	}
 	c, err := s.Sent.Claim(ctx, "o-1", time.Minute)
-	if err != nil || c.Status != sink.Claimed {
+	if err != nil || c.Status != store.Claimed {
 		t.Fatalf("Claim: %v, %v", c.Status, err)
 	}
 	if err := s.Sent.Confirm(ctx, c); err != nil {
@@ -77,7 +78,7 @@ func TestDiskStateOutlivesTheProcess(t *testing.T) {
 	if got, found, _ := s.Identities.Lookup(ctx, "user-p"); !found || got.Email != "mail-p@example.com" {
 		t.Fatalf("identity after reopen: %+v", got)
 	}
-	if c, _ := s.Sent.Claim(ctx, "o-1", time.Minute); c.Status != sink.AlreadySent {
+	if c, _ := s.Sent.Claim(ctx, "o-1", time.Minute); c.Status != store.AlreadySent {
 		t.Fatalf("order after reopen: %v", c.Status)
 	}
 }

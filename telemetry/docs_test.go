@@ -16,9 +16,9 @@ import (
 
 	"github.com/refersion-relay/refersion-relay/broker"
 	"github.com/refersion-relay/refersion-relay/failure"
-	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/state/memory"
 	"github.com/refersion-relay/refersion-relay/telemetry"
 )
 
@@ -56,7 +56,7 @@ func everyFamily(t *testing.T) families {
 		t.Fatal(err)
 	}
 	observe(sink.Attempt{Status: 200, Kind: failure.KindDelivered, Duration: time.Millisecond})
-	ids, err := tel.CountIdentities(mapping.NewMemoryIdentities())
+	ids, err := tel.CountIdentities(memory.NewIdentities(memory.Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/sink/sinktest"
+	"github.com/refersion-relay/refersion-relay/state/memory"
 	"github.com/refersion-relay/refersion-relay/telemetry"
 )
 
@@ -93,7 +94,7 @@ func TestSinkErrorPathsLeakNothing(t *testing.T) {
 			Endpoint: sb.Endpoint(), Keys: keys, RequestTimeout: 5 * time.Second,
 			Retry:   sink.RetryConfig{MaxAttempts: 3, InitialInterval: time.Millisecond, MaxInterval: 2 * time.Millisecond},
 			Breaker: sink.BreakerConfig{Failures: 2, OpenTimeout: 5 * time.Millisecond},
-		}, sink.NewMemoryStore(sink.MemoryStoreOptions{}), sink.WithLogger(log))
+		}, memory.NewSent(memory.Options{}), sink.WithLogger(log))
 		if err != nil {
 			t.Fatal(err)
 		}

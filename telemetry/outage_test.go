@@ -13,6 +13,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/sink/sinktest"
+	"github.com/refersion-relay/refersion-relay/state/memory"
 	"github.com/refersion-relay/refersion-relay/telemetry"
 )
 
@@ -34,7 +35,7 @@ func TestOutageShowsInAttemptsAndBreakerState(t *testing.T) {
 	s, err := sink.New(sink.Config{Endpoint: down.URL, Keys: keys,
 		Retry:   sink.RetryConfig{MaxAttempts: 5, InitialInterval: time.Millisecond, MaxInterval: time.Millisecond},
 		Breaker: sink.BreakerConfig{Failures: 3, OpenTimeout: time.Hour},
-	}, sink.NewMemoryStore(sink.MemoryStoreOptions{}), sink.WithAttemptObserver(observe))
+	}, memory.NewSent(memory.Options{}), sink.WithAttemptObserver(observe))
 	if err != nil {
 		t.Fatal(err)
 	}

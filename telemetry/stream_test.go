@@ -14,6 +14,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/state/memory"
 	"github.com/refersion-relay/refersion-relay/storefront"
 	"github.com/refersion-relay/refersion-relay/telemetry"
 )
@@ -71,12 +72,12 @@ func TestMetricsAfterAStreamEqualItsCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys, _ := sink.ParseKeys(sandbox.DefaultKeys)
-	s, err := sink.New(sink.Config{Endpoint: sb.Endpoint(), Keys: keys}, sink.NewMemoryStore(sink.MemoryStoreOptions{}), sink.WithAttemptObserver(observe))
+	s, err := sink.New(sink.Config{Endpoint: sb.Endpoint(), Keys: keys}, memory.NewSent(memory.Options{}), sink.WithAttemptObserver(observe))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	store := mapping.NewMemoryIdentities()
+	store := memory.NewIdentities(memory.Options{})
 	ids, err := tel.CountIdentities(store)
 	if err != nil {
 		t.Fatal(err)

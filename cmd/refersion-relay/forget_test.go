@@ -14,6 +14,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/state"
 	"github.com/refersion-relay/refersion-relay/state/disk"
 	"github.com/refersion-relay/refersion-relay/state/statetest"
+	"github.com/refersion-relay/refersion-relay/store/storetest"
 )
 
 // forgetEnv sets the state variables and clears Kafka's and Refersion's,
@@ -32,13 +33,13 @@ func forgetEnv(t *testing.T, env map[string]string) config.State {
 }
 
 // stored writes two people into the backend of cfg, and closes it.
-func stored(t *testing.T, cfg config.State) (p, other statetest.Person) {
+func stored(t *testing.T, cfg config.State) (p, other storetest.Person) {
 	t.Helper()
 	s, err := state.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, other = statetest.WritePerson(t, s.Identities, "p"), statetest.WritePerson(t, s.Identities, "q")
+	p, other = storetest.WritePerson(t, s.Identities, "p"), storetest.WritePerson(t, s.Identities, "q")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func stored(t *testing.T, cfg config.State) (p, other statetest.Person) {
 }
 
 // wantForgotten checks that p is gone from the backend of cfg and other is not.
-func wantForgotten(t *testing.T, cfg config.State, p, other statetest.Person) {
+func wantForgotten(t *testing.T, cfg config.State, p, other storetest.Person) {
 	t.Helper()
 	ctx := context.Background()
 	s, err := state.Open(ctx, cfg)

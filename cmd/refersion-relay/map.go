@@ -10,6 +10,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/mapstream"
 	"github.com/refersion-relay/refersion-relay/processor"
+	"github.com/refersion-relay/refersion-relay/state/memory"
 )
 
 func cmdMap(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -28,7 +29,7 @@ func cmdMap(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	proc, err := processor.New(m, mapping.NewMemoryIdentities(), processor.Options{})
+	proc, err := processor.New(m, memory.NewIdentities(memory.Options{}), processor.Options{})
 	if err != nil {
 		return err
 	}

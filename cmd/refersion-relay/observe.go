@@ -11,8 +11,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/refersion-relay/refersion-relay/config"
-	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/store"
 	"github.com/refersion-relay/refersion-relay/telemetry"
 )
 
@@ -68,7 +68,7 @@ func (in instrumentation) sinkOptions(endpoint string) ([]sink.Option, error) {
 	return []sink.Option{sink.WithAttemptObserver(observe), sink.WithTracerProvider(in.tel.TracerProvider())}, nil
 }
 
-func (in instrumentation) identities(ids mapping.IdentityStore) (mapping.IdentityStore, error) {
+func (in instrumentation) identities(ids store.Identities) (store.Identities, error) {
 	if in.tel == nil {
 		return ids, nil
 	}

@@ -1,3 +1,6 @@
+// Package sinktest holds the conformance suite every sink.Sink must pass,
+// and test orders. The suites of the store contracts (store.Sent among them)
+// are in store/storetest.
 package sinktest
 
 import (

@@ -12,7 +12,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/failure"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/state/disk"
-	"github.com/refersion-relay/refersion-relay/state/statetest"
+	"github.com/refersion-relay/refersion-relay/store/storetest"
 )
 
 var errInjected = errors.New("injected write failure")
@@ -49,7 +49,7 @@ func flushEventually(t *testing.T, s *disk.Identities) {
 
 // wantPerson fails unless every id of p looks up p's traits, or nothing
 // when want is false.
-func wantPerson(t *testing.T, s mapping.Identities, p statetest.Person, want bool) {
+func wantPerson(t *testing.T, s mapping.Identities, p storetest.Person, want bool) {
 	t.Helper()
 	for _, id := range p.IDs() {
 		got, found, err := s.Lookup(context.Background(), id)
@@ -73,7 +73,7 @@ func TestFlushMakesChangesDurable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := statetest.WritePerson(t, s, "p")
+	p := storetest.WritePerson(t, s, "p")
 	if err := s.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -88,12 +88,12 @@ func TestFailedCommitKeepsChangesUntilTheyAreWritten(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openIdentities(t, dir, disk.Options{})
-	p := statetest.WritePerson(t, s, "p")
+	p := storetest.WritePerson(t, s, "p")
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	disk.SetCommitFault(s, failCommits)
-	q := statetest.WritePerson(t, s, "q")
+	q := storetest.WritePerson(t, s, "q")
 	wantPerson(t, s, q, true) // from memory
 	short, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -120,8 +120,8 @@ func TestForgetOfUnwrittenPersonLeavesNoTrace(t *testing.T) {
 	dir := t.TempDir()
 	s := openIdentities(t, dir, disk.Options{ScrubDelay: time.Hour})
 	disk.SetCommitFault(s, failCommits)
-	p := statetest.WritePerson(t, s, "p")
-	q := statetest.WritePerson(t, s, "q")
+	p := storetest.WritePerson(t, s, "p")
+	q := storetest.WritePerson(t, s, "q")
 	if err := s.Forget(context.Background(), p.EarlierID); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestCloseReportsUnwrittenChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	disk.SetCommitFault(s, failCommits)
-	p := statetest.WritePerson(t, s, "p")
+	p := storetest.WritePerson(t, s, "p")
 	if err := s.Close(); !errors.Is(err, errInjected) {
 		t.Fatalf("Close with unwritable changes: %v", err)
 	}

@@ -5,11 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/refersion-relay/refersion-relay/mapping"
-	"github.com/refersion-relay/refersion-relay/sink"
-	"github.com/refersion-relay/refersion-relay/sink/sinktest"
 	"github.com/refersion-relay/refersion-relay/state/disk"
 	"github.com/refersion-relay/refersion-relay/state/statetest"
+	"github.com/refersion-relay/refersion-relay/store"
+	"github.com/refersion-relay/refersion-relay/store/storetest"
 )
 
 // clock is a settable test clock.
@@ -53,42 +52,42 @@ func openSent(t testing.TB, dir string, opts disk.Options) *disk.Sent {
 }
 
 func TestIdentitiesConform(t *testing.T) {
-	statetest.TestIdentities(t, func(t *testing.T) mapping.IdentityStore {
+	storetest.TestIdentities(t, func(t *testing.T) store.Identities {
 		return openIdentities(t, t.TempDir(), disk.Options{})
 	})
 }
 
 func TestIdentitiesExpire(t *testing.T) {
-	statetest.TestIdentityExpiry(t, time.Hour, func(t *testing.T, ttl time.Duration) (mapping.IdentityStore, statetest.Advance) {
+	storetest.TestIdentityExpiry(t, time.Hour, func(t *testing.T, ttl time.Duration) (store.Identities, storetest.Advance) {
 		c := newClock()
 		return openIdentities(t, t.TempDir(), disk.Options{TTL: ttl, Now: c.Now}), c.Advance
 	})
 }
 
 func TestSentConforms(t *testing.T) {
-	sinktest.TestSentStore(t, func(t *testing.T) sink.SentStore { return openSent(t, t.TempDir(), disk.Options{}) })
+	storetest.TestSent(t, func(t *testing.T) store.Sent { return openSent(t, t.TempDir(), disk.Options{}) })
 }
 
 func TestSentExpires(t *testing.T) {
-	statetest.TestSentExpiry(t, time.Hour, func(t *testing.T, ttl time.Duration) (sink.SentStore, statetest.Advance) {
+	storetest.TestSentExpiry(t, time.Hour, func(t *testing.T, ttl time.Duration) (store.Sent, storetest.Advance) {
 		c := newClock()
 		return openSent(t, t.TempDir(), disk.Options{TTL: ttl, Now: c.Now}), c.Advance
 	})
 }
 
 func TestSentRacingSendersSendOnce(t *testing.T) {
-	statetest.TestSentReplicas(t, func(t *testing.T) []sink.SentStore {
+	storetest.TestSentReplicas(t, func(t *testing.T) []store.Sent {
 		s := openSent(t, t.TempDir(), disk.Options{})
-		return []sink.SentStore{s, s}
+		return []store.Sent{s, s}
 	})
 }
 
 func BenchmarkIdentities(b *testing.B) {
-	statetest.BenchmarkIdentities(b, func(b *testing.B) mapping.IdentityStore {
+	statetest.BenchmarkIdentities(b, func(b *testing.B) store.Identities {
 		return openIdentities(b, b.TempDir(), disk.Options{})
 	})
 }
 
 func BenchmarkSent(b *testing.B) {
-	statetest.BenchmarkSent(b, func(b *testing.B) sink.SentStore { return openSent(b, b.TempDir(), disk.Options{}) })
+	statetest.BenchmarkSent(b, func(b *testing.B) store.Sent { return openSent(b, b.TempDir(), disk.Options{}) })
 }

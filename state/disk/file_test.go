@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/mapping"
-	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/state/disk"
-	"github.com/refersion-relay/refersion-relay/state/statetest"
+	"github.com/refersion-relay/refersion-relay/store"
+	"github.com/refersion-relay/refersion-relay/store/storetest"
 )
 
 // noTrace fails if the file at path holds any of strs, anywhere in its bytes.
@@ -37,7 +37,7 @@ func TestWritesOutliveARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	sent := openSent(t, dir, disk.Options{})
-	p := statetest.WritePerson(t, ids, "p")
+	p := storetest.WritePerson(t, ids, "p")
 	c, _ := sent.Claim(ctx, "o-1", time.Minute)
 	if err := sent.Confirm(ctx, c); err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ func TestWritesOutliveARestart(t *testing.T) {
 	if got, _, _ := ids.Lookup(ctx, p.AnonymousID); got != p.Traits {
 		t.Fatalf("after reopen: %+v, want %+v", got, p.Traits)
 	}
-	if c, _ := openSent(t, dir, disk.Options{}).Claim(ctx, "o-1", time.Minute); c.Status != sink.AlreadySent {
+	if c, _ := openSent(t, dir, disk.Options{}).Claim(ctx, "o-1", time.Minute); c.Status != store.AlreadySent {
 		t.Fatalf("sent order after reopen: %v", c.Status)
 	}
 }
@@ -70,8 +70,8 @@ func TestForgetLeavesNoTraceInTheFile(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openIdentities(t, dir, disk.Options{ScrubDelay: time.Hour})
-	p := statetest.WritePerson(t, s, "p")
-	other := statetest.WritePerson(t, s, "q")
+	p := storetest.WritePerson(t, s, "p")
+	other := storetest.WritePerson(t, s, "q")
 	if err := s.Forget(ctx, p.OtherDevice); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestForgetIsScrubbedAfterACrash(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openIdentities(t, dir, disk.Options{ScrubDelay: time.Hour})
-	p := statetest.WritePerson(t, s, "p")
+	p := storetest.WritePerson(t, s, "p")
 	if err := s.Forget(ctx, p.UserID); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestForgetIsScrubbedOnClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := statetest.WritePerson(t, s, "p")
+	p := storetest.WritePerson(t, s, "p")
 	if err := s.Forget(context.Background(), p.AnonymousID); err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestForgetIsScrubbedOnClose(t *testing.T) {
 func TestForgetIsScrubbedAfterTheDelay(t *testing.T) {
 	dir := t.TempDir()
 	s := openIdentities(t, dir, disk.Options{ScrubDelay: time.Millisecond})
-	p := statetest.WritePerson(t, s, "p")
+	p := storetest.WritePerson(t, s, "p")
 	if err := s.Forget(context.Background(), p.UserID); err != nil {
 		t.Fatal(err)
 	}
@@ -162,9 +162,9 @@ func TestSweepDeletesExpiredRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	keep := statetest.WritePerson(t, s, "keep")
+	keep := storetest.WritePerson(t, s, "keep")
 	c.Advance(59 * time.Minute)
-	statetest.WritePerson(t, s, "keep") // renewed
+	storetest.WritePerson(t, s, "keep") // renewed
 	c.Advance(2 * time.Minute)
 	if err := s.Sweep(ctx); err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ var (
 // IdentitiesFile is the identity store's file name in the state directory.
 const IdentitiesFile = "identities.db"
 
-// Identities is a mapping.IdentityStore in a bbolt file, written behind:
+// Identities is a store.Identities in a bbolt file, written behind:
 // Merge, Link and Forget change an overlay in memory, which Lookup reads
 // before the file, and a writer goroutine commits the overlay in batches
 // (see the package doc and Flush). Traits and links live for the TTL after
@@ -59,7 +59,7 @@ func OpenIdentities(dir string, opts Options) (*Identities, error) {
 	return s, nil
 }
 
-// Lookup implements mapping.Identities. It sees every change accepted
+// Lookup implements store.Identities. It sees every change accepted
 // before it, durable or not.
 func (s *Identities) Lookup(ctx context.Context, id string) (t mapping.Traits, found bool, err error) {
 	if err := ctx.Err(); err != nil {
@@ -83,7 +83,7 @@ func (s *Identities) Lookup(ctx context.Context, id string) (t mapping.Traits, f
 	return t, !t.IsZero(), nil
 }
 
-// Merge implements mapping.IdentityWriter. The change is durable once a
+// Merge implements store.Identities. The change is durable once a
 // later Flush returns nil.
 func (s *Identities) Merge(ctx context.Context, id string, t mapping.Traits) error {
 	if err := ctx.Err(); err != nil || t.IsZero() {
@@ -96,7 +96,7 @@ func (s *Identities) Merge(ctx context.Context, id string, t mapping.Traits) err
 	})
 }
 
-// Link implements mapping.IdentityWriter. The change is durable once a
+// Link implements store.Identities. The change is durable once a
 // later Flush returns nil.
 func (s *Identities) Link(ctx context.Context, from, to string) error {
 	if err := ctx.Err(); err != nil {
@@ -121,7 +121,7 @@ func (s *Identities) Link(ctx context.Context, from, to string) error {
 	})
 }
 
-// Forget implements mapping.IdentityWriter: it erases id and every id linked
+// Forget implements store.Identities: it erases id and every id linked
 // to it, directly or through other links, expired or not. Lookups see the
 // erasure at once; the file holds nothing of the person once a later Flush
 // returns nil and the scrub that follows the commit (or Scrub, or Close) has

@@ -11,7 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
 var bSent = []byte("sent") // key(order_id) → expiry
@@ -19,7 +19,7 @@ var bSent = []byte("sent") // key(order_id) → expiry
 // SentFile is the sent-order store's file name in the state directory.
 const SentFile = "sent.db"
 
-// Sent is a sink.SentStore in a bbolt file. Confirmed order_ids are durable
+// Sent is a store.Sent in a bbolt file. Confirmed order_ids are durable
 // and live for the TTL. Claims are kept in memory: the file lock makes this
 // process the only sender using the directory, and a claim need not outlive
 // it (after a crash no sender holds one; a delivery the crash cut short
@@ -50,38 +50,38 @@ func OpenSent(dir string, opts Options) (*Sent, error) {
 	return s, nil
 }
 
-// Claim implements sink.SentStore.
-func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (sink.Claim, error) {
+// Claim implements store.Sent.
+func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (store.Claim, error) {
 	if err := ctx.Err(); err != nil {
-		return sink.Claim{}, err
+		return store.Claim{}, err
 	}
 	if lease <= 0 {
-		return sink.Claim{}, errors.New("disk sent store: lease must be positive")
+		return store.Claim{}, errors.New("disk sent store: lease must be positive")
 	}
 	now := s.opts.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok := s.claims[orderID]; ok && now.Before(c.expires) {
-		return sink.Claim{OrderID: orderID, Status: sink.HeldElsewhere}, nil
+		return store.Claim{OrderID: orderID, Status: store.HeldElsewhere}, nil
 	}
 	sent := false
 	if err := s.view(func(tx *bolt.Tx) error {
 		sent = live(tx.Bucket(bSent).Get(key(orderID)), now)
 		return nil
 	}); err != nil {
-		return sink.Claim{}, unavailable(sentStore, fmt.Errorf("claim: %w", err))
+		return store.Claim{}, unavailable(sentStore, fmt.Errorf("claim: %w", err))
 	}
 	if sent {
-		return sink.Claim{OrderID: orderID, Status: sink.AlreadySent}, nil
+		return store.Claim{OrderID: orderID, Status: store.AlreadySent}, nil
 	}
 	c := claim{token: rand.Text(), expires: now.Add(lease)}
 	s.claims[orderID] = c
-	return sink.Claim{OrderID: orderID, Status: sink.Claimed, Token: c.token}, nil
+	return store.Claim{OrderID: orderID, Status: store.Claimed, Token: c.token}, nil
 }
 
-// Confirm implements sink.SentStore. It returns once the order_id is
+// Confirm implements store.Sent. It returns once the order_id is
 // durable.
-func (s *Sent) Confirm(ctx context.Context, c sink.Claim) error {
+func (s *Sent) Confirm(ctx context.Context, c store.Claim) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -94,8 +94,8 @@ func (s *Sent) Confirm(ctx context.Context, c sink.Claim) error {
 	return nil
 }
 
-// Release implements sink.SentStore.
-func (s *Sent) Release(ctx context.Context, c sink.Claim) error {
+// Release implements store.Sent.
+func (s *Sent) Release(ctx context.Context, c store.Claim) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ func (s *Sent) Release(ctx context.Context, c sink.Claim) error {
 }
 
 // drop removes c's claim if c still holds it.
-func (s *Sent) drop(c sink.Claim) {
+func (s *Sent) drop(c store.Claim) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if held, ok := s.claims[c.OrderID]; ok && held.token == c.Token {

@@ -8,7 +8,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/mapping"
 )
 
-// Identities is a bounded mapping.IdentityStore in process memory. An entry
+// Identities is a bounded store.Identities in process memory. An entry
 // is one id: its traits, the id it links to and the ids linking to it. It
 // lives for the TTL after its last write (Merge of it, or Link from or to
 // it); when a bound is passed the entry written longest ago is evicted and
@@ -45,7 +45,7 @@ func NewIdentities(opts Options) *Identities {
 	return s
 }
 
-// Lookup implements mapping.Identities.
+// Lookup implements store.Identities.
 func (s *Identities) Lookup(ctx context.Context, id string) (mapping.Traits, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return mapping.Traits{}, false, err
@@ -66,7 +66,7 @@ func (s *Identities) Lookup(ctx context.Context, id string) (mapping.Traits, boo
 	return t, !t.IsZero(), nil
 }
 
-// Merge implements mapping.IdentityWriter.
+// Merge implements store.Identities.
 func (s *Identities) Merge(ctx context.Context, id string, t mapping.Traits) error {
 	if err := ctx.Err(); err != nil || t.IsZero() {
 		return err
@@ -82,7 +82,7 @@ func (s *Identities) Merge(ctx context.Context, id string, t mapping.Traits) err
 	return nil
 }
 
-// Link implements mapping.IdentityWriter.
+// Link implements store.Identities.
 func (s *Identities) Link(ctx context.Context, from, to string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -108,7 +108,7 @@ func (s *Identities) Link(ctx context.Context, from, to string) error {
 	return nil
 }
 
-// Forget implements mapping.IdentityWriter: it erases id and every id
+// Forget implements store.Identities: it erases id and every id
 // linked to it, directly or through other links.
 func (s *Identities) Forget(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
@@ -138,6 +138,10 @@ func (s *Identities) Forget(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// Flush implements store.Identities. A change is in place when its call
+// returns, and nothing outlives the process anyway: Flush returns nil.
+func (s *Identities) Flush(context.Context) error { return nil }
 
 // Len returns the number of ids stored, expired ones not yet removed included.
 func (s *Identities) Len() int {

@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/mapping"
-	"github.com/refersion-relay/refersion-relay/sink"
-	"github.com/refersion-relay/refersion-relay/sink/sinktest"
 	"github.com/refersion-relay/refersion-relay/state/memory"
 	"github.com/refersion-relay/refersion-relay/state/statetest"
+	"github.com/refersion-relay/refersion-relay/store"
+	"github.com/refersion-relay/refersion-relay/store/storetest"
 )
 
 // clock is a settable test clock.
@@ -35,39 +35,39 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 func TestIdentitiesConform(t *testing.T) {
-	statetest.TestIdentities(t, func(*testing.T) mapping.IdentityStore {
+	storetest.TestIdentities(t, func(*testing.T) store.Identities {
 		return memory.NewIdentities(memory.Options{})
 	})
 }
 
 func TestIdentitiesExpire(t *testing.T) {
-	statetest.TestIdentityExpiry(t, time.Hour, func(_ *testing.T, ttl time.Duration) (mapping.IdentityStore, statetest.Advance) {
+	storetest.TestIdentityExpiry(t, time.Hour, func(_ *testing.T, ttl time.Duration) (store.Identities, storetest.Advance) {
 		c := newClock()
 		return memory.NewIdentities(memory.Options{TTL: ttl, Now: c.Now}), c.Advance
 	})
 }
 
 func TestSentConforms(t *testing.T) {
-	sinktest.TestSentStore(t, func(*testing.T) sink.SentStore { return memory.NewSent(memory.Options{}) })
+	storetest.TestSent(t, func(*testing.T) store.Sent { return memory.NewSent(memory.Options{}) })
 }
 
 func TestSentExpires(t *testing.T) {
-	statetest.TestSentExpiry(t, time.Hour, func(_ *testing.T, ttl time.Duration) (sink.SentStore, statetest.Advance) {
+	storetest.TestSentExpiry(t, time.Hour, func(_ *testing.T, ttl time.Duration) (store.Sent, storetest.Advance) {
 		c := newClock()
 		return memory.NewSent(memory.Options{TTL: ttl, Now: c.Now}), c.Advance
 	})
 }
 
 func TestSentRacingSendersSendOnce(t *testing.T) {
-	statetest.TestSentReplicas(t, func(*testing.T) []sink.SentStore {
+	storetest.TestSentReplicas(t, func(*testing.T) []store.Sent {
 		s := memory.NewSent(memory.Options{})
-		return []sink.SentStore{s, s}
+		return []store.Sent{s, s}
 	})
 }
 
 func TestForgetLeavesNothing(t *testing.T) {
 	s := memory.NewIdentities(memory.Options{})
-	p := statetest.WritePerson(t, s, "p")
+	p := storetest.WritePerson(t, s, "p")
 	if err := s.Forget(context.Background(), p.EarlierID); err != nil {
 		t.Fatal(err)
 	}
@@ -152,15 +152,49 @@ func TestSentStaysWithinBounds(t *testing.T) {
 	if n := s.Len(); n > 50 {
 		t.Fatalf("%d order_ids kept, bound is 50", n)
 	}
-	if c, _ := s.Claim(ctx, "o499", time.Minute); c.Status != sink.AlreadySent {
+	if c, _ := s.Claim(ctx, "o499", time.Minute); c.Status != store.AlreadySent {
 		t.Fatalf("newest order_id: %v", c.Status)
+	}
+	// The oldest was evicted: it can be claimed again.
+	if c, _ := s.Claim(ctx, "o0", time.Minute); c.Status != store.Claimed {
+		t.Fatalf("oldest order_id: %v", c.Status)
+	}
+}
+
+func TestSentSweepsExpiredClaims(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	s := memory.NewSent(memory.Options{Now: c.Now})
+	for _, id := range []string{"o-1", "o-2", "o-3"} {
+		if cl, err := s.Claim(ctx, id, time.Second); err != nil || cl.Status != store.Claimed {
+			t.Fatalf("Claim(%s) = %v, %v", id, cl.Status, err)
+		}
+	}
+	c.Advance(2 * time.Second)
+	if _, err := s.Claim(ctx, "o-4", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Len(); n != 1 {
+		t.Fatalf("%d entries after the leases expired, want 1", n)
+	}
+}
+
+func TestIdentitiesFlushIsImmediate(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := memory.NewIdentities(memory.Options{})
+	if err := s.Merge(ctx, "u", mapping.Traits{Email: "u@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := s.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v, want nil: every change is in place already", err)
 	}
 }
 
 func BenchmarkIdentities(b *testing.B) {
-	statetest.BenchmarkIdentities(b, func(*testing.B) mapping.IdentityStore { return memory.NewIdentities(memory.Options{}) })
+	statetest.BenchmarkIdentities(b, func(*testing.B) store.Identities { return memory.NewIdentities(memory.Options{}) })
 }
 
 func BenchmarkSent(b *testing.B) {
-	statetest.BenchmarkSent(b, func(*testing.B) sink.SentStore { return memory.NewSent(memory.Options{}) })
+	statetest.BenchmarkSent(b, func(*testing.B) store.Sent { return memory.NewSent(memory.Options{}) })
 }

@@ -7,10 +7,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
-// Sent is a bounded sink.SentStore in process memory, for one replica. A
+// Sent is a bounded store.Sent in process memory, for one replica. A
 // claim lives for its lease, a confirmed order_id for the TTL. When a bound
 // is passed the entry changed longest ago is evicted: a confirmed order_id
 // is then forgotten early, so size MaxEntries above the orders of a TTL.
@@ -33,13 +33,13 @@ func NewSent(opts Options) *Sent {
 	return s
 }
 
-// Claim implements sink.SentStore.
-func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (sink.Claim, error) {
+// Claim implements store.Sent.
+func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (store.Claim, error) {
 	if err := ctx.Err(); err != nil {
-		return sink.Claim{}, err
+		return store.Claim{}, err
 	}
 	if lease <= 0 {
-		return sink.Claim{}, errors.New("memory sent store: lease must be positive")
+		return store.Claim{}, errors.New("memory sent store: lease must be positive")
 	}
 	token := rand.Text()
 	s.mu.Lock()
@@ -48,17 +48,17 @@ func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (
 	s.c.expire(now)
 	if e, ok := s.c.get(orderID, now); ok {
 		if e.sent {
-			return sink.Claim{OrderID: orderID, Status: sink.AlreadySent}, nil
+			return store.Claim{OrderID: orderID, Status: store.AlreadySent}, nil
 		}
-		return sink.Claim{OrderID: orderID, Status: sink.HeldElsewhere}, nil
+		return store.Claim{OrderID: orderID, Status: store.HeldElsewhere}, nil
 	}
 	s.c.put(orderID, sentEntry{token: token}, len(token), now.Add(lease))
 	s.c.trim()
-	return sink.Claim{OrderID: orderID, Status: sink.Claimed, Token: token}, nil
+	return store.Claim{OrderID: orderID, Status: store.Claimed, Token: token}, nil
 }
 
-// Confirm implements sink.SentStore.
-func (s *Sent) Confirm(ctx context.Context, c sink.Claim) error {
+// Confirm implements store.Sent.
+func (s *Sent) Confirm(ctx context.Context, c store.Claim) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -69,8 +69,8 @@ func (s *Sent) Confirm(ctx context.Context, c sink.Claim) error {
 	return nil
 }
 
-// Release implements sink.SentStore.
-func (s *Sent) Release(ctx context.Context, c sink.Claim) error {
+// Release implements store.Sent.
+func (s *Sent) Release(ctx context.Context, c store.Claim) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

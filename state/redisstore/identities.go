@@ -8,7 +8,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/mapping"
 )
 
-// Identities is a mapping.IdentityStore in Redis. For a prefix P and an id:
+// Identities is a store.Identities in Redis. For a prefix P and an id:
 //
 //	P t:id  hash {e, f, l}: email, first and last name, with the TTL
 //	P l:id  string: the id that id links to, with the TTL
@@ -38,7 +38,7 @@ local lt = {false, false, false}
 if to then lt = redis.call('HMGET', ARGV[1] .. 't:' .. to, 'e', 'f', 'l') end
 return {t[1], t[2], t[3], lt[1], lt[2], lt[3]}`)
 
-// Lookup implements mapping.Identities.
+// Lookup implements store.Identities.
 func (s *Identities) Lookup(ctx context.Context, id string) (mapping.Traits, bool, error) {
 	res, err := lookupScript.Run(ctx, s.c, []string{s.key("t:", id), s.key("l:", id)}, s.opts.Prefix).Slice()
 	if err != nil {
@@ -63,7 +63,7 @@ end
 if n > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n`)
 
-// Merge implements mapping.IdentityWriter.
+// Merge implements store.Identities.
 func (s *Identities) Merge(ctx context.Context, id string, t mapping.Traits) error {
 	if t.IsZero() {
 		return ctx.Err()
@@ -85,7 +85,7 @@ for i = 1, #ft, 2 do filled = filled + redis.call('HSETNX', KEYS[4], ft[i], ft[i
 if filled > 0 then redis.call('PEXPIRE', KEYS[4], ARGV[1]) end
 return filled`)
 
-// Link implements mapping.IdentityWriter.
+// Link implements store.Identities.
 func (s *Identities) Link(ctx context.Context, from, to string) error {
 	if from == to {
 		return ctx.Err()
@@ -119,11 +119,16 @@ local n = 0
 for _, x in ipairs(queue) do n = n + redis.call('DEL', p .. 't:' .. x, p .. 'l:' .. x, p .. 'b:' .. x) end
 return n`)
 
-// Forget implements mapping.IdentityWriter: it erases id and every id
+// Forget implements store.Identities: it erases id and every id
 // linked to it, directly or through other links.
 func (s *Identities) Forget(ctx context.Context, id string) error {
 	return outcome(ctx, identityStore, "forget", forgetScript.Run(ctx, s.c, nil, s.opts.Prefix, id).Err())
 }
+
+// Flush implements store.Identities. Every change is on the server when its
+// call returns (how long the server keeps it is its persistence settings'
+// affair), so Flush returns nil.
+func (s *Identities) Flush(context.Context) error { return nil }
 
 // Ping reports whether the server answers.
 func (s *Identities) Ping(ctx context.Context) error { return ping(ctx, s.c) }

@@ -16,10 +16,10 @@ import (
 
 	"github.com/refersion-relay/refersion-relay/failure"
 	"github.com/refersion-relay/refersion-relay/mapping"
-	"github.com/refersion-relay/refersion-relay/sink"
-	"github.com/refersion-relay/refersion-relay/sink/sinktest"
 	"github.com/refersion-relay/refersion-relay/state/redisstore"
 	"github.com/refersion-relay/refersion-relay/state/statetest"
+	"github.com/refersion-relay/refersion-relay/store"
+	"github.com/refersion-relay/refersion-relay/store/storetest"
 )
 
 // prefixes gives each store of a test its own key space on one server.
@@ -31,14 +31,14 @@ func opts() redisstore.Options {
 
 func TestIdentitiesConform(t *testing.T) {
 	srv := statetest.StartRedis(t)
-	statetest.TestIdentities(t, func(t *testing.T) mapping.IdentityStore {
+	storetest.TestIdentities(t, func(t *testing.T) store.Identities {
 		return redisstore.NewIdentities(srv.Client(t), opts())
 	})
 }
 
 func TestIdentitiesExpire(t *testing.T) {
 	srv := statetest.StartRedis(t)
-	statetest.TestIdentityExpiry(t, 300*time.Millisecond, func(t *testing.T, ttl time.Duration) (mapping.IdentityStore, statetest.Advance) {
+	storetest.TestIdentityExpiry(t, 300*time.Millisecond, func(t *testing.T, ttl time.Duration) (store.Identities, storetest.Advance) {
 		o := opts()
 		o.IdentityTTL = ttl
 		return redisstore.NewIdentities(srv.Client(t), o), nil
@@ -47,12 +47,12 @@ func TestIdentitiesExpire(t *testing.T) {
 
 func TestSentConforms(t *testing.T) {
 	srv := statetest.StartRedis(t)
-	sinktest.TestSentStore(t, func(t *testing.T) sink.SentStore { return redisstore.NewSent(srv.Client(t), opts()) })
+	storetest.TestSent(t, func(t *testing.T) store.Sent { return redisstore.NewSent(srv.Client(t), opts()) })
 }
 
 func TestSentExpires(t *testing.T) {
 	srv := statetest.StartRedis(t)
-	statetest.TestSentExpiry(t, 300*time.Millisecond, func(t *testing.T, ttl time.Duration) (sink.SentStore, statetest.Advance) {
+	storetest.TestSentExpiry(t, 300*time.Millisecond, func(t *testing.T, ttl time.Duration) (store.Sent, storetest.Advance) {
 		o := opts()
 		o.SentTTL = ttl
 		return redisstore.NewSent(srv.Client(t), o), nil
@@ -63,9 +63,9 @@ func TestSentExpires(t *testing.T) {
 // processes would.
 func TestSentTwoReplicasSendOnce(t *testing.T) {
 	srv := statetest.StartRedis(t)
-	statetest.TestSentReplicas(t, func(t *testing.T) []sink.SentStore {
+	storetest.TestSentReplicas(t, func(t *testing.T) []store.Sent {
 		o := opts()
-		return []sink.SentStore{redisstore.NewSent(srv.Client(t), o), redisstore.NewSent(srv.Client(t), o)}
+		return []store.Sent{redisstore.NewSent(srv.Client(t), o), redisstore.NewSent(srv.Client(t), o)}
 	})
 }
 
@@ -101,8 +101,8 @@ func TestForgetLeavesNoTraceInRedis(t *testing.T) {
 	srv := statetest.StartRedis(t)
 	c := srv.Client(t)
 	s := redisstore.NewIdentities(c, redisstore.Options{})
-	p := statetest.WritePerson(t, s, "p")
-	other := statetest.WritePerson(t, s, "q")
+	p := storetest.WritePerson(t, s, "p")
+	other := storetest.WritePerson(t, s, "q")
 	if err := s.Forget(ctx, p.EarlierID); err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func (s *syncBuffer) Take() string {
 
 // every method of both stores, each as one call.
 func every(ids *redisstore.Identities, sent *redisstore.Sent) map[string]func(ctx context.Context) error {
-	claim := sink.Claim{OrderID: "o-1", Status: sink.Claimed, Token: "t"}
+	claim := store.Claim{OrderID: "o-1", Status: store.Claimed, Token: "t"}
 	return map[string]func(ctx context.Context) error{
 		"Lookup":  func(ctx context.Context) error { _, _, err := ids.Lookup(ctx, "u"); return err },
 		"Merge":   func(ctx context.Context) error { return ids.Merge(ctx, "u", mapping.Traits{Email: "u@example.com"}) },
@@ -250,12 +250,12 @@ func TestCanceledCallIsNotStoreUnavailable(t *testing.T) {
 
 func BenchmarkIdentities(b *testing.B) {
 	srv := statetest.StartRedis(b)
-	statetest.BenchmarkIdentities(b, func(b *testing.B) mapping.IdentityStore {
+	statetest.BenchmarkIdentities(b, func(b *testing.B) store.Identities {
 		return redisstore.NewIdentities(srv.Client(b), opts())
 	})
 }
 
 func BenchmarkSent(b *testing.B) {
 	srv := statetest.StartRedis(b)
-	statetest.BenchmarkSent(b, func(b *testing.B) sink.SentStore { return redisstore.NewSent(srv.Client(b), opts()) })
+	statetest.BenchmarkSent(b, func(b *testing.B) store.Sent { return redisstore.NewSent(srv.Client(b), opts()) })
 }

@@ -8,10 +8,10 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
-// Sent is a sink.SentStore in Redis, shared by every replica. For a prefix
+// Sent is a store.Sent in Redis, shared by every replica. For a prefix
 // P, the key "P s:order_id" holds "c:" and the claim's token while claimed,
 // expiring with the lease, and "s" once confirmed, expiring after SentTTL.
 // Safe for concurrent use.
@@ -42,10 +42,10 @@ return 0`)
 
 func (s *Sent) key(orderID string) string { return s.opts.Prefix + "s:" + orderID }
 
-// Claim implements sink.SentStore.
-func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (sink.Claim, error) {
+// Claim implements store.Sent.
+func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (store.Claim, error) {
 	if lease <= 0 {
-		return sink.Claim{}, errors.New("redis sent store: lease must be positive")
+		return store.Claim{}, errors.New("redis sent store: lease must be positive")
 	}
 	token := rand.Text()
 	n, err := claimScript.Run(ctx, s.c, []string{s.key(orderID)}, "c:"+token, ms(lease)).Int()
@@ -54,26 +54,26 @@ func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (
 		// nobody would release it, and the order would wait out the lease.
 		// Release it once the server answers again.
 		go s.releaseLost(s.key(orderID), "c:"+token, time.Now().Add(lease))
-		return sink.Claim{}, outcome(ctx, sentStore, "claim", err)
+		return store.Claim{}, outcome(ctx, sentStore, "claim", err)
 	}
 	logs.ok(ctx)
 	switch n {
 	case 1:
-		return sink.Claim{OrderID: orderID, Status: sink.Claimed, Token: token}, nil
+		return store.Claim{OrderID: orderID, Status: store.Claimed, Token: token}, nil
 	case 2:
-		return sink.Claim{OrderID: orderID, Status: sink.AlreadySent}, nil
+		return store.Claim{OrderID: orderID, Status: store.AlreadySent}, nil
 	default:
-		return sink.Claim{OrderID: orderID, Status: sink.HeldElsewhere}, nil
+		return store.Claim{OrderID: orderID, Status: store.HeldElsewhere}, nil
 	}
 }
 
-// Confirm implements sink.SentStore: the order_id is sent whoever holds it.
-func (s *Sent) Confirm(ctx context.Context, c sink.Claim) error {
+// Confirm implements store.Sent: the order_id is sent whoever holds it.
+func (s *Sent) Confirm(ctx context.Context, c store.Claim) error {
 	return outcome(ctx, sentStore, "confirm", s.c.Set(ctx, s.key(c.OrderID), sentValue, s.opts.SentTTL).Err())
 }
 
-// Release implements sink.SentStore.
-func (s *Sent) Release(ctx context.Context, c sink.Claim) error {
+// Release implements store.Sent.
+func (s *Sent) Release(ctx context.Context, c store.Claim) error {
 	return outcome(ctx, sentStore, "release", releaseScript.Run(ctx, s.c, []string{s.key(c.OrderID)}, "c:"+c.Token).Err())
 }
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/mapping"
-	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/store"
 	"github.com/refersion-relay/refersion-relay/storefront"
 )
 
@@ -44,7 +44,7 @@ func Updates(tb testing.TB, n int) []mapping.IdentityUpdate {
 // Identify is one identify or alias applied by one writer; IdentifyParallel
 // runs 8 writers per CPU, as partitions would; Lookup is one lookup of a
 // known userId or anonymousId.
-func BenchmarkIdentities(b *testing.B, newStore func(b *testing.B) mapping.IdentityStore) {
+func BenchmarkIdentities(b *testing.B, newStore func(b *testing.B) store.Identities) {
 	ctx := context.Background()
 	updates := Updates(b, 20000)
 	b.Run("Identify", func(b *testing.B) {
@@ -99,11 +99,11 @@ func BenchmarkIdentities(b *testing.B, newStore func(b *testing.B) mapping.Ident
 // BenchmarkSent measures a sent-order store. One op of Claim is a claim and
 // confirm of a new order_id; ClaimParallel runs 8 senders per CPU; Sent is
 // the claim of an order_id already sent (the duplicate check).
-func BenchmarkSent(b *testing.B, newStore func(b *testing.B) sink.SentStore) {
+func BenchmarkSent(b *testing.B, newStore func(b *testing.B) store.Sent) {
 	ctx := context.Background()
-	claimConfirm := func(s sink.SentStore, id string) error {
+	claimConfirm := func(s store.Sent, id string) error {
 		c, err := s.Claim(ctx, id, time.Minute)
-		if err == nil && c.Status == sink.Claimed {
+		if err == nil && c.Status == store.Claimed {
 			err = s.Confirm(ctx, c)
 		}
 		return err
@@ -144,7 +144,7 @@ func BenchmarkSent(b *testing.B, newStore func(b *testing.B) sink.SentStore) {
 		i := 0
 		for b.Loop() {
 			c, err := s.Claim(ctx, "sent-"+strconv.Itoa(i%known), time.Minute)
-			if err != nil || c.Status != sink.AlreadySent {
+			if err != nil || c.Status != store.AlreadySent {
 				b.Fatalf("Claim of a sent order_id = %v, %v", c.Status, err)
 			}
 			i++

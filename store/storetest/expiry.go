@@ -1,4 +1,4 @@
-package statetest
+package storetest
 
 import (
 	"context"
@@ -9,14 +9,14 @@ import (
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/mapping"
-	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
 // TestIdentityExpiry checks that identities expire ttl after their last
 // write. newStore returns an empty store with that TTL and the Advance of
 // its clock; with a nil Advance (a store on real time) the checks wait for
 // the expiry instead, and ttl is short.
-func TestIdentityExpiry(t *testing.T, ttl time.Duration, newStore func(t *testing.T, ttl time.Duration) (mapping.IdentityStore, Advance)) {
+func TestIdentityExpiry(t *testing.T, ttl time.Duration, newStore func(t *testing.T, ttl time.Duration) (store.Identities, Advance)) {
 	ctx := context.Background()
 	t.Run("TraitsAndLinksExpire", func(t *testing.T) {
 		s, advance := newStore(t, ttl)
@@ -49,13 +49,13 @@ func TestIdentityExpiry(t *testing.T, ttl time.Duration, newStore func(t *testin
 
 // TestSentExpiry checks that a confirmed order_id is remembered for ttl and
 // then may be claimed again. See TestIdentityExpiry for newStore.
-func TestSentExpiry(t *testing.T, ttl time.Duration, newStore func(t *testing.T, ttl time.Duration) (sink.SentStore, Advance)) {
+func TestSentExpiry(t *testing.T, ttl time.Duration, newStore func(t *testing.T, ttl time.Duration) (store.Sent, Advance)) {
 	ctx := context.Background()
 	s, advance := newStore(t, ttl)
 	c, err := s.Claim(ctx, "o-ttl", time.Minute)
 	must(t, err)
 	must(t, s.Confirm(ctx, c))
-	if c, err = s.Claim(ctx, "o-ttl", time.Minute); err != nil || c.Status != sink.AlreadySent {
+	if c, err = s.Claim(ctx, "o-ttl", time.Minute); err != nil || c.Status != store.AlreadySent {
 		t.Fatalf("Claim after Confirm = %v, %v; want already sent", c.Status, err)
 	}
 	if advance != nil {
@@ -64,7 +64,7 @@ func TestSentExpiry(t *testing.T, ttl time.Duration, newStore func(t *testing.T,
 	eventually(t, "the order_id is free after its TTL", func() bool {
 		c, err := s.Claim(ctx, "o-ttl", time.Minute)
 		must(t, err)
-		return c.Status == sink.Claimed
+		return c.Status == store.Claimed
 	})
 }
 
@@ -73,7 +73,7 @@ func TestSentExpiry(t *testing.T, ttl time.Duration, newStore func(t *testing.T,
 // single-process backend, the same store twice). Senders on every handle
 // race on the same order_ids, each sending an order only after claiming
 // it, until every order is done: each must have been sent exactly once.
-func TestSentReplicas(t *testing.T, newStores func(t *testing.T) []sink.SentStore) {
+func TestSentReplicas(t *testing.T, newStores func(t *testing.T) []store.Sent) {
 	ctx := context.Background()
 	const orders, sendersPerReplica = 50, 4
 	replicas := newStores(t)
@@ -91,16 +91,16 @@ func TestSentReplicas(t *testing.T, newStores func(t *testing.T) []sink.SentStor
 							return
 						}
 						switch c.Status {
-						case sink.Claimed:
+						case store.Claimed:
 							sent[(i+r*7+w*13)%orders].Add(1)
 							if err := s.Confirm(ctx, c); err != nil {
 								t.Error(err)
 								return
 							}
 							done = true
-						case sink.AlreadySent:
+						case store.AlreadySent:
 							done = true
-						case sink.HeldElsewhere:
+						case store.HeldElsewhere:
 							time.Sleep(time.Millisecond)
 						}
 					}

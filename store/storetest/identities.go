@@ -1,4 +1,4 @@
-package statetest
+package storetest
 
 import (
 	"context"
@@ -8,12 +8,16 @@ import (
 	"testing"
 
 	"github.com/refersion-relay/refersion-relay/mapping"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
-// TestIdentities checks the mapping.IdentityStore contract. newStore returns
+// TestIdentities checks the store.Identities contract. newStore returns
 // an empty store; it is called once per subtest. Forget is checked through
 // Lookup here; each backend also checks its raw storage (see WritePerson).
-func TestIdentities(t *testing.T, newStore func(t *testing.T) mapping.IdentityStore) {
+// Flush must return nil while the store works: after it, a Lookup sees
+// every change accepted before it (durability itself, across a restart, is
+// for each backend to check).
+func TestIdentities(t *testing.T, newStore func(t *testing.T) store.Identities) {
 	ctx := context.Background()
 	ann := mapping.Traits{Email: "ann@example.com", FirstName: "Ann", LastName: "Lee"}
 
@@ -155,5 +159,57 @@ func TestIdentities(t *testing.T, newStore func(t *testing.T) mapping.IdentitySt
 			wantTraits(t, s, fmt.Sprint("ca", i), mapping.Traits{Email: u + "@example.com", FirstName: u})
 		}
 		wantTraits(t, s, "shared", mapping.Traits{LastName: "Shared"})
+	})
+	t.Run("FlushCoversEveryAcceptedChange", func(t *testing.T) {
+		s := newStore(t)
+		must(t, s.Flush(ctx)) // nothing pending
+		must(t, s.Merge(ctx, "u", ann))
+		must(t, s.Link(ctx, "a", "u"))
+		must(t, s.Merge(ctx, "x", mapping.Traits{FirstName: "X"}))
+		must(t, s.Forget(ctx, "x"))
+		p := WritePerson(t, s, "p")
+		gone := WritePerson(t, s, "q")
+		must(t, s.Forget(ctx, gone.OtherDevice))
+		must(t, s.Flush(ctx))
+		must(t, s.Flush(ctx)) // again, with nothing new
+		wantTraits(t, s, "u", ann)
+		wantTraits(t, s, "a", ann)
+		wantTraits(t, s, "x", mapping.Traits{})
+		for _, id := range p.IDs() {
+			wantTraits(t, s, id, p.Traits)
+		}
+		for _, id := range gone.IDs() {
+			wantTraits(t, s, id, mapping.Traits{})
+		}
+	})
+	t.Run("FlushWhileWriting", func(t *testing.T) {
+		s := newStore(t)
+		const writers = 8
+		var wg sync.WaitGroup
+		for i := range writers {
+			wg.Go(func() {
+				for j := range 20 {
+					u := fmt.Sprint("fw", i, "-", j)
+					if err := s.Merge(ctx, u, mapping.Traits{Email: u + "@example.com"}); err != nil {
+						t.Error(err)
+						return
+					}
+					if j%5 == 4 {
+						if err := s.Flush(ctx); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		must(t, s.Flush(ctx))
+		for i := range writers {
+			for j := range 20 {
+				u := fmt.Sprint("fw", i, "-", j)
+				wantTraits(t, s, u, mapping.Traits{Email: u + "@example.com"})
+			}
+		}
 	})
 }

@@ -1,7 +1,10 @@
-// Package statetest holds the conformance suites every state backend must
-// pass (identity stores and sent-order stores), benchmarks on a generated
-// storefront stream, and a redis-server that tests start for themselves.
-package statetest
+// Package storetest holds the conformance suites of the store contracts:
+// TestSent, TestSentExpiry and TestSentReplicas for every store.Sent, and
+// TestIdentities and TestIdentityExpiry for every store.Identities. Each
+// state backend (state/memory, state/disk, state/redisstore) runs them all.
+// WritePerson stores one person the way a storefront's events would, for a
+// backend's own checks of its raw storage.
+package storetest
 
 import (
 	"context"

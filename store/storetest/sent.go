@@ -1,6 +1,4 @@
-// Package sinktest holds the conformance suites every sink.SentStore and
-// every sink.Sink must pass, and test orders.
-package sinktest
+package storetest
 
 import (
 	"context"
@@ -8,17 +6,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
-// TestSentStore checks the sink.SentStore contract. newStore returns an
+// TestSent checks the store.Sent contract. newStore returns an
 // empty store; it is called once per subtest. The store must keep order_ids
 // of different subtests apart only within one store.
-func TestSentStore(t *testing.T, newStore func(t *testing.T) sink.SentStore) {
+func TestSent(t *testing.T, newStore func(t *testing.T) store.Sent) {
 	ctx := context.Background()
 	const lease = time.Minute
 
-	claim := func(t *testing.T, s sink.SentStore, id string, lease time.Duration) sink.Claim {
+	claim := func(t *testing.T, s store.Sent, id string, lease time.Duration) store.Claim {
 		t.Helper()
 		c, err := s.Claim(ctx, id, lease)
 		if err != nil {
@@ -26,7 +24,7 @@ func TestSentStore(t *testing.T, newStore func(t *testing.T) sink.SentStore) {
 		}
 		return c
 	}
-	want := func(t *testing.T, c sink.Claim, status sink.ClaimStatus) {
+	want := func(t *testing.T, c store.Claim, status store.ClaimStatus) {
 		t.Helper()
 		if c.Status != status {
 			t.Fatalf("Claim(%q) = %v, want %v", c.OrderID, c.Status, status)
@@ -35,7 +33,7 @@ func TestSentStore(t *testing.T, newStore func(t *testing.T) sink.SentStore) {
 
 	t.Run("FirstClaimHoldsWithAToken", func(t *testing.T) {
 		c := claim(t, newStore(t), "o-1", lease)
-		want(t, c, sink.Claimed)
+		want(t, c, store.Claimed)
 		if c.Token == "" || c.OrderID != "o-1" {
 			t.Fatalf("claim %+v lacks its token or order_id", c)
 		}
@@ -43,8 +41,8 @@ func TestSentStore(t *testing.T, newStore func(t *testing.T) sink.SentStore) {
 	t.Run("HeldClaimRefusesOthers", func(t *testing.T) {
 		s := newStore(t)
 		claim(t, s, "o-1", lease)
-		want(t, claim(t, s, "o-1", lease), sink.HeldElsewhere)
-		want(t, claim(t, s, "o-2", lease), sink.Claimed)
+		want(t, claim(t, s, "o-1", lease), store.HeldElsewhere)
+		want(t, claim(t, s, "o-2", lease), store.Claimed)
 	})
 	t.Run("ConfirmedIsAlreadySent", func(t *testing.T) {
 		s := newStore(t)
@@ -52,11 +50,11 @@ func TestSentStore(t *testing.T, newStore func(t *testing.T) sink.SentStore) {
 		if err := s.Confirm(ctx, c); err != nil {
 			t.Fatal(err)
 		}
-		want(t, claim(t, s, "o-1", lease), sink.AlreadySent)
+		want(t, claim(t, s, "o-1", lease), store.AlreadySent)
 		if err := s.Release(ctx, c); err != nil {
 			t.Fatal(err)
 		}
-		want(t, claim(t, s, "o-1", lease), sink.AlreadySent)
+		want(t, claim(t, s, "o-1", lease), store.AlreadySent)
 	})
 	t.Run("ReleasedCanBeClaimedAgain", func(t *testing.T) {
 		s := newStore(t)
@@ -65,7 +63,7 @@ func TestSentStore(t *testing.T, newStore func(t *testing.T) sink.SentStore) {
 			t.Fatal(err)
 		}
 		second := claim(t, s, "o-1", lease)
-		want(t, second, sink.Claimed)
+		want(t, second, store.Claimed)
 		if second.Token == first.Token {
 			t.Fatalf("two claims share token %q", first.Token)
 		}
@@ -73,11 +71,11 @@ func TestSentStore(t *testing.T, newStore func(t *testing.T) sink.SentStore) {
 	t.Run("ExpiredLeaseCanBeClaimedAndStaleReleaseIsIgnored", func(t *testing.T) {
 		s := newStore(t)
 		stale := claim(t, s, "o-1", 20*time.Millisecond)
-		want(t, stale, sink.Claimed)
-		var fresh sink.Claim
+		want(t, stale, store.Claimed)
+		var fresh store.Claim
 		deadline := time.Now().Add(10 * time.Second)
-		for fresh = claim(t, s, "o-1", lease); fresh.Status != sink.Claimed; fresh = claim(t, s, "o-1", lease) {
-			want(t, fresh, sink.HeldElsewhere)
+		for fresh = claim(t, s, "o-1", lease); fresh.Status != store.Claimed; fresh = claim(t, s, "o-1", lease) {
+			want(t, fresh, store.HeldElsewhere)
 			if time.Now().After(deadline) {
 				t.Fatal("a 20ms lease did not expire in 10s")
 			}
@@ -86,20 +84,20 @@ func TestSentStore(t *testing.T, newStore func(t *testing.T) sink.SentStore) {
 		if err := s.Release(ctx, stale); err != nil {
 			t.Fatal(err)
 		}
-		want(t, claim(t, s, "o-1", lease), sink.HeldElsewhere)
+		want(t, claim(t, s, "o-1", lease), store.HeldElsewhere)
 	})
 	t.Run("ConfirmWithoutALiveClaimStillRecords", func(t *testing.T) {
 		s := newStore(t)
-		if err := s.Confirm(ctx, sink.Claim{OrderID: "o-1", Status: sink.Claimed, Token: "gone"}); err != nil {
+		if err := s.Confirm(ctx, store.Claim{OrderID: "o-1", Status: store.Claimed, Token: "gone"}); err != nil {
 			t.Fatal(err)
 		}
-		want(t, claim(t, s, "o-1", lease), sink.AlreadySent)
+		want(t, claim(t, s, "o-1", lease), store.AlreadySent)
 	})
 	t.Run("ConcurrentClaimsHaveOneWinner", func(t *testing.T) {
 		s := newStore(t)
 		const racers = 16
 		var wg sync.WaitGroup
-		results := make(chan sink.ClaimStatus, racers)
+		results := make(chan store.ClaimStatus, racers)
 		for range racers {
 			wg.Go(func() {
 				c, err := s.Claim(ctx, "o-race", lease)
@@ -114,9 +112,9 @@ func TestSentStore(t *testing.T, newStore func(t *testing.T) sink.SentStore) {
 		close(results)
 		won := 0
 		for st := range results {
-			if st == sink.Claimed {
+			if st == store.Claimed {
 				won++
-			} else if st != sink.HeldElsewhere {
+			} else if st != store.HeldElsewhere {
 				t.Errorf("racer got %v", st)
 			}
 		}
