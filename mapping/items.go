@@ -95,7 +95,7 @@ func mapItem(field string, obj []byte, ps *problems) (Item, string) {
 		}
 		skuField, skuRaw = field+alt.f, alt.r
 	}
-	s, reason := idText(skuRaw)
+	s, reason := keyText(skuRaw)
 	switch {
 	case reason != "":
 		ps.add(skuField, reason)

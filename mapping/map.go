@@ -10,8 +10,12 @@ import (
 	"github.com/buger/jsonparser"
 )
 
-// maxCartID is Refersion's limit on cart_id, in characters.
-const maxCartID = 255
+// maxCartID is Refersion's limit on cart_id, in characters; order_id takes
+// the same.
+const (
+	maxCartID  = 255
+	maxOrderID = 255
+)
 
 // raw is one JSON member as found: its bytes (strings without quotes, still
 // escaped) and type. The zero value is an absent member.
@@ -133,7 +137,7 @@ func (m *Mapper) mapIDs(o *Order, p *orderProps, ps *problems) {
 			continue
 		}
 		cartField = "properties." + m.cartIDSources[i]
-		s, reason := idText(r)
+		s, reason := keyText(r)
 		switch {
 		case reason != "":
 			ps.add(cartField, reason)
@@ -154,12 +158,14 @@ func (m *Mapper) mapIDs(o *Order, p *orderProps, ps *problems) {
 	if r.absent() && !p.orderIDv1.absent() {
 		orderField, r = "properties.orderId", p.orderIDv1
 	}
-	s, reason := idText(r)
+	s, reason := keyText(r)
 	switch {
 	case reason != "":
 		ps.add(orderField, reason)
 	case r.absent() || strings.TrimSpace(s) == "":
 		ps.add(orderField, "missing: set properties.order_id (or orderId) to the order's id")
+	case utf8.RuneCountInString(s) > maxOrderID:
+		ps.add(orderField, "is "+strconv.Itoa(utf8.RuneCountInString(s))+" characters; at most 255 are taken")
 	default:
 		o.OrderID = s
 	}
