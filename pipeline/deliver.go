@@ -72,7 +72,7 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, 
 				orderSpan.SetAttributes(attrOutcome.String(deadletter.ReasonRejected), attrStatus.Int(perm.Status))
 				span.SetStatus(codes.Error, "rejected")
 				d := record(km, out)
-				d.Reason, d.Problems = deadletter.ReasonRejected, nil
+				d.Reason, d.Problems, d.Customer = deadletter.ReasonRejected, nil, out.Order.Customer
 				d.Status, d.Body, d.Attempts = perm.Status, perm.Body, 1
 				if perm.Reason != "" {
 					d.Problems = []mapping.Problem{{Reason: perm.Reason}}
@@ -119,11 +119,15 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, 
 	}
 }
 
-// poisoned reports whether an order redone redos times since first is a
-// poison order: past both bounds, and others were delivered since first.
+// poisoned reports whether an order redone redos times since its first
+// failure is a poison order: past both bounds, and other orders are being
+// delivered — one was since its first failure, and within the last
+// PoisonAfter. An outage longer than that (nothing delivered) never
+// poisons an order.
 func (p *Pipeline) poisoned(redos int, first, now time.Time) bool {
+	last := p.lastDelivered.Load()
 	return redos >= p.cfg.PoisonAttempts && now.Sub(first) >= p.cfg.PoisonAfter &&
-		p.lastDelivered.Load() > first.UnixNano()
+		last > first.UnixNano() && last > now.Add(-p.cfg.PoisonAfter).UnixNano()
 }
 
 // undeliverable dead-letters a poison order as undelivered, to be replayed
@@ -133,7 +137,7 @@ func (p *Pipeline) undeliverable(ctx context.Context, msg *message, km kafka.Mes
 		"order_id", out.OrderID, "attempts", redos, "over", over.Round(time.Second).String(), "error", err)
 	orderSpan.SetAttributes(attrOutcome.String(deadletter.ReasonUndelivered))
 	d := record(km, out)
-	d.Reason, d.Attempts = deadletter.ReasonUndelivered, redos
+	d.Reason, d.Attempts, d.Customer = deadletter.ReasonUndelivered, redos, out.Order.Customer
 	d.Problems = []mapping.Problem{{Reason: fmt.Sprintf("Refersion failed this order %d times over %s while accepting other orders: %v",
 		redos, over.Round(time.Second), err)}}
 	var r *failure.Retryable

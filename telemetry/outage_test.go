@@ -33,15 +33,19 @@ func TestOutageShowsInAttemptsAndBreakerState(t *testing.T) {
 	}
 	keys, _ := sink.ParseKeys("pub.sec")
 	s, err := sink.New(sink.Config{Endpoint: down.URL, Keys: keys,
-		Retry:   sink.RetryConfig{MaxAttempts: 5, InitialInterval: time.Millisecond, MaxInterval: time.Millisecond},
+		Retry:   sink.RetryConfig{MaxAttempts: 1, InitialInterval: time.Millisecond, MaxInterval: time.Millisecond},
 		Breaker: sink.BreakerConfig{Failures: 3, OpenTimeout: time.Hour},
 	}, memory.NewSent(memory.Options{}), sink.WithAttemptObserver(observe))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Send(context.Background(), sinktest.Order("down-1")); err == nil {
-		t.Fatal("delivered to a server that is down")
+	// Three orders failing in a row open the breaker (one order failing
+	// again and again would not: see sink's breaker).
+	for _, id := range []string{"down-1", "down-2", "down-3"} {
+		if err := s.Send(context.Background(), sinktest.Order(id)); err == nil {
+			t.Fatal("delivered to a server that is down")
+		}
 	}
 	if err := tel.Observe(telemetry.Sources{Stats: func() pipeline.Snapshot { return pipeline.Snapshot{} }, Breaker: s.BreakerState}); err != nil {
 		t.Fatal(err)
