@@ -43,9 +43,13 @@ type Record struct {
 	FirstFailure time.Time
 	OrderID      string
 	MessageID    string
-	Topic        string
-	Partition    int
-	Offset       int64
+	// Customer is what enrichment found for an order that reached
+	// Refersion (rejected, undelivered): replay falls back to it when the
+	// identity store no longer knows the person. Personal data.
+	Customer  *mapping.Customer
+	Topic     string
+	Partition int
+	Offset    int64
 	// ValueBytes is the event's full size when Value was cut to fit (0
 	// when Value is whole); Omitted says why a record is in its smallest
 	// form (see Minimal).
@@ -75,6 +79,7 @@ const (
 	HeaderPartition    = "refersion-relay.source-partition"
 	HeaderOffset       = "refersion-relay.source-offset"
 	HeaderIndex        = "refersion-relay.batch-index"
+	HeaderCustomer     = "refersion-relay.customer"
 )
 
 // Message encodes d as a Kafka message for the dead-letter topic.
@@ -104,6 +109,10 @@ func (d Record) Message() kafka.Message {
 	}
 	if d.MessageID != "" {
 		m.Headers = append(m.Headers, h(HeaderMessageID, d.MessageID))
+	}
+	if d.Customer != nil {
+		b, _ := json.Marshal(d.Customer)
+		m.Headers = append(m.Headers, kafka.Header{Key: HeaderCustomer, Value: b})
 	}
 	if d.ValueBytes != 0 {
 		m.Headers = append(m.Headers, h(HeaderValueBytes, strconv.Itoa(d.ValueBytes)))
@@ -149,6 +158,9 @@ func Parse(m kafka.Message) (Record, error) {
 			d.ValueBytes, err = strconv.Atoi(v)
 		case HeaderOmitted:
 			d.Omitted = v
+		case HeaderCustomer:
+			d.Customer = &mapping.Customer{}
+			err = json.Unmarshal(h.Value, d.Customer)
 		}
 		if err != nil {
 			return d, fmt.Errorf("dead-letter header %s: %w", h.Key, err)

@@ -102,6 +102,10 @@ type Replayer struct {
 	// DrainTimeout is how long deliveries in flight may finish after ctx
 	// ends (default 30s).
 	DrainTimeout time.Duration
+	// ClaimWait is how long an order that another sender (a running relay)
+	// is delivering is waited for before it counts as failed again (default
+	// 4m, past the default claim lease).
+	ClaimWait time.Duration
 
 	sum    Summary
 	proc   *processor.Processor
@@ -228,6 +232,9 @@ type invalidLine struct {
 
 func (r *Replayer) order(ctx context.Context, rec Record, out processor.Outcome, sem chan struct{}, wg *sync.WaitGroup) error {
 	o := out.Order
+	if rec.DeadLetter != nil {
+		o.Customer = fillCustomer(o.Customer, rec.DeadLetter.Customer)
+	}
 	if _, dup := r.seen.LoadOrStore(o.OrderID, struct{}{}); dup {
 		atomic.AddInt64(&r.sum.Repeated, 1)
 		return nil
@@ -249,7 +256,7 @@ func (r *Replayer) order(ctx context.Context, rec Record, out processor.Outcome,
 }
 
 func (r *Replayer) deliver(ctx context.Context, rec Record, ev []byte, o mapping.Order) {
-	err := r.Sink.Send(ctx, o)
+	err := r.sendWaiting(ctx, o)
 	switch failure.KindOf(err) {
 	case failure.KindDelivered:
 		atomic.AddInt64(&r.sum.Delivered, 1)
@@ -267,6 +274,32 @@ func (r *Replayer) deliver(ctx context.Context, rec Record, ev []byte, o mapping
 	atomic.AddInt64(&r.sum.FailedAgain, 1)
 	if r.DeadLetters != nil {
 		r.requeue(ctx, rec, ev, o, err)
+	}
+}
+
+// sendWaiting sends o; while another sender (a running relay) holds its
+// claim, it waits and tries again, up to ClaimWait: the other sender either
+// delivers it (then it is skipped here) or lets it go (then it is sent).
+func (r *Replayer) sendWaiting(ctx context.Context, o mapping.Order) error {
+	limit := r.ClaimWait
+	if limit <= 0 {
+		limit = 4 * time.Minute
+	}
+	deadline := time.Now().Add(limit)
+	wait := 50 * time.Millisecond
+	for {
+		err := r.Sink.Send(ctx, o)
+		if failure.KindOf(err) != failure.KindClaimHeld || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 5*time.Second)
 	}
 }
 
@@ -322,4 +355,29 @@ func (r *Replayer) describe(key string, v any) {
 	r.outMu.Lock()
 	defer r.outMu.Unlock()
 	_, _ = r.Out.Write(append(b, '\n'))
+}
+
+// fillCustomer completes c, what the event and today's identity store say,
+// with what the first attempt knew (the dead-letter record's customer): the
+// event comes first, then the store, then the record.
+func fillCustomer(c, recorded *mapping.Customer) *mapping.Customer {
+	if recorded == nil {
+		return c
+	}
+	if c == nil {
+		cp := *recorded
+		return &cp
+	}
+	out := *c
+	for _, f := range []struct {
+		dst *string
+		src string
+	}{
+		{&out.Email, recorded.Email}, {&out.FirstName, recorded.FirstName}, {&out.LastName, recorded.LastName}, {&out.IPAddress, recorded.IPAddress},
+	} {
+		if *f.dst == "" {
+			*f.dst = f.src
+		}
+	}
+	return &out
 }

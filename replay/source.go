@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/deadletter"
+	"github.com/refersion-relay/refersion-relay/mapping"
 )
 
 // Record is one replayable item: an event (or batch envelope) and, for
@@ -38,19 +39,20 @@ type Source interface {
 // Exported is the NDJSON form of a dead-letter record written by --export
 // and read back by --file.
 type Exported struct {
-	Reason       string          `json:"reason"`
-	Problems     json.RawMessage `json:"problems,omitempty"`
-	Status       int             `json:"status,omitempty"`
-	Body         string          `json:"body,omitempty"`
-	Attempts     int             `json:"attempts"`
-	FirstFailure time.Time       `json:"first_failure"`
-	OrderID      string          `json:"order_id,omitempty"`
-	MessageID    string          `json:"message_id,omitempty"`
-	Topic        string          `json:"source_topic"`
-	Partition    int             `json:"source_partition"`
-	Offset       int64           `json:"source_offset"`
-	Index        int             `json:"batch_index"`
-	Event        json.RawMessage `json:"event"`
+	Reason       string            `json:"reason"`
+	Problems     json.RawMessage   `json:"problems,omitempty"`
+	Status       int               `json:"status,omitempty"`
+	Body         string            `json:"body,omitempty"`
+	Attempts     int               `json:"attempts"`
+	FirstFailure time.Time         `json:"first_failure"`
+	OrderID      string            `json:"order_id,omitempty"`
+	MessageID    string            `json:"message_id,omitempty"`
+	Topic        string            `json:"source_topic"`
+	Partition    int               `json:"source_partition"`
+	Offset       int64             `json:"source_offset"`
+	Index        int               `json:"batch_index"`
+	Customer     *mapping.Customer `json:"customer,omitempty"`
+	Event        json.RawMessage   `json:"event"`
 }
 
 // Export returns the exported form of d.
@@ -58,7 +60,7 @@ func Export(d deadletter.Record) Exported {
 	e := Exported{
 		Reason: d.Reason, Status: d.Status, Body: d.Body, Attempts: d.Attempts, FirstFailure: d.FirstFailure,
 		OrderID: d.OrderID, MessageID: d.MessageID, Topic: d.Topic, Partition: d.Partition, Offset: d.Offset, Index: d.Index,
-		Event: d.Value,
+		Event: d.Value, Customer: d.Customer,
 	}
 	if len(d.Problems) > 0 {
 		e.Problems, _ = json.Marshal(d.Problems)
@@ -73,6 +75,7 @@ func (e Exported) deadLetter() (deadletter.Record, error) {
 	d := deadletter.Record{
 		Value: e.Event, Reason: e.Reason, Status: e.Status, Body: e.Body, Attempts: e.Attempts, FirstFailure: e.FirstFailure,
 		OrderID: e.OrderID, MessageID: e.MessageID, Topic: e.Topic, Partition: e.Partition, Offset: e.Offset, Index: e.Index,
+		Customer: e.Customer,
 	}
 	var s string
 	if json.Unmarshal(e.Event, &s) == nil {

@@ -53,6 +53,7 @@ func cmdReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	fs.Var(&reasons, "reason", "only dead letters of this reason: invalid, malformed, identity, rejected, undelivered (repeatable)")
 	fs.Var(&statuses, "status", "only dead letters with this HTTP status (repeatable)")
 	fs.Var(&orderIDs, "order-id", "only this order_id (repeatable)")
+	allowResend := fs.Bool("allow-resend", false, "replay with STATE_BACKEND=memory, which cannot know what was sent before: every replayed order is sent, even those Refersion already has")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -72,6 +73,10 @@ func cmdReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	}
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("the configuration is invalid:\n%w", err)}
+	}
+	if cfg.State.Backend == "memory" && *export == "" && !*dryRun && !*allowResend {
+		return &exitError{code: 2, err: errors.New("STATE_BACKEND=memory: a replay cannot know which orders were sent before and would send them again; " +
+			"use the relay's own state (STATE_BACKEND=redis, or disk with the relay stopped), or pass --allow-resend")}
 	}
 	dialer, transport, err := cfg.Kafka.Clients()
 	if err != nil {
@@ -179,12 +184,12 @@ func runReplay(ctx context.Context, cfg config.Config, transport *kafka.Transpor
 		return &exitError{code: 2, err: err}
 	}
 	defer snk.Close()
-	m, err := mapping.New(mapping.Options{OrderEvents: cfg.Mapping.OrderEvents, CartIDSources: cfg.Mapping.CartIDSources, DefaultCurrency: cfg.Mapping.DefaultCurrency})
+	m, err := mapping.New(cfg.Mapping.MapperOptions())
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	r := &replay.Replayer{Mapper: m, Sink: snk, Sent: stores.Sent, Identities: stores.Identities, DryRun: dryRun, Out: stdout,
-		Concurrency: cfg.Pipeline.Concurrency}
+		Concurrency: cfg.Pipeline.Concurrency, ClaimWait: cfg.Refersion.RetryMaxElapsed + cfg.Refersion.RequestTimeout + 90*time.Second} // past the claim lease
 	if !dryRun {
 		dlq := deadletter.NewKafka(cfg.Kafka.Brokers, cfg.Kafka.DLQTopic, transport)
 		defer dlq.Close()

@@ -119,3 +119,17 @@ func TestReplayUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestReplayWithMemoryStateRefusesUnlessAllowed(t *testing.T) {
+	s := replayEnv(t)
+	t.Setenv("STATE_BACKEND", "memory")
+	if code, out := replayCode(t); code != 2 || !strings.Contains(out, "--allow-resend") || s.Stats().Requests != 0 {
+		t.Fatalf("replay with memory state: exit %d, %d requests, output %s", code, s.Stats().Requests, out)
+	}
+	if code, out := replayCode(t, "--dry-run", "--reason", "rejected"); code != 0 {
+		t.Fatalf("a dry run needs no sent-order history: exit %d, %s", code, out)
+	}
+	if code, out := replayCode(t, "--allow-resend", "--reason", "rejected"); code != 0 || s.Stats().Accepted != 1 {
+		t.Fatalf("--allow-resend: exit %d, accepted %d, output %s", code, s.Stats().Accepted, out)
+	}
+}
