@@ -25,6 +25,14 @@ func (c Config) Validate() error {
 	errs = append(errs, c.State.check()...)
 	errs = append(errs, c.Observability.check()...)
 	errs = append(errs, c.Pipeline.check()...)
+	if len(errs) == 0 {
+		// The sink owns its rules: what it would refuse at start is a
+		// configuration problem now, not a failure of run. Its fields are
+		// named after the REFERSION_* variables (see SinkConfig).
+		if err := c.Refersion.SinkConfig().Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("REFERSION_* settings the webhook sink refuses: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 

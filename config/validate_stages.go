@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/refersion-relay/refersion-relay/mapping"
+	"github.com/refersion-relay/refersion-relay/sink"
 )
 
 func (r Refersion) check() []error {
@@ -50,8 +51,34 @@ func (r Refersion) check() []error {
 	}
 	if r.RateLimit > 0 {
 		errs = appendErr(errs, atLeast("REFERSION_RATE_BURST", r.RateBurst, 1))
+	} else {
+		errs = appendErr(errs, atLeast("REFERSION_RATE_BURST", r.RateBurst, 0))
+	}
+	if r.BreakerFailures > math.MaxUint32 {
+		errs = append(errs, fmt.Errorf("REFERSION_BREAKER_FAILURES %d is too large: set it like REFERSION_BREAKER_FAILURES=5", r.BreakerFailures))
 	}
 	return errs
+}
+
+// SinkConfig is the webhook sink's configuration for these settings:
+// REFERSION_URL is Endpoint, the keys are Keys, REFERSION_REQUEST_TIMEOUT is
+// RequestTimeout, REFERSION_RETRY_* are Retry, REFERSION_BREAKER_* are
+// Breaker and REFERSION_RATE_* are RateLimit.
+func (r Refersion) SinkConfig() sink.Config {
+	pub, sec := r.PublicKey.Reveal(), r.SecretKey.Reveal()
+	return sink.Config{
+		Endpoint:       r.URL,
+		Keys:           sink.NewKeys(pub, sec),
+		RequestTimeout: r.RequestTimeout,
+		Retry: sink.RetryConfig{
+			MaxAttempts:     r.RetryMaxAttempts,
+			InitialInterval: r.RetryInitialBackoff,
+			MaxInterval:     r.RetryMaxBackoff,
+			MaxElapsed:      r.RetryMaxElapsed,
+		},
+		Breaker:   sink.BreakerConfig{Failures: uint32(min(max(r.BreakerFailures, 0), math.MaxUint32)), OpenTimeout: r.BreakerOpenTimeout},
+		RateLimit: sink.RateLimitConfig{PerSecond: r.RateLimit, Burst: r.RateBurst},
+	}
 }
 
 func (m Mapping) check() []error {

@@ -37,11 +37,7 @@ func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts 
 	for _, o := range opts {
 		o(&in)
 	}
-	m, err := mapping.New(mapping.Options{
-		OrderEvents:     cfg.Mapping.OrderEvents,
-		CartIDSources:   cfg.Mapping.CartIDSources,
-		DefaultCurrency: cfg.Mapping.DefaultCurrency,
-	})
+	m, err := mapping.New(cfg.Mapping.MapperOptions())
 	if err != nil {
 		return nil, fmt.Errorf("mapping settings: %w", err)
 	}
@@ -107,19 +103,7 @@ func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts 
 // sent-order store, rate limit, retry, breaker, HTTP; extra options follow
 // the built-in ones.
 func buildSink(cfg config.Config, stores *state.Stores, log *slog.Logger, extra ...sink.Option) (*sink.Refersion, error) {
-	s, err := sink.New(sink.Config{
-		Endpoint:       cfg.Refersion.URL,
-		Keys:           sink.NewKeys(cfg.Refersion.PublicKey.Reveal(), cfg.Refersion.SecretKey.Reveal()),
-		RequestTimeout: cfg.Refersion.RequestTimeout,
-		Retry: sink.RetryConfig{
-			MaxAttempts:     cfg.Refersion.RetryMaxAttempts,
-			InitialInterval: cfg.Refersion.RetryInitialBackoff,
-			MaxInterval:     cfg.Refersion.RetryMaxBackoff,
-			MaxElapsed:      cfg.Refersion.RetryMaxElapsed,
-		},
-		Breaker:   sink.BreakerConfig{Failures: uint32(cfg.Refersion.BreakerFailures), OpenTimeout: cfg.Refersion.BreakerOpenTimeout},
-		RateLimit: sink.RateLimitConfig{PerSecond: cfg.Refersion.RateLimit, Burst: cfg.Refersion.RateBurst},
-	}, stores.Sent, append([]sink.Option{sink.WithLogger(log)}, extra...)...)
+	s, err := sink.New(cfg.Refersion.SinkConfig(), stores.Sent, append([]sink.Option{sink.WithLogger(log)}, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("refersion settings: %w", err)
 	}
