@@ -74,6 +74,7 @@ type SASL struct {
 // rate limit, then retry, then circuit breaker, then one HTTP request.
 type Refersion struct {
 	URL                 string        `envconfig:"REFERSION_URL" default:"https://inbound-webhooks.refersion.com/tracker/orders/paid" mask:"url" desc:"Refersion's paid-order webhook (credentials in it masked when printed)."`
+	AllowInsecure       bool          `envconfig:"REFERSION_ALLOW_INSECURE" default:"false" desc:"Allow a plain http:// REFERSION_URL to a host other than this machine; the keys then travel in clear. For a sandbox on a private network only."`
 	PublicKey           Secret        `envconfig:"REFERSION_PUBLIC_KEY" default:"" desc:"Public key, from Refersion > Account > Settings > Refersion API."`
 	SecretKey           Secret        `envconfig:"REFERSION_SECRET_KEY" default:"" desc:"Secret key (masked when printed)."`
 	APIKey              Secret        `envconfig:"REFERSION_API_KEY" default:"" desc:"Both keys as one value, public.secret, instead of the two variables above."`
@@ -116,7 +117,8 @@ type Observability struct {
 	LogLevel  string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error."`
 	LogFormat string `envconfig:"LOG_FORMAT" default:"auto" desc:"json, text, or auto (text on a terminal, json otherwise)."`
 	LogPII    bool   `envconfig:"LOG_PII" default:"false" desc:"Log personal data (emails, names, IPs). Keep false in production."`
-	Pprof     bool   `envconfig:"ADMIN_PPROF" default:"false" desc:"Serve Go's profiler at /debug/pprof/ on the admin server, for performance investigations."`
+	Pprof     bool   `envconfig:"ADMIN_PPROF" default:"false" desc:"Serve Go's profiler at /debug/pprof/ on ADMIN_PPROF_ADDR, for performance investigations."`
+	PprofAddr string `envconfig:"ADMIN_PPROF_ADDR" default:"127.0.0.1:6060" desc:"Address of the profiler when ADMIN_PPROF is true: this machine only by default, since profiles show the process's memory. Bind it elsewhere only on purpose."`
 }
 
 // Pipeline is how many messages are worked on at once and how shutdown drains.

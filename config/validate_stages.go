@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/url"
 	"reflect"
 	"strings"
@@ -17,6 +18,8 @@ func (r Refersion) check() []error {
 	var errs []error
 	if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		errs = append(errs, errors.New("REFERSION_URL is not an http(s) URL: unset it to use Refersion's webhook, or set a full URL such as http://localhost:8080/tracker/orders/paid"))
+	} else if u.Scheme == "http" && !loopback(u.Hostname()) && !r.AllowInsecure {
+		errs = append(errs, fmt.Errorf("REFERSION_URL %s is plain http to another machine, so the keys would travel in clear: use https, or set REFERSION_ALLOW_INSECURE=true for a sandbox on a private network", quote("REFERSION_URL", r.URL)))
 	}
 	// A key given in any form that failed to resolve was reported by Load.
 	pub := r.PublicKey.IsSet() || r.PublicKeyFile != "" || r.APIKey.IsSet() || r.APIKeyFile != ""
@@ -172,4 +175,14 @@ func (p Pipeline) check() []error {
 	errs = appendErr(errs, positive("PIPELINE_POISON_AFTER", p.PoisonAfter))
 	errs = appendErr(errs, atLeast("PIPELINE_REJECTION_LIMIT", p.RejectionLimit, 0))
 	return appendErr(errs, positive("DRAIN_TIMEOUT", p.DrainTimeout))
+}
+
+// loopback reports whether host is this machine: localhost or a loopback
+// address.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -177,3 +177,28 @@ func TestEveryMapperOptionHasAVariable(t *testing.T) {
 		t.Errorf("stageProblems(unknown option) = %v", got)
 	}
 }
+
+func TestPlainHTTPToAnotherMachineNeedsConsent(t *testing.T) {
+	for url, ok := range map[string]bool{
+		"http://127.0.0.1:8080/tracker/orders/paid":   true,
+		"http://localhost/tracker/orders/paid":        true,
+		"http://[::1]:9/x":                            true,
+		"https://refersion.example/tracker":           true,
+		"http://sandbox:8089/tracker/orders/paid":     false,
+		"http://10.0.0.5/tracker/orders/paid":         false,
+		"http://user:pw@relay.example/tracker/orders": false,
+	} {
+		c := mustLoad(t, validEnv(map[string]string{"REFERSION_URL": url}))
+		err := c.Validate()
+		if ok != (err == nil) {
+			t.Errorf("%s: %v", url, err)
+		}
+		if err != nil && (!strings.Contains(err.Error(), "REFERSION_ALLOW_INSECURE") || strings.Contains(err.Error(), "pw@")) {
+			t.Errorf("%s: the error should say how to allow it, without the password: %v", url, err)
+		}
+		c.Refersion.AllowInsecure = true
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s with REFERSION_ALLOW_INSECURE: %v", url, err)
+		}
+	}
+}

@@ -112,6 +112,7 @@ func (h *httpSender) post(ctx context.Context, o mapping.Order, payload []byte) 
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, h.maxBody))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
 	_ = resp.Body.Close()
+	body = h.keys.redact(body)
 	if err := classify(resp.StatusCode, resp.Header, body, h.now()); err != nil {
 		return resp.StatusCode, fmt.Errorf("post order %s: %w", o.OrderID, err)
 	}

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -67,3 +68,15 @@ func (k *Keys) UnmarshalText(b []byte) error {
 
 // LogValue logs the masked form.
 func (k Keys) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
+// redact replaces every occurrence of either key in b (a response body that
+// echoed the request's headers, say) with "[redacted]", so that no record,
+// log or error that keeps the body keeps a key.
+func (k Keys) redact(b []byte) []byte {
+	for _, key := range [...]string{k.secret, k.public} {
+		if len(key) >= 4 && bytes.Contains(b, []byte(key)) {
+			b = bytes.ReplaceAll(b, []byte(key), []byte("[redacted]"))
+		}
+	}
+	return b
+}

@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/refersion-relay/refersion-relay/failure"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/sink/sinktest"
+	"github.com/refersion-relay/refersion-relay/state/memory"
 )
 
 const (
@@ -74,5 +79,31 @@ func TestErrorsNeverCarryTheKeys(t *testing.T) {
 	err := newSink(t, cfg).Send(context.Background(), sinktest.Order("1"))
 	if err == nil || strings.Contains(err.Error(), publicKey) || strings.Contains(err.Error(), secretKey) {
 		t.Fatalf("unauthorized error: %v", err)
+	}
+}
+
+// A response body that echoes the keys (an error page quoting the request's
+// headers) keeps neither in the error, and so in no dead letter or log.
+func TestKeysEchoedInAResponseBodyAreRedacted(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		fmt.Fprintf(w, `{"error":"bad request with keys %s / %s"}`, r.Header.Get("Refersion-Public-Key"), r.Header.Get("Refersion-Secret-Key"))
+	}))
+	defer srv.Close()
+	keys, _ := sink.ParseKeys("pub-echoed.sec-echoed")
+	s, err := sink.New(sink.Config{Endpoint: srv.URL, Keys: keys}, memory.NewSent(memory.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.Send(context.Background(), sinktest.Order("o-echo"))
+	var perm *failure.Permanent
+	if !errors.As(err, &perm) {
+		t.Fatalf("error %v, want a rejection", err)
+	}
+	for _, text := range []string{perm.Body, err.Error()} {
+		if strings.Contains(text, "sec-echoed") || strings.Contains(text, "pub-echoed") || !strings.Contains(text, "[redacted]") {
+			t.Errorf("a key survived: %s", text)
+		}
 	}
 }

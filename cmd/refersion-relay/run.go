@@ -46,9 +46,16 @@ func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	}
 	defer r.Close()
 
-	admin, err := startAdmin(cfg.Observability.AdminAddr, r, stores, tel.MetricsHandler(), cfg.Observability.Pprof)
+	admin, err := startAdmin(cfg.Observability.AdminAddr, r, stores, tel.MetricsHandler())
 	if err != nil {
 		return err
+	}
+	if cfg.Observability.Pprof {
+		addr, err := startPprof(cfg.Observability.PprofAddr)
+		if err != nil {
+			return err
+		}
+		log.Info("profiler serving", "addr", addr)
 	}
 	log.Info("refersion-relay started", "version", version, "topic", cfg.Kafka.Topic, "group", cfg.Kafka.GroupID,
 		"dead_letter_topic", cfg.Kafka.DLQTopic, "admin", admin.addr)
@@ -69,7 +76,7 @@ type adminServer struct {
 }
 
 // startAdmin listens on addr and serves in the background. metrics may be nil.
-func startAdmin(addr string, r *relay, stores *state.Stores, metrics http.Handler, pprofOn bool) (*adminServer, error) {
+func startAdmin(addr string, r *relay, stores *state.Stores, metrics http.Handler) (*adminServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
@@ -97,11 +104,6 @@ func startAdmin(addr string, r *relay, stores *state.Stores, metrics http.Handle
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
 	}
-	if pprofOn {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("ADMIN_ADDR %s: %w", addr, err)
@@ -113,4 +115,20 @@ func startAdmin(addr string, r *relay, stores *state.Stores, metrics http.Handle
 		}
 	}()
 	return &adminServer{srv: srv, addr: ln.Addr().String()}, nil
+}
+
+// startPprof serves Go's profiler on addr (loopback by default: a profile
+// shows the process's memory) in the background and returns the address.
+func startPprof(addr string) (string, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("ADMIN_PPROF_ADDR %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return ln.Addr().String(), nil
 }
