@@ -168,13 +168,7 @@ func New(cfg Config, m *mapping.Mapper, s Sink, ids store.Identities, dlq deadle
 		return nil, err
 	}
 	p := &Pipeline{cfg: cfg, proc: proc, sink: s, ids: ids, dlq: dlq, log: cfg.Logger, sem: make(chan struct{}, cfg.Concurrency)}
-	p.gate = newGate(func(open bool, reason string) {
-		if open {
-			p.log.Info("consuming resumed")
-		} else {
-			p.log.Warn("consuming paused", "reason", reason)
-		}
-	})
+	p.gate = newGate(newPauseLog(p.log).change)
 	return p, nil
 }
 
