@@ -51,6 +51,7 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, 
 			settle = func() {
 				p.stats.delivered.Add(1)
 				orderSpan.SetAttributes(attrOutcome.String("delivered"))
+				p.log.DebugContext(ctx, "order delivered", "order_id", out.OrderID, "partition", km.Partition, "offset", km.Offset)
 				msg.finish()
 			}
 			return attempt{done: true}
@@ -58,6 +59,7 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, 
 			settle = func() {
 				p.stats.skipped.Add(1)
 				orderSpan.SetAttributes(attrOutcome.String("skipped"))
+				p.log.DebugContext(ctx, "order skipped: already sent", "order_id", out.OrderID, "partition", km.Partition, "offset", km.Offset)
 				msg.finish()
 			}
 			return attempt{done: true}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -187,6 +188,18 @@ func (p *Pipeline) deadLetter(ctx context.Context, msg *message, d deadletter.Re
 	})
 	if written {
 		p.stats.deadLettered[reasonIndex(d.Reason)].Add(1)
+		attrs := []slog.Attr{slog.String("reason", d.Reason), slog.String("topic", d.Topic),
+			slog.Int("partition", d.Partition), slog.Int64("offset", d.Offset), slog.Int("index", d.Index)}
+		if d.OrderID != "" {
+			attrs = append(attrs, slog.String("order_id", d.OrderID))
+		}
+		if d.Status != 0 {
+			attrs = append(attrs, slog.Int("status", d.Status))
+		}
+		if len(d.Problems) > 0 { // the field only: a problem's text may quote personal data
+			attrs = append(attrs, slog.Int("problems", len(d.Problems)), slog.String("first_problem_field", d.Problems[0].Field))
+		}
+		p.log.LogAttrs(ctx, slog.LevelWarn, "dead-lettered", attrs...)
 		msg.finish()
 	}
 }

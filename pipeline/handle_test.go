@@ -1,8 +1,12 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -84,6 +88,9 @@ func TestEveryEventOfAMessageIsSettledAndCounted(t *testing.T) {
 	})
 	dlq := &dlqRecorder{}
 	p := newTestPipeline(t, s, memory.NewIdentities(memory.Options{}), dlq)
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	p.log = slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	pt := feed(t, p,
 		`{"type":"page"}{"type":"identify","userId":"u","traits":{"email":"e@example.com"}}`+"\n"+testOrder+` junk`,
 		`{"type":"identify"}`,
@@ -102,6 +109,12 @@ func TestEveryEventOfAMessageIsSettledAndCounted(t *testing.T) {
 	want := map[string]int{deadletter.ReasonMalformed: 2, deadletter.ReasonIdentity: 1}
 	if got := dlq.reasons(); len(got) != len(want) || got[deadletter.ReasonMalformed] != 2 || got[deadletter.ReasonIdentity] != 1 {
 		t.Errorf("dead letters %v, want %v", got, want)
+	}
+	logMu.Lock()
+	out := logs.String()
+	logMu.Unlock()
+	if strings.Count(out, "msg=dead-lettered") != 3 || strings.Count(out, "msg=\"order delivered\"") != 1 || strings.Contains(out, "e@example.com") {
+		t.Errorf("one line per dead letter and per delivered order, no email:\n%s", out)
 	}
 }
 
@@ -192,4 +205,15 @@ func TestAnOrderHeldByAnotherSenderDoesNotPause(t *testing.T) {
 	if paused || p.Stats().Delivered != 1 {
 		t.Errorf("paused %v, stats %+v", paused, p.Stats())
 	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
