@@ -9,8 +9,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/refersion-relay/refersion-relay/broker"
 	"github.com/refersion-relay/refersion-relay/deadletter"
+	"github.com/refersion-relay/refersion-relay/internal/harness"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/state/memory"
@@ -19,20 +19,8 @@ import (
 // Bad input never crashes the pipeline and never disappears: each bad event
 // is dead-lettered with its reason, and the good ones around it delivered.
 func TestBadInputIsDeadLetteredAndTheStreamGoesOn(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	b, err := broker.Start(ctx, broker.Options{MaxMessageBytes: 4 << 20,
-		Topics: []broker.Topic{{Name: topic, Partitions: 1}, {Name: dlqTopic, Partitions: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	s := sandbox.New(sandbox.Options{Keys: sandbox.DefaultKeys})
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	r := &rig{t: t, broker: b, sandbox: s, want: expected{validIDs: map[string]bool{}}}
+	w := harness.StartWorld(t, harness.Options{Partitions: 1, MaxMessageBytes: 4 << 20, Sandbox: sandbox.Options{Keys: sandbox.DefaultKeys}})
+	r := rigOf(t, w)
 
 	order := func(id string) []byte {
 		return []byte(`{"type":"track","event":"Order Completed","properties":{"cart_id":"c","order_id":"` + id + `","currency":"USD","products":[{"sku":"A","price":1}]}}`)
@@ -52,13 +40,13 @@ func TestBadInputIsDeadLetteredAndTheStreamGoesOn(t *testing.T) {
 		[]byte(`{"type":"track","event":"Order Completed","properties":{"cart_id":"c","order_id":"trunc`),
 		order("good-3"),
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(b.Addr()), Topic: topic, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchBytes: 4 << 20}
+	kw := &kafka.Writer{Addr: kafka.TCP(r.broker.Addr()), Topic: topic, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchBytes: 4 << 20}
 	for _, m := range msgs { // one at a time, so each stays its own batch
-		if err := w.WriteMessages(context.Background(), kafka.Message{Value: m}); err != nil {
+		if err := kw.WriteMessages(context.Background(), kafka.Message{Value: m}); err != nil {
 			t.Fatalf("producing %.40q: %v", m, err)
 		}
 	}
-	w.Close()
+	kw.Close()
 	r.want.validIDs = map[string]bool{"good-1": true, "good-2": true, "good-3": true}
 
 	p, _ := r.pipeline("g-bad", sandbox.DefaultKeys, memory.NewSent(memory.Options{}))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/refersion-relay/refersion-relay/broker"
 	"github.com/refersion-relay/refersion-relay/deadletter"
+	"github.com/refersion-relay/refersion-relay/internal/harness"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sandbox"
@@ -23,8 +24,8 @@ import (
 )
 
 const (
-	topic    = "events"
-	dlqTopic = "events.refersion-dlq"
+	topic    = harness.Topic
+	dlqTopic = harness.DLQTopic
 )
 
 // rig is a broker, a sandbox and a pipeline wired together over loopback.
@@ -43,19 +44,11 @@ type expected struct {
 
 func newRig(t *testing.T, partitions int, sb sandbox.Options) *rig {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	b, err := broker.Start(ctx, broker.Options{Topics: []broker.Topic{{Name: topic, Partitions: partitions}, {Name: dlqTopic, Partitions: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	s := sandbox.New(sb)
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return &rig{t: t, broker: b, sandbox: s, want: expected{validIDs: map[string]bool{}}}
+	return rigOf(t, harness.StartWorld(t, harness.Options{Partitions: partitions, Sandbox: sb}))
+}
+
+func rigOf(t *testing.T, w *harness.World) *rig {
+	return &rig{t: t, broker: w.Broker, sandbox: w.Sandbox, want: expected{validIDs: map[string]bool{}}}
 }
 
 // produce writes a generated stream of n events to the source topic.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/refersion-relay/refersion-relay/broker"
 	"github.com/refersion-relay/refersion-relay/deadletter"
+	"github.com/refersion-relay/refersion-relay/internal/harness"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/replay"
@@ -23,8 +24,8 @@ import (
 )
 
 const (
-	topic    = "events"
-	dlqTopic = "events.refersion-dlq"
+	topic    = harness.Topic
+	dlqTopic = harness.DLQTopic
 )
 
 type rig struct {
@@ -36,14 +37,8 @@ type rig struct {
 }
 
 func newRig(t *testing.T) *rig {
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	b, err := broker.Start(ctx, broker.Options{Topics: []broker.Topic{{Name: topic, Partitions: 2}, {Name: dlqTopic, Partitions: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	return &rig{t: t, broker: b, valid: map[string]bool{}}
+	w := harness.StartWorld(t, harness.Options{Partitions: 2})
+	return &rig{t: t, broker: w.Broker, valid: map[string]bool{}}
 }
 
 // produce writes a generated stream whose messages carry time at.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/refersion-relay/refersion-relay/broker"
 	"github.com/refersion-relay/refersion-relay/deadletter"
+	"github.com/refersion-relay/refersion-relay/internal/harness"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sandbox"
@@ -49,16 +50,8 @@ func stream(t *testing.T, b *broker.Broker) (storefront.Counts, int) {
 func TestMetricsAfterAStreamEqualItsCounts(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	b, err := broker.Start(ctx, broker.Options{Topics: []broker.Topic{{Name: topic, Partitions: partitions}, {Name: dlqTopic, Partitions: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	sb := sandbox.New(sandbox.Options{})
-	if err := sb.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
+	world := harness.StartWorld(t, harness.Options{Partitions: partitions})
+	b, sb := world.Broker, world.Sandbox
 	counts, messages := stream(t, b)
 	events := counts.Page + counts.TrackOther + counts.Identify + counts.OrderValid + counts.OrderInvalid + counts.Alias
 

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -56,17 +57,31 @@ type World struct {
 }
 
 // NewWorld starts a broker (4 partitions, messages up to 4 MiB) and a sandbox
-// with sb's faults. Close stops both.
+// with sb's faults and DefaultKeys. Close stops both.
 func NewWorld(sb sandbox.Options) (*World, error) {
+	sb.Keys = sandbox.DefaultKeys
+	return NewWorldWith(Options{Partitions: 4, MaxMessageBytes: 4 << 20, Sandbox: sb})
+}
+
+// Options shape a World. Zero fields take the broker's and sandbox's
+// defaults (1 partition, the broker's 1 MiB message limit).
+type Options struct {
+	Partitions      int // of Topic; DLQTopic has 1
+	MaxMessageBytes int
+	Sandbox         sandbox.Options
+}
+
+// NewWorldWith starts a broker with Topic and DLQTopic and a sandbox, on
+// loopback. It is the one rig of broker and sandbox the tests share.
+func NewWorldWith(o Options) (*World, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	b, err := broker.Start(ctx, broker.Options{MaxMessageBytes: 4 << 20,
-		Topics: []broker.Topic{{Name: Topic, Partitions: 4}, {Name: DLQTopic, Partitions: 1}}})
+	b, err := broker.Start(ctx, broker.Options{MaxMessageBytes: o.MaxMessageBytes,
+		Topics: []broker.Topic{{Name: Topic, Partitions: max(o.Partitions, 1)}, {Name: DLQTopic, Partitions: 1}}})
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	sb.Keys = sandbox.DefaultKeys
-	s := sandbox.New(sb)
+	s := sandbox.New(o.Sandbox)
 	if err := s.Start(); err != nil {
 		b.Close()
 		cancel()
@@ -75,6 +90,18 @@ func NewWorld(sb sandbox.Options) (*World, error) {
 	w := &World{Broker: b, Sandbox: s, Valid: map[string]bool{}}
 	w.closers = append(w.closers, func() { s.Close() }, b.Close, cancel)
 	return w, nil
+}
+
+// StartWorld is NewWorldWith for a test: it fails tb on error and closes the
+// world when tb ends.
+func StartWorld(tb testing.TB, o Options) *World {
+	tb.Helper()
+	w, err := NewWorldWith(o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(w.Close)
+	return w
 }
 
 // Close stops the sandbox and the broker.
