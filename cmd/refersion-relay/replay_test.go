@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/refersion-relay/refersion-relay/broker"
 	"github.com/refersion-relay/refersion-relay/deadletter"
+	"github.com/refersion-relay/refersion-relay/internal/harness"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 )
 
@@ -20,18 +20,9 @@ import (
 // environment replay reads, with disk state in a temporary directory.
 func replayEnv(t *testing.T) *sandbox.Server {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	b, err := broker.Start(ctx, broker.Options{Topics: []broker.Topic{{Name: "events", Partitions: 1}, {Name: "events.refersion-dlq", Partitions: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	s := sandbox.New(sandbox.Options{})
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	w := harness.StartWorld(t, harness.Options{Partitions: 1})
+	b, s := w.Broker, w.Sandbox
 	dlq := deadletter.NewKafka([]string{b.Addr()}, "events.refersion-dlq", nil)
 	defer dlq.Close()
 	now := time.Now()
