@@ -3,6 +3,7 @@ package mapping
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/buger/jsonparser"
 )
@@ -37,30 +38,49 @@ type IdentityWriter interface {
 // stored for the event's userId, then for its anonymousId. Event data beats
 // stored data; the IP address comes only from the event.
 func Enrich(ctx context.Context, o *Order, ids Identities) error {
+	_, err := enrich(ctx, o, ids, false)
+	return err
+}
+
+// EnrichClick is Enrich that also credits the person's last affiliate click
+// (click capture): see CreditFromClick.
+func EnrichClick(ctx context.Context, o *Order, ids Identities, window time.Duration) (Credit, error) {
+	click, err := enrich(ctx, o, ids, len(o.AutoCreditAffiliateID) == 0)
+	if err != nil {
+		return NotCredited, err
+	}
+	return CreditFromClick(o, click, window), nil
+}
+
+// enrich fills o's customer and returns the person's last click, looked up
+// too when wantClick.
+func enrich(ctx context.Context, o *Order, ids Identities, wantClick bool) (Click, error) {
 	var t Traits
 	if o.Customer != nil {
 		t = Traits{Email: o.Customer.Email, FirstName: o.Customer.FirstName, LastName: o.Customer.LastName}
 	}
 	for _, id := range [...]string{o.Source.UserID, o.Source.AnonymousID} {
-		if id == "" || (t.Email != "" && t.FirstName != "" && t.LastName != "") {
+		if id == "" || (!wantClick && t.Email != "" && t.FirstName != "" && t.LastName != "") {
 			continue
 		}
 		stored, found, err := ids.Lookup(ctx, id)
 		if err != nil {
-			return err
+			return Click{}, err
 		}
 		if found {
 			t = t.Fill(stored)
 		}
 	}
+	click := t.Click
+	t.Click = Click{}
 	if t.IsZero() {
-		return nil
+		return click, nil
 	}
 	if o.Customer == nil {
 		o.Customer = &Customer{}
 	}
 	o.Customer.Email, o.Customer.FirstName, o.Customer.LastName = t.Email, t.FirstName, t.LastName
-	return nil
+	return click, nil
 }
 
 // IdentityUpdate is what an identify, alias or delete event asks of the store.

@@ -74,6 +74,7 @@ func (m *Mapper) Map(ev []byte) (Order, error) {
 	o.Source.MessageID, _ = idText(e.messageID)
 	o.Source.UserID, _ = idText(e.userID)
 	o.Source.AnonymousID, _ = idText(e.anonymousID)
+	o.Source.At, _ = eventTime(ev)
 
 	if e.properties.t != jsonparser.Object {
 		ps.add("properties", "missing or not an object: an order's fields live in properties")

@@ -31,6 +31,7 @@ type Source struct {
 	MessageID   string
 	UserID      string
 	AnonymousID string
+	At          int64 // the event's timestamp, Unix milliseconds; 0 when absent
 }
 
 // Customer is the buyer as Refersion wants it. Email is personal data: never log it.

@@ -12,12 +12,15 @@ type Traits struct {
 	Email     string `json:"email,omitempty"`
 	FirstName string `json:"first_name,omitempty"`
 	LastName  string `json:"last_name,omitempty"`
+	// Click is the person's last affiliate click (click capture), or zero.
+	Click Click `json:"click,omitzero"`
 }
 
 // IsZero reports whether t holds nothing.
 func (t Traits) IsZero() bool { return t == Traits{} }
 
-// Fill returns t with each empty field taken from o: t's data wins.
+// Fill returns t with each empty field taken from o: t's data wins, but for
+// the click, where the later one wins (the last click counts).
 func (t Traits) Fill(o Traits) Traits {
 	if t.Email == "" {
 		t.Email = o.Email
@@ -28,6 +31,7 @@ func (t Traits) Fill(o Traits) Traits {
 	if t.LastName == "" {
 		t.LastName = o.LastName
 	}
+	t.Click = t.Click.Latest(o.Click)
 	return t
 }
 

@@ -31,6 +31,27 @@ func TestIdentities(t *testing.T, newStore func(t *testing.T) store.Identities) 
 		must(t, s.Merge(ctx, "u", mapping.Traits{}))
 		wantTraits(t, s, "u", ann)
 	})
+	t.Run("TheLastClickWins", func(t *testing.T) {
+		s := newStore(t)
+		early, late := mapping.Click{AffiliateID: "111", At: 1000}, mapping.Click{AffiliateID: "222", At: 2000}
+		must(t, s.Merge(ctx, "a", mapping.Traits{Click: late}))
+		must(t, s.Merge(ctx, "a", mapping.Traits{Click: early})) // seen later, clicked earlier
+		must(t, s.Merge(ctx, "a", ann))
+		wantTraits(t, s, "a", mapping.Traits{Email: ann.Email, FirstName: ann.FirstName, LastName: ann.LastName, Click: late})
+	})
+	t.Run("ClicksFollowLinks", func(t *testing.T) {
+		s := newStore(t)
+		c := mapping.Click{AffiliateID: "123456", At: 5000}
+		must(t, s.Merge(ctx, "anon", mapping.Traits{Click: c}))
+		must(t, s.Link(ctx, "anon", "user"))
+		wantTraits(t, s, "user", mapping.Traits{Click: c})
+		newer := mapping.Click{AffiliateID: "7", At: 9000}
+		must(t, s.Merge(ctx, "user", mapping.Traits{Click: newer}))
+		wantTraits(t, s, "anon", mapping.Traits{Click: newer})
+		must(t, s.Forget(ctx, "user"))
+		wantTraits(t, s, "anon", mapping.Traits{})
+		wantTraits(t, s, "user", mapping.Traits{})
+	})
 	t.Run("IDsAreKeptApart", func(t *testing.T) {
 		s := newStore(t)
 		must(t, s.Merge(ctx, "u1", ann))
