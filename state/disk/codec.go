@@ -63,6 +63,11 @@ func encodeTraits(t mapping.Traits, expires time.Time) []byte {
 		b = binary.AppendUvarint(b, uint64(len(f)))
 		b = append(b, f...)
 	}
+	if !t.Click.IsZero() { // optional trailing fields: records without them read as no click
+		b = binary.AppendUvarint(b, uint64(len(t.Click.AffiliateID)))
+		b = append(b, t.Click.AffiliateID...)
+		b = binary.AppendVarint(b, t.Click.At)
+	}
 	return b
 }
 
@@ -81,7 +86,14 @@ func decodeTraits(v []byte, now time.Time) mapping.Traits {
 		}
 		f[i], rest = string(rest[k:k+int(n)]), rest[k+int(n):]
 	}
-	return mapping.Traits{Email: f[0], FirstName: f[1], LastName: f[2]}
+	t := mapping.Traits{Email: f[0], FirstName: f[1], LastName: f[2]}
+	if n, k := binary.Uvarint(rest); k > 0 && uint64(len(rest)-k) >= n {
+		id := string(rest[k : k+int(n)])
+		if at, j := binary.Varint(rest[k+int(n):]); j > 0 {
+			t.Click = mapping.Click{AffiliateID: id, At: at}
+		}
+	}
+	return t
 }
 
 // linkTarget returns the key a links record points to, if it is live.

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"strconv"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -10,7 +11,8 @@ import (
 
 // Identities is a store.Identities in Redis. For a prefix P and an id:
 //
-//	P t:id  hash {e, f, l}: email, first and last name, with the TTL
+//	P t:id  hash {e, f, l, c, ct}: email, first and last name, the last
+//	        affiliate click's id and time (Unix ms), with the TTL
 //	P l:id  string: the id that id links to, with the TTL
 //	P b:id  set: the ids linking to id, with the TTL
 //
@@ -32,11 +34,11 @@ func (s *Identities) key(kind, id string) string { return s.opts.Prefix + kind +
 
 // lookupScript returns id's fields, then those of the id it links to.
 var lookupScript = goredis.NewScript(`
-local t = redis.call('HMGET', KEYS[1], 'e', 'f', 'l')
+local t = redis.call('HMGET', KEYS[1], 'e', 'f', 'l', 'c', 'ct')
 local to = redis.call('GET', KEYS[2])
-local lt = {false, false, false}
-if to then lt = redis.call('HMGET', ARGV[1] .. 't:' .. to, 'e', 'f', 'l') end
-return {t[1], t[2], t[3], lt[1], lt[2], lt[3]}`)
+local lt = {false, false, false, false, false}
+if to then lt = redis.call('HMGET', ARGV[1] .. 't:' .. to, 'e', 'f', 'l', 'c', 'ct') end
+return {t[1], t[2], t[3], t[4], t[5], lt[1], lt[2], lt[3], lt[4], lt[5]}`)
 
 // Lookup implements store.Identities.
 func (s *Identities) Lookup(ctx context.Context, id string) (mapping.Traits, bool, error) {
@@ -45,20 +47,26 @@ func (s *Identities) Lookup(ctx context.Context, id string) (mapping.Traits, boo
 		return mapping.Traits{}, false, outcome(ctx, identityStore, "lookup", err)
 	}
 	logs.ok(ctx)
-	var f [6]string
+	var f [10]string
 	for i := range min(len(res), len(f)) {
 		f[i], _ = res[i].(string)
 	}
-	t := mapping.Traits{Email: f[0], FirstName: f[1], LastName: f[2]}
-	t = t.Fill(mapping.Traits{Email: f[3], FirstName: f[4], LastName: f[5]})
+	t := mapping.Traits{Email: f[0], FirstName: f[1], LastName: f[2], Click: click(f[3], f[4])}
+	t = t.Fill(mapping.Traits{Email: f[5], FirstName: f[6], LastName: f[7], Click: click(f[8], f[9])})
 	return t, !t.IsZero(), nil
 }
 
-// mergeScript sets the non-empty fields and renews the TTL.
+// mergeScript sets the non-empty fields, and the click when it is later
+// than the stored one, and renews the TTL.
 var mergeScript = goredis.NewScript(`
 local n = 0
 for i, f in ipairs({'e', 'f', 'l'}) do
   if ARGV[i + 1] ~= '' then redis.call('HSET', KEYS[1], f, ARGV[i + 1]); n = n + 1 end
+end
+if ARGV[5] ~= '' then
+  local at = tonumber(redis.call('HGET', KEYS[1], 'ct') or '-1')
+  if tonumber(ARGV[6]) > at then redis.call('HSET', KEYS[1], 'c', ARGV[5], 'ct', ARGV[6]) end
+  n = n + 1
 end
 if n > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n`)
@@ -68,7 +76,8 @@ func (s *Identities) Merge(ctx context.Context, id string, t mapping.Traits) err
 	if t.IsZero() {
 		return ctx.Err()
 	}
-	err := mergeScript.Run(ctx, s.c, []string{s.key("t:", id)}, ms(s.opts.IdentityTTL), t.Email, t.FirstName, t.LastName).Err()
+	err := mergeScript.Run(ctx, s.c, []string{s.key("t:", id)}, ms(s.opts.IdentityTTL), t.Email, t.FirstName, t.LastName,
+		t.Click.AffiliateID, strconv.FormatInt(t.Click.At, 10)).Err()
 	return outcome(ctx, identityStore, "merge", err)
 }
 
@@ -81,7 +90,16 @@ redis.call('SADD', KEYS[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
 local ft = redis.call('HGETALL', KEYS[3])
 local filled = 0
-for i = 1, #ft, 2 do filled = filled + redis.call('HSETNX', KEYS[4], ft[i], ft[i + 1]) end
+local fc, fct = nil, nil
+for i = 1, #ft, 2 do
+  if ft[i] == 'c' then fc = ft[i + 1]
+  elseif ft[i] == 'ct' then fct = ft[i + 1]
+  else filled = filled + redis.call('HSETNX', KEYS[4], ft[i], ft[i + 1]) end
+end
+if fc and fct and tonumber(fct) > tonumber(redis.call('HGET', KEYS[4], 'ct') or '-1') then
+  redis.call('HSET', KEYS[4], 'c', fc, 'ct', fct)
+  filled = filled + 1
+end
 if filled > 0 then redis.call('PEXPIRE', KEYS[4], ARGV[1]) end
 return filled`)
 
@@ -132,3 +150,13 @@ func (s *Identities) Flush(context.Context) error { return nil }
 
 // Ping reports whether the server answers.
 func (s *Identities) Ping(ctx context.Context) error { return ping(ctx, s.c) }
+
+// click reads a stored click's fields; a missing or unreadable time is no
+// click.
+func click(id, at string) mapping.Click {
+	n, err := strconv.ParseInt(at, 10, 64)
+	if id == "" || err != nil {
+		return mapping.Click{}
+	}
+	return mapping.Click{AffiliateID: id, At: n}
+}
