@@ -26,6 +26,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/mapping"
@@ -36,11 +37,14 @@ import (
 // bracketed by a claim:
 //
 //	Claim ──Claimed──▶ POST ──2xx──────────▶ Confirm   (order_id is sent, for the store's TTL)
-//	  │                  └──any failure────▶ Release   (order_id is free again)
+//	  │        ▲         └──any failure────▶ Release   (order_id is free again)
+//	  │        └─ Renew, every lease/3 while the POST lasts
 //	  ├──AlreadySent──▶ skip: the order is done
 //	  └──HeldElsewhere─▶ another sender is on it; try again later
 //
 // A claim whose sender dies expires after its lease and can be claimed again.
+// Leases are short (seconds) and renewed by their owner while it works, so
+// that a dead owner's orders move on within one lease.
 // Implementations are safe for concurrent use, and Claim is atomic: of any
 // number of concurrent Claims of one free order_id, exactly one gets Claimed.
 // Every implementation must pass storetest.TestSent.
@@ -54,7 +58,18 @@ type Sent interface {
 	// Release frees c's order_id if c still holds it; it does nothing if the
 	// lease expired and another sender claimed it, or if it was confirmed.
 	Release(ctx context.Context, c Claim) error
+	// Renew holds c's order_id for lease from now, if c still holds it or
+	// its lease expired with nobody taking the order_id since (then it takes
+	// it again, with c's token). It returns ErrClaimLost if the order_id is
+	// sent, or held by another claim, now. The owner of a claim renews it
+	// while it works on the order, and stops before Confirm or Release.
+	Renew(ctx context.Context, c Claim, lease time.Duration) error
 }
+
+// ErrClaimLost is Renew's answer when the claim no longer holds its order_id:
+// its lease expired and another sender claimed it, or the order_id was
+// confirmed.
+var ErrClaimLost = errors.New("the claim was lost: its lease expired and another sender took the order_id, or it was confirmed")
 
 // ClaimStatus is the answer to a Claim.
 type ClaimStatus int

@@ -103,6 +103,38 @@ func (s *Sent) Release(ctx context.Context, c store.Claim) error {
 	return nil
 }
 
+// Renew implements store.Sent.
+func (s *Sent) Renew(ctx context.Context, c store.Claim, lease time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if lease <= 0 {
+		return errors.New("disk sent store: lease must be positive")
+	}
+	now := s.opts.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if held, ok := s.claims[c.OrderID]; ok && now.Before(held.expires) {
+		if held.token != c.Token {
+			return store.ErrClaimLost
+		}
+		s.claims[c.OrderID] = claim{token: c.Token, expires: now.Add(lease)}
+		return nil
+	}
+	sent := false
+	if err := s.view(func(tx *bolt.Tx) error {
+		sent = live(tx.Bucket(bSent).Get(key(c.OrderID)), now)
+		return nil
+	}); err != nil {
+		return unavailable(sentStore, fmt.Errorf("renew: %w", err))
+	}
+	if sent {
+		return store.ErrClaimLost
+	}
+	s.claims[c.OrderID] = claim{token: c.Token, expires: now.Add(lease)}
+	return nil
+}
+
 // drop removes c's claim if c still holds it.
 func (s *Sent) drop(c store.Claim) {
 	s.mu.Lock()

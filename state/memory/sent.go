@@ -82,6 +82,25 @@ func (s *Sent) Release(ctx context.Context, c store.Claim) error {
 	return nil
 }
 
+// Renew implements store.Sent.
+func (s *Sent) Renew(ctx context.Context, c store.Claim, lease time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if lease <= 0 {
+		return errors.New("memory sent store: lease must be positive")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	if e, ok := s.c.get(c.OrderID, now); ok && (e.sent || e.token != c.Token) {
+		return store.ErrClaimLost
+	}
+	s.c.put(c.OrderID, sentEntry{token: c.Token}, len(c.Token), now.Add(lease))
+	s.c.trim()
+	return nil
+}
+
 // Len returns the number of order_ids kept, claims and expired ones not yet
 // removed included.
 func (s *Sent) Len() int {

@@ -40,6 +40,14 @@ var releaseScript = goredis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`)
 
+// renewScript extends the caller's claim, or takes the order_id again if
+// its lease expired with nobody taking it: 1 held, 0 lost.
+var renewScript = goredis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]); return 1 end
+if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]); return 1 end
+return 0`)
+
 func (s *Sent) key(orderID string) string { return s.opts.Prefix + "s:" + orderID }
 
 // Claim implements store.Sent.
@@ -75,6 +83,22 @@ func (s *Sent) Confirm(ctx context.Context, c store.Claim) error {
 // Release implements store.Sent.
 func (s *Sent) Release(ctx context.Context, c store.Claim) error {
 	return outcome(ctx, sentStore, "release", releaseScript.Run(ctx, s.c, []string{s.key(c.OrderID)}, "c:"+c.Token).Err())
+}
+
+// Renew implements store.Sent.
+func (s *Sent) Renew(ctx context.Context, c store.Claim, lease time.Duration) error {
+	if lease <= 0 {
+		return errors.New("redis sent store: lease must be positive")
+	}
+	n, err := renewScript.Run(ctx, s.c, []string{s.key(c.OrderID)}, "c:"+c.Token, ms(lease)).Int()
+	if err != nil {
+		return outcome(ctx, sentStore, "renew", err)
+	}
+	logs.ok(ctx)
+	if n != 1 {
+		return store.ErrClaimLost
+	}
+	return nil
 }
 
 // Ping reports whether the server answers.

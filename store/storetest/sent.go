@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -85,6 +86,89 @@ func TestSent(t *testing.T, newStore func(t *testing.T) store.Sent) {
 			t.Fatal(err)
 		}
 		want(t, claim(t, s, "o-1", lease), store.HeldElsewhere)
+	})
+	// expired waits until a claim of lease, taken after the claims of the
+	// caller, has expired (a witness order_id can be claimed again): the
+	// caller's claims of at most that lease have expired too.
+	expired := func(t *testing.T, s store.Sent, witness string, lease time.Duration) {
+		t.Helper()
+		want(t, claim(t, s, witness, lease), store.Claimed)
+		deadline := time.Now().Add(10 * time.Second)
+		for c := claim(t, s, witness, time.Minute); c.Status != store.Claimed; c = claim(t, s, witness, time.Minute) {
+			want(t, c, store.HeldElsewhere)
+			if time.Now().After(deadline) {
+				t.Fatalf("a %v lease did not expire in 10s", lease)
+			}
+			<-time.After(5 * time.Millisecond)
+		}
+	}
+	renew := func(t *testing.T, s store.Sent, c store.Claim, lease time.Duration) error {
+		t.Helper()
+		err := s.Renew(ctx, c, lease)
+		if err != nil && !errors.Is(err, store.ErrClaimLost) {
+			t.Fatalf("Renew(%q): %v", c.OrderID, err)
+		}
+		return err
+	}
+	t.Run("RenewedClaimOutlivesItsFirstLease", func(t *testing.T) {
+		s := newStore(t)
+		short := 30 * time.Millisecond
+		c := claim(t, s, "o-1", short)
+		want(t, c, store.Claimed)
+		if err := renew(t, s, c, lease); err != nil {
+			t.Fatalf("Renew of a live claim: %v", err)
+		}
+		expired(t, s, "o-witness", short)
+		want(t, claim(t, s, "o-1", lease), store.HeldElsewhere)
+		// The renewed claim is still the owner's: its Release frees it.
+		if err := s.Release(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		want(t, claim(t, s, "o-1", lease), store.Claimed)
+	})
+	t.Run("RenewKeepsAClaimThatExpiredUntaken", func(t *testing.T) {
+		s := newStore(t)
+		short := 30 * time.Millisecond
+		c := claim(t, s, "o-1", short)
+		expired(t, s, "o-witness", short)
+		if err := renew(t, s, c, lease); err != nil {
+			t.Fatalf("Renew of an expired claim nobody took: %v", err)
+		}
+		want(t, claim(t, s, "o-1", lease), store.HeldElsewhere)
+		if err := s.Confirm(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		want(t, claim(t, s, "o-1", lease), store.AlreadySent)
+	})
+	t.Run("RenewOfAClaimAnotherSenderTookIsLost", func(t *testing.T) {
+		s := newStore(t)
+		short := 30 * time.Millisecond
+		stale := claim(t, s, "o-1", short)
+		expired(t, s, "o-witness", short)
+		fresh := claim(t, s, "o-1", lease)
+		want(t, fresh, store.Claimed)
+		if err := renew(t, s, stale, lease); err == nil {
+			t.Fatal("Renew of a claim another sender holds succeeded")
+		}
+		// The other sender still holds it.
+		if err := s.Release(ctx, stale); err != nil {
+			t.Fatal(err)
+		}
+		want(t, claim(t, s, "o-1", lease), store.HeldElsewhere)
+		if err := renew(t, s, fresh, lease); err != nil {
+			t.Fatalf("Renew by the holder: %v", err)
+		}
+	})
+	t.Run("RenewOfAConfirmedOrderIsLost", func(t *testing.T) {
+		s := newStore(t)
+		c := claim(t, s, "o-1", lease)
+		if err := s.Confirm(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := renew(t, s, c, lease); err == nil {
+			t.Fatal("Renew of a confirmed order_id succeeded")
+		}
+		want(t, claim(t, s, "o-1", lease), store.AlreadySent)
 	})
 	t.Run("ConfirmWithoutALiveClaimStillRecords", func(t *testing.T) {
 		s := newStore(t)
