@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/refersion-relay/refersion-relay/mapping"
+	"github.com/refersion-relay/refersion-relay/processor"
 	"github.com/refersion-relay/refersion-relay/sink"
 )
 
@@ -92,7 +93,13 @@ func (m Mapping) check() []error {
 	if len(m.CartIDSources) == 0 {
 		errs = append(errs, errors.New("CART_ID_SOURCES is empty, so no order would have a cart_id: unset it to use cart_id,checkout_id, or set a comma list of property names"))
 	}
+	errs = appendErr(errs, positive("ATTRIBUTION_WINDOW", m.AttributionWindow))
 	return append(errs, stageProblems[Mapping](m.MapperOptions().Validate())...)
+}
+
+// ProcessorOptions are the event processor's options for these settings.
+func (m Mapping) ProcessorOptions() processor.Options {
+	return processor.Options{ClickCapture: m.ClickCapture, AttributionWindow: m.AttributionWindow}
 }
 
 // MapperOptions are the mapping stage's options for these settings.

@@ -37,6 +37,12 @@ type Summary struct {
 	Malformed       int            `json:"malformed"`
 	Failed          int            `json:"failed"` // the relay panicked on the event
 	Dropped         map[string]int `json:"dropped"`
+	// Click capture: clicks kept (among Dropped), rfsn values unusable,
+	// orders credited to a click, and orders whose last click was too old.
+	Clicks          int `json:"clicks,omitempty"`
+	ClicksMalformed int `json:"clicks_malformed,omitempty"`
+	Credited        int `json:"credited_by_click,omitempty"`
+	OutsideWindow   int `json:"clicks_outside_window,omitempty"`
 }
 
 // Settled is the number of events with an outcome; it equals Events.
@@ -114,6 +120,12 @@ func mapLine(ctx context.Context, proc *processor.Processor, line []byte, size, 
 		switch out.Kind {
 		case processor.Dropped:
 			sum.Dropped[out.Drop.String()]++
+			switch out.Click {
+			case mapping.ClickFound:
+				sum.Clicks++
+			case mapping.ClickMalformed:
+				sum.ClicksMalformed++
+			}
 			return true
 		case processor.IdentityChanged:
 			switch out.Identity {
@@ -127,6 +139,12 @@ func mapLine(ctx context.Context, proc *processor.Processor, line []byte, size, 
 			return true
 		case processor.Order:
 			sum.Orders++
+			switch out.Credit {
+			case mapping.Credited:
+				sum.Credited++
+			case mapping.OutsideWindow:
+				sum.OutsideWindow++
+			}
 			emit("order", out.Order)
 			return true
 		case processor.Invalid:

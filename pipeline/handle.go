@@ -56,7 +56,7 @@ func (p *Pipeline) handle(fetchCtx, jobCtx context.Context, pt *partition, km ka
 	var dropped [len(p.stats.dropped)]int64 // counted here, added once per message
 	p.proc.Each(km.Value, func(ev processor.Event) bool {
 		events++
-		if ev.Class.Kind == mapping.KindDropped { // most events: nothing more to do
+		if ev.Class.Kind == mapping.KindDropped && !p.proc.Inspects(ev) { // most events: nothing more to do
 			dropped[ev.Class.Drop]++
 			return true
 		}
@@ -102,8 +102,14 @@ func (p *Pipeline) handleEvent(fetchCtx, jobCtx context.Context, claim func() *m
 		return false
 	}
 	switch out.Kind {
-	case processor.Dropped: // not reached: drops are counted by handle
+	case processor.Dropped: // a page or track event read for a click
 		p.stats.dropped[out.Drop].Add(1)
+		switch out.Click {
+		case mapping.ClickFound:
+			p.stats.clicks.Add(1)
+		case mapping.ClickMalformed:
+			p.stats.clicksMalformed.Add(1)
+		}
 		return true
 	case processor.IdentityChanged:
 		switch out.Identity {
@@ -117,6 +123,12 @@ func (p *Pipeline) handleEvent(fetchCtx, jobCtx context.Context, claim func() *m
 		return true
 	case processor.Order:
 		span.SetAttributes(attrOrderID.String(out.OrderID))
+		switch out.Credit {
+		case mapping.Credited:
+			p.stats.credited.Add(1)
+		case mapping.OutsideWindow:
+			p.stats.clicksOutsideWindow.Add(1)
+		}
 		m := claim()
 		return p.dispatch(fetchCtx, m, func() { p.deliver(jobCtx, m, km, out) })
 	}

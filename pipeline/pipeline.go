@@ -77,6 +77,9 @@ type Config struct {
 	// to RedoBackoffMax (defaults 1s and 30s).
 	RedoBackoff, RedoBackoffMax time.Duration
 
+	// Processor tunes the event processor (message size, click capture).
+	Processor processor.Options
+
 	Logger *slog.Logger
 	// TracerProvider makes the order spans; nil means the global provider.
 	TracerProvider trace.TracerProvider
@@ -163,7 +166,7 @@ func New(cfg Config, m *mapping.Mapper, s Sink, ids store.Identities, dlq deadle
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	proc, err := processor.New(m, ids, processor.Options{})
+	proc, err := processor.New(m, ids, cfg.Processor)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,8 @@ type stats struct {
 	dropped                            [8]atomic.Int64 // by mapping.DropReason
 	deadLettered                       [6]atomic.Int64 // by reasonIndex
 	orderPanics                        atomic.Int64
+	clicks, clicksMalformed            atomic.Int64
+	credited, clicksOutsideWindow      atomic.Int64
 	redone                             atomic.Int64
 	commitFailures, deadLetterFailures atomic.Int64
 	fetchErrors, identityErrors        atomic.Int64
@@ -50,6 +52,13 @@ type Snapshot struct {
 	// OrderPanics counts order events whose handling panicked; they are
 	// among DeadLettered["panic"], with any other events that panicked.
 	OrderPanics int64 `json:"order_panics"`
+	// Click capture: clicks kept, rfsn values that were unusable, orders
+	// credited to a captured click, and orders whose person's last click
+	// was outside the attribution window.
+	Clicks              int64 `json:"clicks"`
+	ClicksMalformed     int64 `json:"clicks_malformed"`
+	Credited            int64 `json:"credited_by_click"`
+	ClicksOutsideWindow int64 `json:"clicks_outside_window"`
 	// Redone counts orders that had to wait for the destination and were
 	// tried again (outage, breaker open, retries exhausted).
 	Redone             int64 `json:"redone"`
@@ -65,6 +74,7 @@ func (s *stats) snapshot() Snapshot {
 		Messages: s.messages.Load(), Events: s.events.Load(), Orders: s.orders.Load(),
 		Delivered: s.delivered.Load(), Skipped: s.skipped.Load(),
 		Identify: s.identify.Load(), Alias: s.alias.Load(), Delete: s.delete.Load(), OrderPanics: s.orderPanics.Load(),
+		Clicks: s.clicks.Load(), ClicksMalformed: s.clicksMalformed.Load(), Credited: s.credited.Load(), ClicksOutsideWindow: s.clicksOutsideWindow.Load(),
 		Redone: s.redone.Load(), CommitFailures: s.commitFailures.Load(),
 		DeadLetterFailures: s.deadLetterFailures.Load(), FetchErrors: s.fetchErrors.Load(),
 		IdentityErrors: s.identityErrors.Load(), InFlight: s.inFlight.Load(),

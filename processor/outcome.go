@@ -50,9 +50,14 @@ type Outcome struct {
 	Index int    // the event's position in its message, from 0
 	Event []byte // the event's bytes (for an oversized message, its first bytes)
 
-	Drop     mapping.DropReason // Dropped
-	Identity mapping.Kind       // IdentityChanged: KindIdentify, KindAlias or KindDelete
-	Order    mapping.Order      // Order
+	Drop mapping.DropReason // Dropped
+	// Click says what a dropped page or track event held of an affiliate
+	// click (click capture): mapping.ClickFound means it was kept.
+	Click    mapping.ClickStatus
+	Identity mapping.Kind  // IdentityChanged: KindIdentify, KindAlias or KindDelete
+	Order    mapping.Order // Order
+	// Credit is what click capture decided for an order.
+	Credit mapping.Credit
 
 	// Reason, Problems: Invalid, Malformed and Failed.
 	Reason   string

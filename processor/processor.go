@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -35,14 +36,27 @@ const OversizedExcerpt = 64 << 10
 // Options tune a Processor. Zero fields take the defaults.
 type Options struct {
 	MaxMessageBytes int // default MaxMessageBytes
+
+	// ClickCapture turns click capture on: affiliate clicks (rfsn) on page
+	// and track events are kept per person, and an order without its own
+	// auto_credit_affiliate_id is credited to the person's last click made
+	// at most AttributionWindow before it (default 30 days), by event
+	// timestamps. Off, a page event's URL is never read.
+	ClickCapture      bool
+	AttributionWindow time.Duration
 }
+
+// DefaultAttributionWindow is Refersion's usual cookie lifetime.
+const DefaultAttributionWindow = 30 * 24 * time.Hour
 
 // Processor turns messages into outcomes. Safe for concurrent use if its
 // identity store is.
 type Processor struct {
-	mapper *mapping.Mapper
-	ids    store.Identities
-	max    int
+	mapper  *mapping.Mapper
+	ids     store.Identities
+	max     int
+	capture bool
+	window  time.Duration
 }
 
 // New returns a processor. Neither argument may be nil.
@@ -53,7 +67,10 @@ func New(m *mapping.Mapper, ids store.Identities, o Options) (*Processor, error)
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = MaxMessageBytes
 	}
-	return &Processor{mapper: m, ids: ids, max: o.MaxMessageBytes}, nil
+	if o.AttributionWindow <= 0 {
+		o.AttributionWindow = DefaultAttributionWindow
+	}
+	return &Processor{mapper: m, ids: ids, max: o.MaxMessageBytes, capture: o.ClickCapture, window: o.AttributionWindow}, nil
 }
 
 // Mapper returns the mapping the processor uses.
@@ -124,6 +141,9 @@ func (p *Processor) Handle(ctx context.Context, ev Event) (out Outcome, err erro
 	switch ev.Class.Kind {
 	case mapping.KindDropped: // most events: nothing to decode
 		out.Kind, out.Drop = Dropped, ev.Class.Drop
+		if p.Inspects(ev) {
+			return p.click(ctx, out, ev)
+		}
 		return out, nil
 	case mapping.KindMalformed:
 		out.Kind, out.Reason = Malformed, deadletter.ReasonMalformed
@@ -159,7 +179,11 @@ func (p *Processor) order(ctx context.Context, out Outcome, ev Event) (Outcome, 
 		panic(err)
 	}
 	enrichCtx, span := tr.Start(ctx, "enrich")
-	err = mapping.Enrich(enrichCtx, &o, p.ids)
+	if p.capture {
+		out.Credit, err = mapping.EnrichClick(enrichCtx, &o, p.ids, p.window)
+	} else {
+		err = mapping.Enrich(enrichCtx, &o, p.ids)
+	}
 	span.End()
 	if err != nil {
 		return out, storeError(ctx, err)
@@ -179,6 +203,40 @@ func (p *Processor) identity(ctx context.Context, out Outcome, ev Event) (Outcom
 		return out, storeError(ctx, err)
 	}
 	out.Kind, out.Identity = IdentityChanged, ev.Class.Kind
+	return out, nil
+}
+
+// Inspects reports whether Handle has anything to do for a dropped event:
+// with click capture on, a page or track event that may carry a click.
+// Otherwise a driver may settle the drop without calling Handle. It
+// allocates nothing.
+func (p *Processor) Inspects(ev Event) bool {
+	return p.capture && ev.Class.Kind == mapping.KindDropped &&
+		(ev.Class.Drop == mapping.DropPage || ev.Class.Drop == mapping.DropTrack) && mapping.MayHaveClick(ev.Bytes)
+}
+
+// click keeps the affiliate click of a dropped page or track event for the
+// event's person.
+func (p *Processor) click(ctx context.Context, out Outcome, ev Event) (Outcome, error) {
+	c, userID, anonymousID, st := mapping.ParseClick(ev.Bytes)
+	out.Click = st
+	if st != mapping.ClickFound {
+		return out, nil
+	}
+	// Kept as an identify keeps traits: under the userId when there is one,
+	// with the anonymousId linked to it (so a delete of either erases it).
+	id := userID
+	if id == "" {
+		id = anonymousID
+	}
+	if err := p.ids.Merge(ctx, id, mapping.Traits{Click: c}); err != nil {
+		return out, storeError(ctx, err)
+	}
+	if userID != "" && anonymousID != "" && anonymousID != userID {
+		if err := p.ids.Link(ctx, anonymousID, userID); err != nil {
+			return out, storeError(ctx, err)
+		}
+	}
 	return out, nil
 }
 

@@ -63,18 +63,19 @@ func (f Filter) MatchDeadLetter(r Record) bool {
 // Repeated, StillInvalid or FailedAgain (Events is their sum once a replay
 // has finished); Selected is the sum of the last five.
 type Summary struct {
-	Records      int64 `json:"records"`       // records read from the source
-	Events       int64 `json:"events"`        // events in the records the filter selected
-	Selected     int64 `json:"selected"`      // events to replay: orders, and events still rejected
-	Delivered    int64 `json:"delivered"`     // accepted by Refersion now
-	Skipped      int64 `json:"skipped"`       // already sent before: not sent again
-	Repeated     int64 `json:"repeated"`      // an order_id seen earlier in this replay
-	StillInvalid int64 `json:"still_invalid"` // the current mapping still rejects them (invalid, malformed)
-	FailedAgain  int64 `json:"failed_again"`  // delivery failed again
-	Requeued     int64 `json:"requeued"`      // failed-again orders written back to the dead-letter topic
-	Identities   int64 `json:"identities"`    // identify, alias and delete events applied
-	Ignored      int64 `json:"ignored"`       // dropped events (page, other tracks, ...), not replayed
-	NotSelected  int64 `json:"not_selected"`  // events the order-id filter left out
+	Records      int64 `json:"records"`           // records read from the source
+	Events       int64 `json:"events"`            // events in the records the filter selected
+	Selected     int64 `json:"selected"`          // events to replay: orders, and events still rejected
+	Delivered    int64 `json:"delivered"`         // accepted by Refersion now
+	Skipped      int64 `json:"skipped"`           // already sent before: not sent again
+	Repeated     int64 `json:"repeated"`          // an order_id seen earlier in this replay
+	StillInvalid int64 `json:"still_invalid"`     // the current mapping still rejects them (invalid, malformed)
+	FailedAgain  int64 `json:"failed_again"`      // delivery failed again
+	Requeued     int64 `json:"requeued"`          // failed-again orders written back to the dead-letter topic
+	Identities   int64 `json:"identities"`        // identify, alias and delete events applied
+	Ignored      int64 `json:"ignored"`           // dropped events (page, other tracks, ...), not replayed
+	NotSelected  int64 `json:"not_selected"`      // events the order-id filter left out
+	Credited     int64 `json:"credited_by_click"` // orders credited to a captured click (click capture)
 }
 
 // Settled is the number of events with an outcome; it equals Events once a
@@ -102,6 +103,9 @@ type Replayer struct {
 	// DrainTimeout is how long deliveries in flight may finish after ctx
 	// ends (default 30s).
 	DrainTimeout time.Duration
+	// Processor tunes the event processor as the relay's is (click
+	// capture), so that a replay decides events as the live stream did.
+	Processor processor.Options
 	// ClaimWait is how long an order that another sender (a running relay)
 	// is delivering is waited for before it counts as failed again (default
 	// 4m, past the default claim lease).
@@ -125,7 +129,7 @@ var ErrUnauthorized = errors.New("refersion refused the keys (401/403): fix REFE
 // already handled stay handled, so running it again finishes the rest.
 func (r *Replayer) Run(ctx context.Context, src Source, f Filter, progress func(Summary)) (Summary, error) {
 	r.filter = f
-	proc, err := processor.New(r.Mapper, r.Identities, processor.Options{})
+	proc, err := processor.New(r.Mapper, r.Identities, r.Processor)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -182,7 +186,7 @@ func (r *Replayer) Snapshot() Summary {
 		Skipped: atomic.LoadInt64(&s.Skipped), Repeated: atomic.LoadInt64(&s.Repeated), StillInvalid: atomic.LoadInt64(&s.StillInvalid),
 		FailedAgain: atomic.LoadInt64(&s.FailedAgain), Requeued: atomic.LoadInt64(&s.Requeued),
 		Identities: atomic.LoadInt64(&s.Identities), Ignored: atomic.LoadInt64(&s.Ignored),
-		Events: atomic.LoadInt64(&s.Events), NotSelected: atomic.LoadInt64(&s.NotSelected),
+		Events: atomic.LoadInt64(&s.Events), NotSelected: atomic.LoadInt64(&s.NotSelected), Credited: atomic.LoadInt64(&s.Credited),
 	}
 }
 
@@ -209,6 +213,9 @@ func (r *Replayer) record(ctx context.Context, rec Record, sem chan struct{}, wg
 			atomic.AddInt64(&r.sum.StillInvalid, 1)
 			r.describe("invalid", invalidLine{Reason: out.Reason, OrderID: out.OrderID, MessageID: out.MessageID, Problems: out.Problems})
 			return true
+		}
+		if out.Credit == mapping.Credited {
+			atomic.AddInt64(&r.sum.Credited, 1)
 		}
 		orderErr = r.order(ctx, rec, out, sem, wg)
 		return orderErr == nil

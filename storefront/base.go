@@ -1,6 +1,9 @@
 package storefront
 
-import "strconv"
+import (
+	"strconv"
+	"time"
+)
 
 // person is a user's identity; every event of user u sees the same one.
 type person struct{ first, last, email string }
@@ -30,6 +33,10 @@ type baseOpts struct {
 	server bool // sent by a server library: no userAgent or page
 	alias  bool // previousId instead of anonymousId, userId always set
 	traits bool // the user's person written as context.traits
+	// rfsn, when set, is an affiliate link's parameter in the page's URL;
+	// ago moves the event's timestamp back.
+	rfsn string
+	ago  time.Duration
 }
 
 // base opens an event object and writes the fields every event has. The
@@ -46,7 +53,11 @@ func (g *Generator) base(typ string, bo baseOpts) (Event, int) {
 	w.begin('{')
 	w.kstr("type", typ)
 	w.kstr("messageId", e.MessageID)
-	w.kstr("timestamp", string(g.timestamp(g.seq, 0)))
+	if bo.ago > 0 {
+		w.kstr("timestamp", g.o.Start.Add(time.Duration(g.seq)*37*time.Millisecond-bo.ago).Format(time.RFC3339Nano))
+	} else {
+		w.kstr("timestamp", string(g.timestamp(g.seq, 0)))
+	}
 	w.kstr("sentAt", string(g.timestamp(g.seq, 800)))
 	if bo.alias {
 		e.PreviousID = anon
@@ -71,7 +82,12 @@ func (g *Generator) base(typ string, bo baseOpts) (Event, int) {
 		w.key("page")
 		w.begin('{')
 		w.kstr("path", pg.path)
-		w.kstr("url", "https://shop.example.com"+pg.path)
+		if bo.rfsn != "" {
+			w.kstr("url", "https://shop.example.com"+pg.path+"?rfsn="+bo.rfsn)
+			w.kstr("search", "?rfsn="+bo.rfsn)
+		} else {
+			w.kstr("url", "https://shop.example.com"+pg.path)
+		}
 		w.kstr("referrer", "https://blog.example.org/")
 		w.kstr("title", pg.title)
 		w.end('}')

@@ -1,6 +1,9 @@
 package storefront
 
-import "strconv"
+import (
+	"strconv"
+	"time"
+)
 
 // product is a catalogue entry; prices are in cents.
 type product struct {
@@ -21,7 +24,16 @@ var products = []product{
 }
 
 func (g *Generator) page() Event {
-	e, _ := g.base("page", baseOpts{})
+	var bo baseOpts
+	if g.o.Clicks > 0 && g.r.chance(g.o.Clicks) {
+		bo.rfsn = strconv.Itoa(100000+g.r.intn(50)) + "." + strconv.FormatUint(uint64(g.r.intn(1<<20)), 36)
+		g.counts.Clicks++
+		if g.r.chance(0.1) {
+			bo.ago = 40 * 24 * time.Hour
+			g.counts.ClicksOld++
+		}
+	}
+	e, _ := g.base("page", bo)
 	w := &g.w
 	pg := pages[g.curPage]
 	w.kstr("name", pg.title)

@@ -25,7 +25,12 @@ type Options struct {
 	Aliases    float64 // share of events that are alias calls (taken from other tracks)
 	Users      int     // distinct users (at least 1)
 	Batch      float64 // share of lines that are {"batch":[...]} envelopes of 2-5 events
-	Start      time.Time
+	// Clicks is the share of page views that are affiliate landings
+	// (?rfsn=<affiliate id>.<check>, for click capture); a tenth of them are
+	// dated 40 days back, outside the default attribution window. 0 (the
+	// default) keeps the standard stream as it is.
+	Clicks float64
+	Start  time.Time
 }
 
 // pageShare is the share of page views; it is fixed, other tracks fill the
@@ -52,7 +57,7 @@ func (o Options) validate() error {
 	for _, s := range []struct {
 		name string
 		v    float64
-	}{{"orders", o.Orders}, {"identifies", o.Identifies}, {"invalid", o.Invalid}, {"aliases", o.Aliases}, {"batch", o.Batch}} {
+	}{{"orders", o.Orders}, {"identifies", o.Identifies}, {"invalid", o.Invalid}, {"aliases", o.Aliases}, {"batch", o.Batch}, {"clicks", o.Clicks}} {
 		if !(s.v >= 0 && s.v <= 1) {
 			return fmt.Errorf("storefront: %s share %v is not between 0 and 1", s.name, s.v)
 		}
@@ -80,6 +85,10 @@ type Counts struct {
 	Alias        int `json:"alias"`
 	Lines        int `json:"lines"`
 	Batches      int `json:"batches"`
+	// Clicks are the affiliate landings among Page, ClicksOld those dated
+	// outside the default attribution window.
+	Clicks    int `json:"clicks,omitempty"`
+	ClicksOld int `json:"clicks_old,omitempty"`
 }
 
 // Events is the number of events counted.

@@ -11,7 +11,7 @@ import (
 // and adds _total to counters (the README lists the scraped names).
 type pipelineInstruments struct {
 	messages, events, orders, deadLetters     metric.Int64ObservableCounter
-	redone, deadLetterFailures                metric.Int64ObservableCounter
+	redone, deadLetterFailures, clicks        metric.Int64ObservableCounter
 	commitFailures, fetchErrors, identityErrs metric.Int64ObservableCounter
 	inFlight                                  metric.Int64ObservableUpDownCounter
 	ready, breaker, lag                       metric.Int64ObservableGauge
@@ -38,6 +38,8 @@ func newPipelineInstruments(m metric.Meter) (*pipelineInstruments, error) {
 		"Order events by final outcome: delivered, skipped (already sent), invalid or rejected (both dead-lettered).")
 	counter(&i.deadLetters, "refersion_relay.dead_letter.writes", "{message}",
 		"Events acknowledged by the dead-letter topic, by reason.")
+	counter(&i.clicks, "refersion_relay.clicks", "{event}",
+		"Click capture: affiliate clicks kept, unusable rfsn values, orders credited to a click, orders whose last click was outside the window.")
 	counter(&i.redone, "refersion_relay.orders.redone", "{order}",
 		"Orders tried again because the destination was unavailable (outage, breaker open, retries exhausted).")
 	counter(&i.deadLetterFailures, "refersion_relay.dead_letter.write_failures", "{error}",
@@ -65,7 +67,7 @@ func newPipelineInstruments(m metric.Meter) (*pipelineInstruments, error) {
 // added only when there is a Kafka client to ask.
 func (i *pipelineInstruments) list() []metric.Observable {
 	return []metric.Observable{
-		i.messages, i.events, i.orders, i.deadLetters, i.redone, i.deadLetterFailures,
+		i.messages, i.events, i.orders, i.deadLetters, i.redone, i.deadLetterFailures, i.clicks,
 		i.commitFailures, i.fetchErrors, i.identityErrs, i.inFlight, i.ready, i.breaker,
 	}
 }

@@ -108,6 +108,9 @@ func (i *pipelineInstruments) observeStats(o metric.Observer, s pipeline.Snapsho
 	for reason, n := range s.DeadLettered {
 		o.ObserveInt64(i.deadLetters, n, c.with(attrReason.String(reason)))
 	}
+	for outcome, n := range map[string]int64{"kept": s.Clicks, "malformed": s.ClicksMalformed, "credited": s.Credited, "outside_window": s.ClicksOutsideWindow} {
+		o.ObserveInt64(i.clicks, n, c.with(attrOutcome.String(outcome)))
+	}
 	o.ObserveInt64(i.redone, s.Redone, c.with())
 	o.ObserveInt64(i.deadLetterFailures, s.DeadLetterFailures, c.with())
 	o.ObserveInt64(i.commitFailures, s.CommitFailures, c.with())

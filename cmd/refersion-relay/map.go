@@ -18,6 +18,8 @@ func cmdMap(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	orderEvents := fs.String("order-events", strings.Join(mapping.DefaultOrderEvents, ","), "comma list of track event names that are orders")
 	cartSources := fs.String("cart-id-sources", strings.Join(mapping.DefaultCartIDSources, ","), "comma list of properties read for cart_id, first present wins")
 	currency := fs.String("default-currency", "", "ISO 4217 code used when properties.currency is absent (default: such orders are invalid)")
+	clicks := fs.Bool("click-capture", false, "credit orders to the person's last ?rfsn= click seen on a page or track event (CLICK_CAPTURE)")
+	window := fs.Duration("attribution-window", processor.DefaultAttributionWindow, "how long a captured click credits orders, by event timestamps (ATTRIBUTION_WINDOW)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -29,7 +31,10 @@ func cmdMap(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	proc, err := processor.New(m, memory.NewIdentities(memory.Options{}), processor.Options{})
+	if *window <= 0 {
+		return fmt.Errorf("%w: --attribution-window %v: must be positive, e.g. 720h", errUsage, *window)
+	}
+	proc, err := processor.New(m, memory.NewIdentities(memory.Options{}), processor.Options{ClickCapture: *clicks, AttributionWindow: *window})
 	if err != nil {
 		return err
 	}

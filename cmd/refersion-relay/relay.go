@@ -78,6 +78,7 @@ func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts 
 		PoisonAttempts:    cfg.Pipeline.PoisonAttempts,
 		PoisonAfter:       cfg.Pipeline.PoisonAfter,
 		RejectionLimit:    cfg.Pipeline.RejectionLimit,
+		Processor:         cfg.Mapping.ProcessorOptions(),
 		MaxBytes:          cfg.Kafka.MaxBytes,
 		CommitInterval:    cfg.Kafka.CommitInterval,
 		MaxWait:           cfg.Kafka.MaxWait,

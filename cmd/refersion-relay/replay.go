@@ -189,7 +189,7 @@ func runReplay(ctx context.Context, cfg config.Config, transport *kafka.Transpor
 		return &exitError{code: 2, err: err}
 	}
 	r := &replay.Replayer{Mapper: m, Sink: snk, Sent: stores.Sent, Identities: stores.Identities, DryRun: dryRun, Out: stdout,
-		Concurrency: cfg.Pipeline.Concurrency, ClaimWait: cfg.Refersion.RetryMaxElapsed + cfg.Refersion.RequestTimeout + 90*time.Second} // past the claim lease
+		Concurrency: cfg.Pipeline.Concurrency, Processor: cfg.Mapping.ProcessorOptions(), ClaimWait: cfg.Refersion.RetryMaxElapsed + cfg.Refersion.RequestTimeout + 90*time.Second} // past the claim lease
 	if !dryRun {
 		dlq := deadletter.NewKafka(cfg.Kafka.Brokers, cfg.Kafka.DLQTopic, transport)
 		defer dlq.Close()
