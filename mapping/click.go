@@ -42,8 +42,21 @@ const (
 var rfsn = []byte("rfsn")
 
 // MayHaveClick is ParseClick's cheap first look: false means the event
-// certainly carries no click. It allocates nothing.
-func MayHaveClick(ev []byte) bool { return bytes.Contains(ev, rfsn) }
+// carries no "rfsn=" and so no click. It looks only at each '=' (rare in an
+// event but for URLs' query strings), found with IndexByte, and allocates
+// nothing.
+func MayHaveClick(ev []byte) bool {
+	for {
+		i := bytes.IndexByte(ev, '=')
+		if i < 0 {
+			return false
+		}
+		if i >= 4 && string(ev[i-4:i]) == "rfsn" {
+			return true
+		}
+		ev = ev[i+1:]
+	}
+}
 
 // ParseClick reads an affiliate click from a page or track event: the rfsn
 // query parameter of context.page.url, context.page.search, properties.url
