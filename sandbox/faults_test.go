@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -160,7 +161,7 @@ func TestInvalidOptionsAreAllReported(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"keys", "ThrottleRate", "more than 1", "Latency", "DownFor"} {
+	for _, want := range []string{"Keys: want PUBLIC.SECRET", "FailRate + ThrottleRate: 1.3 is more than 1", "Latency -1ns: negative", "DownAfter 1s: set without DownFor"} {
 		if !bytes.Contains([]byte(err.Error()), []byte(want)) {
 			t.Errorf("%v lacks %q", err, want)
 		}
@@ -170,6 +171,28 @@ func TestInvalidOptionsAreAllReported(t *testing.T) {
 	}
 	if err := sandbox.New(sandbox.Options{FailRate: 2}).Start(); err == nil {
 		t.Fatal("Start accepted invalid options")
+	}
+}
+
+// TestValidateAsNamesOptionsTheCallersWay: a command reports its flags'
+// names, not the fields'.
+func TestValidateAsNamesOptionsTheCallersWay(t *testing.T) {
+	flags := map[string]string{"FailRate": "--fail-rate", "DownAfter": "--down-after", "DownFor": "--down-for", "Keys": "--keys"}
+	err := sandbox.Options{Keys: "nodot", FailRate: 2, DownAfter: time.Second}.ValidateAs(func(f string) string { return flags[f] })
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"--fail-rate 2: not between 0 and 1", "--down-after 1s: set without --down-for", "--keys: want PUBLIC.SECRET"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%v\nlacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "FailRate") || strings.Contains(err.Error(), "nodot") || strings.Contains(err.Error(), "more than 1") {
+		t.Errorf("a field name, the keys or a second problem for one rate in %v", err)
+	}
+	err = sandbox.Options{FailRate: 0.7, ResetRate: 0.5}.ValidateAs(func(f string) string { return flags[f] })
+	if err == nil || err.Error() != "--fail-rate + ResetRate: 1.2 is more than 1 (at most one fault applies to a request)" {
+		t.Errorf("rates over 1 together: %v", err)
 	}
 }
 

@@ -49,36 +49,62 @@ type Options struct {
 	Logger    *slog.Logger // one line per paid-order request; nil logs nothing
 }
 
-// Validate reports every invalid option at once.
-func (o Options) Validate() error {
+// Validate reports every invalid option at once, each problem naming the
+// option by its field name ("FailRate 2: not between 0 and 1").
+func (o Options) Validate() error { return o.ValidateAs(nil) }
+
+// ValidateAs is Validate with the options named by name(field), for a
+// caller that sets them under other names (a command's flags: name
+// "FailRate" as "--fail-rate"). A nil name, or one that returns "", keeps
+// the field name. A problem never quotes Keys.
+func (o Options) ValidateAs(name func(field string) string) error {
+	n := func(field string) string {
+		if name != nil {
+			if s := name(field); s != "" {
+				return s
+			}
+		}
+		return field
+	}
 	var errs []error
 	if _, _, err := splitKeys(o.keys()); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, fmt.Errorf("%s: %w", n("Keys"), err))
 	}
+	rates := len(errs)
 	for _, r := range []struct {
 		name string
 		v    float64
 	}{{"FailRate", o.FailRate}, {"ThrottleRate", o.ThrottleRate}, {"ResetRate", o.ResetRate}} {
 		if r.v < 0 || r.v > 1 || r.v != r.v {
-			errs = append(errs, fmt.Errorf("%s: %v is not between 0 and 1", r.name, r.v))
+			errs = append(errs, fmt.Errorf("%s %v: not between 0 and 1", n(r.name), r.v))
 		}
 	}
-	if sum := o.FailRate + o.ThrottleRate + o.ResetRate; sum > 1 {
-		errs = append(errs, fmt.Errorf("FailRate+ThrottleRate+ResetRate: %v is more than 1", sum))
+	// The sum is checked once every rate is: a rate of 2 is one problem.
+	if sum := o.FailRate + o.ThrottleRate + o.ResetRate; len(errs) == rates && sum > 1 {
+		var terms []string // the rates that are set
+		for _, r := range []struct {
+			name string
+			v    float64
+		}{{"FailRate", o.FailRate}, {"ThrottleRate", o.ThrottleRate}, {"ResetRate", o.ResetRate}} {
+			if r.v != 0 {
+				terms = append(terms, n(r.name))
+			}
+		}
+		errs = append(errs, fmt.Errorf("%s: %v is more than 1 (at most one fault applies to a request)", strings.Join(terms, " + "), sum))
 	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{{"Latency", o.Latency}, {"RetryAfter", o.RetryAfter}, {"DownAfter", o.DownAfter}, {"DownFor", o.DownFor}} {
 		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("%s: %v is negative", d.name, d.v))
+			errs = append(errs, fmt.Errorf("%s %v: negative", n(d.name), d.v))
 		}
 	}
 	if o.DownAfter > 0 && o.DownFor == 0 {
-		errs = append(errs, errors.New("DownAfter: set without DownFor"))
+		errs = append(errs, fmt.Errorf("%s %v: set without %s", n("DownAfter"), o.DownAfter, n("DownFor")))
 	}
 	if o.MaxOrders < 0 {
-		errs = append(errs, fmt.Errorf("MaxOrders: %d is negative", o.MaxOrders))
+		errs = append(errs, fmt.Errorf("%s %d: negative", n("MaxOrders"), o.MaxOrders))
 	}
 	return errors.Join(errs...)
 }
@@ -110,7 +136,7 @@ func (o Options) retryAfterSeconds() int64 {
 func splitKeys(s string) (public, secret string, err error) {
 	public, secret, ok := strings.Cut(s, ".")
 	if !ok || public == "" || secret == "" {
-		return "", "", errors.New("keys: want PUBLIC.SECRET, two non-empty parts joined by a dot")
+		return "", "", errors.New("want PUBLIC.SECRET, two non-empty parts joined by a dot")
 	}
 	return public, secret, nil
 }
