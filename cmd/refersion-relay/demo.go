@@ -1,3 +1,5 @@
+//go:build !nodev
+
 package main
 
 import (
@@ -22,10 +24,15 @@ const (
 	demoGroup = "refersion-relay-demo"
 )
 
+const demoSynopsis = `demo [flags]
+
+Starts an in-process Kafka broker and Refersion sandbox, writes a generated storefront
+stream to the broker, runs the relay over it and prints a summary.`
+
 // cmdDemo runs the whole product on an embedded default: a broker, a
 // Refersion sandbox and the relay, fed a generated storefront stream.
 func cmdDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", "demo [flags]\n\nStarts an in-process Kafka broker and Refersion sandbox, writes a generated storefront\nstream to the broker, runs the relay over it and prints a summary.", stdout)
+	fs := newFlags("demo", demoSynopsis, stdout)
 	n := fs.Int("n", 50000, "events to generate")
 	seed := fs.Int64("seed", 1, "seed of the generated stream")
 	batch := fs.Float64("batch", 0.1, "share of lines that are batch envelopes")
@@ -41,6 +48,9 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	}
 	if *n <= 0 || *partitions <= 0 {
 		return fmt.Errorf("%w: -n and --partitions must be positive", errUsage)
+	}
+	if err := sb.ValidateAs(sandboxFlagNamer(fs)); err != nil {
+		return flagProblems(fs, demoSynopsis, err)
 	}
 	log := slog.New(slog.DiscardHandler)
 	if *verbose {

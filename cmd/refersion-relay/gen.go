@@ -1,21 +1,47 @@
+//go:build !nodev
+
 package main
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/refersion-relay/refersion-relay/storefront"
 )
+
+const genSynopsis = "gen [flags] > events.ndjson\n       refersion-relay gen [flags] --brokers HOST:PORT --topic NAME"
+
+// genFlagsValid checks the options gen's flags set, naming the flags.
+func genFlagsValid(o storefront.Options) error {
+	var errs []error
+	for _, s := range []struct {
+		flag string
+		v    float64
+	}{{"orders", o.Orders}, {"identifies", o.Identifies}, {"invalid", o.Invalid}, {"aliases", o.Aliases}, {"batch", o.Batch}} {
+		if !(s.v >= 0 && s.v <= 1) {
+			errs = append(errs, fmt.Errorf("--%s %v: not between 0 and 1", s.flag, s.v))
+		}
+	}
+	if o.N < 0 {
+		errs = append(errs, fmt.Errorf("-n %d: negative", o.N))
+	}
+	if o.Users < 1 {
+		errs = append(errs, fmt.Errorf("--users %d: less than 1", o.Users))
+	}
+	return errors.Join(errs...)
+}
 
 // cmdGen writes a deterministic storefront stream (NDJSON) to stdout and its
 // counts, as one JSON object, to stderr. It stops early, with ctx's error,
 // when ctx is cancelled.
 func cmdGen(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	o := storefront.DefaultOptions()
-	fs := newFlags("gen", "gen [flags] > events.ndjson\n       refersion-relay gen [flags] --brokers HOST:PORT --topic NAME", stdout)
+	fs := newFlags("gen", genSynopsis, stdout)
 	brokers := fs.String("brokers", "", "comma list of Kafka brokers: produce the stream to --topic instead of writing it to stdout")
 	topic := fs.String("topic", "", "topic to produce to, with --brokers")
 	fs.IntVar(&o.N, "n", o.N, "number of events")
@@ -32,9 +58,12 @@ func cmdGen(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	if (*brokers == "") != (*topic == "") {
 		return fmt.Errorf("%w: --brokers and --topic go together", errUsage)
 	}
+	if err := genFlagsValid(o); err != nil {
+		return flagProblems(fs, genSynopsis, err)
+	}
 	g, err := storefront.New(o)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v", errUsage, strings.TrimPrefix(err.Error(), "storefront: "))
 	}
 	if *brokers != "" {
 		counts, err := storefront.Produce(ctx, splitList(*brokers), *topic, nil, o)

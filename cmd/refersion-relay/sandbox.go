@@ -1,7 +1,10 @@
+//go:build !nodev
+
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,11 +13,37 @@ import (
 	"github.com/refersion-relay/refersion-relay/sandbox"
 )
 
+const sandboxSynopsis = `sandbox [--addr HOST:PORT] [--keys PUB.SEC] [fault flags]
+
+Serves POST /tracker/orders/paid as Refersion does, with faults on demand.
+What arrived: GET /_sandbox/orders (the accepted payloads), GET /_sandbox/stats
+(counts), -v (a line per request on stderr).`
+
+// sandboxOptionFlags are the flags that set sandbox.Options' fields, by
+// field name, without their dashes.
+var sandboxOptionFlags = map[string]string{
+	"Keys": "keys", "Seed": "seed", "Latency": "latency", "FailRate": "fail-rate", "ThrottleRate": "throttle-rate",
+	"ResetRate": "reset-rate", "RetryAfter": "retry-after", "DownAfter": "down-after", "DownFor": "down-for",
+	"RejectAll": "reject-all", "MaxOrders": "max-orders",
+}
+
+// sandboxFlagNamer names sandbox.Options' fields as the flags of fs that set
+// them (for sandbox.Options.ValidateAs): "FailRate" is "--fail-rate". A field
+// fs has no flag for keeps its name.
+func sandboxFlagNamer(fs *flag.FlagSet) func(field string) string {
+	return func(field string) string {
+		if name, ok := sandboxOptionFlags[field]; ok && fs.Lookup(name) != nil {
+			return "--" + name
+		}
+		return ""
+	}
+}
+
 // cmdSandbox runs a local stand-in for Refersion's paid-order webhook until
 // ctx is done. Its first line on stdout is "sandbox listening on URL", so
 // that scripts can start it on port 0 and read the address back.
 func cmdSandbox(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("sandbox", "sandbox [--addr HOST:PORT] [--keys PUB.SEC] [fault flags]", stdout)
+	fs := newFlags("sandbox", sandboxSynopsis, stdout)
 	var o sandbox.Options
 	var downMode string
 	var verbose bool
@@ -43,8 +72,8 @@ func cmdSandbox(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	default:
 		return fmt.Errorf("%w: --down-mode: want 503 or refuse, got %q", errUsage, downMode)
 	}
-	if err := o.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := o.ValidateAs(sandboxFlagNamer(fs)); err != nil {
+		return flagProblems(fs, sandboxSynopsis, err)
 	}
 	if verbose {
 		o.Logger = slog.New(slog.NewTextHandler(stderr, nil))
