@@ -100,11 +100,17 @@ func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts 
 	return r, nil
 }
 
+// userAgent is the User-Agent of every request to Refersion:
+// refersion-relay/VERSION.
+func userAgent() string { return "refersion-relay/" + version }
+
 // buildSink builds the Refersion sink from cfg: idempotency through the
 // sent-order store, rate limit, retry, breaker, HTTP; extra options follow
 // the built-in ones.
 func buildSink(cfg config.Config, stores *state.Stores, log *slog.Logger, extra ...sink.Option) (*sink.Refersion, error) {
-	s, err := sink.New(cfg.Refersion.SinkConfig(), stores.Sent, append([]sink.Option{sink.WithLogger(log)}, extra...)...)
+	sc := cfg.Refersion.SinkConfig()
+	sc.UserAgent = userAgent()
+	s, err := sink.New(sc, stores.Sent, append([]sink.Option{sink.WithLogger(log)}, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("refersion settings: %w", err)
 	}

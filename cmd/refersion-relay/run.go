@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/config"
@@ -17,7 +19,7 @@ import (
 )
 
 func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("run", "run\n\nConsumes KAFKA_TOPIC and delivers its orders to Refersion until SIGTERM or SIGINT.\nEvery setting comes from the environment: see 'refersion-relay config --markdown'.", stdout)
+	fs := newFlags("run", runSynopsis, stdout)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -30,6 +32,9 @@ func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	}
 	log := newLogger(cfg.Observability, stderr, logSecrets(cfg)...)
 	slog.SetDefault(log) // what reaches the standard log (net/http, exporters) is masked too
+	if err := checkSourceTopic(ctx, cfg, log); err != nil {
+		return err
+	}
 	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceVersion: version, Logger: log})
 	if err != nil {
 		return err
@@ -58,7 +63,14 @@ func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		log.Info("profiler serving", "addr", addr)
 	}
 	log.Info("refersion-relay started", "version", version, "topic", cfg.Kafka.Topic, "group", cfg.Kafka.GroupID,
-		"dead_letter_topic", cfg.Kafka.DLQTopic, "admin", admin.addr)
+		"dead_letter_topic", cfg.Kafka.DLQTopic, "destination", destination(cfg.Refersion.URL), "state", stateDescription(cfg.State),
+		"admin", admin.addr)
+	// Said at once on SIGTERM: the drain may take up to DRAIN_TIMEOUT, and
+	// nothing else is logged until it ends.
+	stopDrainLine := context.AfterFunc(ctx, func() {
+		log.Info(fmt.Sprintf("stopping: draining work in flight (up to %s)", cfg.Pipeline.DrainTimeout), "drain_timeout", cfg.Pipeline.DrainTimeout)
+	})
+	defer stopDrainLine()
 	err = r.pipeline.Run(ctx)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -67,6 +79,71 @@ func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	log.Info("refersion-relay stopped", "events", s.Events, "delivered", s.Delivered, "skipped", s.Skipped,
 		"dead_lettered", s.DeadLetteredTotal(), "dropped", s.DroppedTotal())
 	return err
+}
+
+const runSynopsis = `run
+
+Consumes KAFKA_TOPIC and delivers its orders to Refersion until SIGTERM or SIGINT.
+It has no flags: every setting comes from the environment. Those a first run needs:
+
+  KAFKA_BROKERS         comma list of bootstrap brokers, host:port
+  KAFKA_TOPIC           topic of Segment events; it must exist
+  REFERSION_API_KEY     public.secret (or REFERSION_PUBLIC_KEY and REFERSION_SECRET_KEY,
+                        or their _FILE forms)
+  REFERSION_URL         the webhook (default Refersion's); a sandbox's for a test
+  STATE_BACKEND         disk (default, in STATE_DIR), redis (REDIS_URL) or memory
+  ADMIN_ADDR            /healthz, /readyz and /metrics (default :9464)
+  LOG_LEVEL, LOG_FORMAT debug|info|warn|error; json|text|auto
+  DRAIN_TIMEOUT         time given to work in flight after SIGTERM (default 25s)
+
+'refersion-relay config' checks them and prints the effective configuration;
+'refersion-relay config --markdown' lists every variable with its default.`
+
+// checkSourceTopic fails when the brokers say KAFKA_TOPIC does not exist: a
+// typo would otherwise give a ready relay that reads nothing (brokers that
+// create topics on first use would even create it). When the brokers cannot
+// be asked, it logs a warning and lets the consumer wait for them, as it
+// does for a broker outage.
+func checkSourceTopic(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	_, transport, err := cfg.Kafka.Clients()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	switch err := checkTopic(ctx, cfg.Kafka.Brokers, transport, cfg.Kafka.Topic); {
+	case errors.Is(err, errNoTopic):
+		return fmt.Errorf("KAFKA_TOPIC %s does not exist on %s: correct KAFKA_TOPIC, or create the topic (the relay never creates it)",
+			cfg.Kafka.Topic, strings.Join(cfg.Kafka.Brokers, ","))
+	case err != nil:
+		log.Warn("could not check that KAFKA_TOPIC exists; starting anyway", "topic", cfg.Kafka.Topic, "error", err)
+	}
+	return nil
+}
+
+// destination is where orders go, for the start line: scheme, host and
+// path of REFERSION_URL, never its credentials or query.
+func destination(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(REFERSION_URL does not parse)"
+	}
+	return u.Scheme + "://" + u.Host + u.Path
+}
+
+// stateDescription names the state backend and where it keeps its data,
+// without credentials: "disk ./refersion-relay-state", "redis redis:6379",
+// "memory".
+func stateDescription(s config.State) string {
+	switch s.Backend {
+	case "disk":
+		return "disk " + s.Dir
+	case "redis":
+		if u, err := url.Parse(s.RedisURL.Reveal()); err == nil && u.Host != "" {
+			return "redis " + u.Host
+		}
+	}
+	return s.Backend
 }
 
 // adminServer serves /healthz, /readyz and /metrics.
