@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,8 +33,18 @@ Sources (one):
   --file PATH                       NDJSON of events, or of records written by --export
   --source-topic NAME --since T     a time window of the source topic, re-run in full
 
-Exit status: 0 when every selected order ended delivered or skipped, 1 when
-some failed again or are still invalid, 2 on usage or connection errors.`
+Reasons (--reason, repeatable): invalid, malformed and identity events stay
+invalid until the source data or the mapping changes; rejected, undelivered
+and panic ones may go through once their cause is fixed.
+
+Exit status: 0 when every selected order ended delivered or skipped (and when
+the dead-letter topic does not exist yet: nothing to replay), 1 when some
+failed again or are still invalid, 2 on usage or connection errors.`
+
+// deadLetterReasons are the values of --reason: every reason a record is
+// dead-lettered for.
+var deadLetterReasons = []string{deadletter.ReasonInvalid, deadletter.ReasonMalformed, deadletter.ReasonIdentity,
+	deadletter.ReasonRejected, deadletter.ReasonPanic, deadletter.ReasonUndelivered}
 
 // multiFlag collects a repeatable flag.
 type multiFlag []string
@@ -50,7 +61,7 @@ func cmdReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	dryRun := fs.Bool("dry-run", false, "print what would be sent, skipped or still invalid; send nothing")
 	export := fs.String("export", "", "write the selected dead-letter records to this NDJSON file and send nothing")
 	var reasons, statuses, orderIDs multiFlag
-	fs.Var(&reasons, "reason", "only dead letters of this reason: invalid, malformed, identity, rejected, undelivered (repeatable)")
+	fs.Var(&reasons, "reason", "only dead letters of this reason: "+strings.Join(deadLetterReasons, ", ")+" (repeatable)")
 	fs.Var(&statuses, "status", "only dead letters with this HTTP status (repeatable)")
 	fs.Var(&orderIDs, "order-id", "only this order_id (repeatable)")
 	allowResend := fs.Bool("allow-resend", false, "replay with STATE_BACKEND=memory, which cannot know what was sent before: every replayed order is sent, even those Refersion already has")
@@ -82,9 +93,31 @@ func cmdReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	if *file == "" && *sourceTopic == "" {
+		// The dead-letter topic is created by the first dead letter: until
+		// then there is nothing to replay, which is no error.
+		switch err := checkTopic(ctx, cfg.Kafka.Brokers, transport, cfg.Kafka.DLQTopic); {
+		case errors.Is(err, errNoTopic):
+			fmt.Fprintf(stderr, "nothing to replay: the dead-letter topic %s does not exist yet (nothing has been dead-lettered)\n", cfg.Kafka.DLQTopic)
+			if *export != "" {
+				return exportDeadLetters(ctx, replay.NewFileSource(strings.NewReader(""), 0), f, *export, stdout)
+			}
+			return nil
+		case err != nil:
+			return &exitError{code: 2, err: err}
+		}
+	}
 	src, err := openReplaySource(ctx, cfg, dialer, transport, *file, *sourceTopic, f)
 	if err != nil {
 		return &exitError{code: 2, err: err}
+	}
+	if src.Total() == 0 && *file == "" && *export == "" {
+		what := "the dead-letter topic " + cfg.Kafka.DLQTopic + " is empty"
+		if *sourceTopic != "" {
+			what = "topic " + *sourceTopic + " has no record in that window"
+		}
+		fmt.Fprintf(stderr, "nothing to replay: %s\n", what)
+		return nil
 	}
 	if *export != "" {
 		return exportDeadLetters(ctx, src, f, *export, stdout)
@@ -94,6 +127,11 @@ func cmdReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 
 func replayFilter(reasons, statuses, orderIDs []string, since, until string) (replay.Filter, error) {
 	f := replay.Filter{Reasons: reasons, OrderIDs: orderIDs}
+	for _, r := range reasons {
+		if !slices.Contains(deadLetterReasons, r) {
+			return f, fmt.Errorf("%w: --reason %q is not a dead-letter reason: want one of %s", errUsage, r, strings.Join(deadLetterReasons, ", "))
+		}
+	}
 	for _, s := range statuses {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 100 || n > 599 {
@@ -195,9 +233,9 @@ func runReplay(ctx context.Context, cfg config.Config, transport *kafka.Transpor
 		defer dlq.Close()
 		r.DeadLetters = dlq
 	}
-	prog := newProgress(stderr, src.Total())
+	prog := newProgress(stderr, src.Total(), dryRun)
 	sum, err := r.Run(ctx, src, f, prog.update)
-	prog.done()
+	prog.finish(sum)
 	printReplaySummary(stderr, sum, dryRun)
 	switch {
 	case errors.Is(err, replay.ErrUnauthorized):
@@ -207,7 +245,14 @@ func runReplay(ctx context.Context, cfg config.Config, transport *kafka.Transpor
 	case err != nil:
 		return &exitError{code: 2, err: err}
 	case !sum.OK():
-		return &exitError{code: 1, err: fmt.Errorf("%d orders failed again and %d events are still invalid", sum.FailedAgain, sum.StillInvalid)}
+		var what []string
+		if sum.FailedAgain > 0 {
+			what = append(what, fmt.Sprintf("%d orders failed again", sum.FailedAgain))
+		}
+		if sum.StillInvalid > 0 {
+			what = append(what, fmt.Sprintf("%d events are still invalid", sum.StillInvalid))
+		}
+		return &exitError{code: 1, err: errors.New(strings.Join(what, " and "))}
 	}
 	return nil
 }
@@ -219,4 +264,16 @@ func printReplaySummary(w io.Writer, s replay.Summary, dryRun bool) {
 	}
 	fmt.Fprintf(w, "replayed %d events from %d records: %s %d, skipped as already sent %d, repeated %d, still invalid %d, failed again %d (back on the dead-letter topic: %d); identity changes applied %d, dropped %d, left out by --order-id %d\n",
 		s.Events, s.Records, sent, s.Delivered, s.Skipped, s.Repeated, s.StillInvalid, s.FailedAgain, s.Requeued, s.Identities, s.Ignored, s.NotSelected)
+	if s.Repeated > 0 {
+		fmt.Fprintf(w, "  repeated: %d events carried an order_id met earlier in this replay; each order is sent once\n", s.Repeated)
+	}
+	if s.StillInvalid > 0 {
+		fmt.Fprintf(w, "  still invalid: %d events are invalid for good: the current mapping rejects them as the relay did (a field missing\n"+
+			"  or wrong, not JSON, an identify naming nobody), so no replay can deliver them until the source data or the mapping\n"+
+			"  changes. --dry-run lists each with its problems. To replay only what can go through now, select by reason:\n"+
+			"    refersion-relay replay --reason rejected --reason undelivered --reason panic\n", s.StillInvalid)
+	}
+	if s.FailedAgain > 0 && !dryRun {
+		fmt.Fprintf(w, "  failed again: %d orders; they are back on the dead-letter topic: replay them once Refersion takes them\n", s.FailedAgain)
+	}
 }

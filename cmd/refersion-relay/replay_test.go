@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +123,68 @@ func TestReplayWithMemoryStateRefusesUnlessAllowed(t *testing.T) {
 	}
 	if code, out := replayCode(t, "--allow-resend", "--reason", "rejected"); code != 0 || s.Stats().Accepted != 1 {
 		t.Fatalf("--allow-resend: exit %d, accepted %d, output %s", code, s.Stats().Accepted, out)
+	}
+}
+
+// TestReplayReasonsAreChecked: an unknown --reason is a usage error listing
+// the valid ones; each valid one is accepted.
+func TestReplayReasonsAreChecked(t *testing.T) {
+	replayEnv(t)
+	code, out := replayCode(t, "--reason", "bogus")
+	if code != 2 || !strings.Contains(out, "invalid, malformed, identity, rejected, panic, undelivered") {
+		t.Fatalf("--reason bogus: exit %d, %s", code, out)
+	}
+	for _, r := range deadLetterReasons {
+		if code, out := replayCode(t, "--dry-run", "--reason", r); code == 2 {
+			t.Errorf("--reason %s: exit 2, %s", r, out)
+		}
+	}
+}
+
+// TestReplayWithoutADeadLetterTopic: nothing was dead-lettered yet, so
+// there is nothing to replay, and that is no error; --export writes an
+// empty file, which --file then replays as nothing.
+func TestReplayWithoutADeadLetterTopic(t *testing.T) {
+	replayEnv(t)
+	t.Setenv("KAFKA_DLQ_TOPIC", "never-written")
+	if code, out := replayCode(t); code != 0 || !strings.Contains(out, "nothing to replay: the dead-letter topic never-written does not exist yet") {
+		t.Fatalf("replay: exit %d, %s", code, out)
+	}
+	path := filepath.Join(t.TempDir(), "failed.ndjson")
+	if code, out := replayCode(t, "--export", path); code != 0 || !strings.Contains(out, "exported 0") {
+		t.Fatalf("export: exit %d, %s", code, out)
+	}
+	if code, out := replayCode(t, "--file", path); code != 0 {
+		t.Fatalf("replay of the empty export: exit %d, %s", code, out)
+	}
+}
+
+// TestReplayOutputIsPlain: the last progress line has the final counts,
+// a dry run says "would send", and the summary says that invalid events
+// stay invalid and how to select the others.
+func TestReplayOutputIsPlain(t *testing.T) {
+	replayEnv(t)
+	var stdout, stderr bytes.Buffer
+	err := cmdReplay(context.Background(), []string{"--dry-run"}, nil, &stdout, &stderr)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 1 {
+		t.Fatalf("dry run of everything: %v (want exit 1: two events are still invalid)\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "replayed ") })
+	if i < 1 {
+		t.Fatalf("no progress line before the summary:\n%s", stderr.String())
+	}
+	if last := lines[i-1]; !strings.HasPrefix(last, "3/3 records (100%") || !strings.Contains(last, "would send 1") || strings.Contains(last, "delivered") {
+		t.Errorf("last progress line %q", last)
+	}
+	summary := strings.Join(lines[i:], "\n")
+	for _, want := range []string{"would send 1", "still invalid 2", "invalid for good", "--reason rejected --reason undelivered"} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("summary lacks %q:\n%s", want, summary)
+		}
+	}
+	if !strings.Contains(ee.Error(), "2 events are still invalid") || strings.Contains(ee.Error(), "failed again") {
+		t.Errorf("error %q", ee.Error())
 	}
 }
