@@ -35,16 +35,29 @@ func DeadLetterReasons(addr, topic string) map[string]int {
 			continue
 		}
 		key := d.Reason
-		if len(d.Problems) > 0 {
+		if d.Status != 0 {
+			// A rejection: Refersion's answer says why.
+			key += fmt.Sprintf(": HTTP %d", d.Status)
+			if body := oneLine(d.Body, 100); body != "" {
+				key += " " + body
+			}
+		} else if len(d.Problems) > 0 {
 			p := d.Problems[0]
 			reason, _, _ := strings.Cut(p.Reason, ":")
 			reason, _, _ = strings.Cut(reason, " (")
 			key += ": " + strings.TrimPrefix(indexes.ReplaceAllString(p.Field, "[]")+" ", " ") + reason
-		} else if d.Status != 0 {
-			key += fmt.Sprintf(": HTTP %d", d.Status)
 		}
 		out[key]++
 	}
+}
+
+// oneLine is body on one line, spaces collapsed, cut to at most n runes.
+func oneLine(body string, n int) string {
+	s := strings.Join(strings.Fields(body), " ")
+	if r := []rune(s); len(r) > n {
+		s = string(r[:n-1]) + "…"
+	}
+	return s
 }
 
 // PrintSummary writes the demo's closing summary.
