@@ -75,9 +75,9 @@ type SASL struct {
 type Refersion struct {
 	URL                 string        `envconfig:"REFERSION_URL" default:"https://inbound-webhooks.refersion.com/tracker/orders/paid" mask:"url" desc:"Refersion's paid-order webhook (credentials in it masked when printed)."`
 	AllowInsecure       bool          `envconfig:"REFERSION_ALLOW_INSECURE" default:"false" desc:"Allow a plain http:// REFERSION_URL to a host other than this machine; the keys then travel in clear. For a sandbox on a private network only."`
-	PublicKey           Secret        `envconfig:"REFERSION_PUBLIC_KEY" default:"" desc:"Public key, from Refersion > Account > Settings > Refersion API."`
+	PublicKey           Secret        `envconfig:"REFERSION_PUBLIC_KEY" default:"" print:"plain" desc:"Public key, from Refersion > Account > Settings > Refersion API (shown when printed: it identifies the account and is useless without the secret key)."`
 	SecretKey           Secret        `envconfig:"REFERSION_SECRET_KEY" default:"" desc:"Secret key (masked when printed)."`
-	APIKey              Secret        `envconfig:"REFERSION_API_KEY" default:"" desc:"Both keys as one value, public.secret, instead of the two variables above."`
+	APIKey              Secret        `envconfig:"REFERSION_API_KEY" default:"" print:"public-part" desc:"Both keys as one value, public.secret, instead of the two variables above (the secret part masked when printed)."`
 	PublicKeyFile       string        `envconfig:"REFERSION_PUBLIC_KEY_FILE" default:"" desc:"File holding REFERSION_PUBLIC_KEY."`
 	SecretKeyFile       string        `envconfig:"REFERSION_SECRET_KEY_FILE" default:"" desc:"File holding REFERSION_SECRET_KEY."`
 	APIKeyFile          string        `envconfig:"REFERSION_API_KEY_FILE" default:"" desc:"File holding REFERSION_API_KEY."`

@@ -16,6 +16,10 @@ type variable struct {
 	index               []int // path of the field from Config, for FieldByIndex
 	secret              bool  // a Secret: shown as "****" when set
 	url                 bool  // a URL, or a string tagged mask:"url": shown through maskURL
+	// print is how Print shows a Secret tagged print:"...": "plain" in
+	// full (the public key), "public-part" up to its first dot, the rest
+	// masked (REFERSION_API_KEY); errors still mask it whole.
+	print string
 }
 
 // safe returns s, a value of x as written in the environment, the way every
@@ -62,6 +66,7 @@ func vars() []variable {
 					Name: name, Default: f.Tag.Get("default"), Desc: f.Tag.Get("desc"), index: idx,
 					secret: f.Type == reflect.TypeFor[Secret](),
 					url:    f.Type == reflect.TypeFor[URL]() || f.Tag.Get("mask") == "url",
+					print:  f.Tag.Get("print"),
 				})
 			case f.Anonymous && f.Type.Kind() == reflect.Struct:
 				walk(f.Type, idx)
@@ -73,17 +78,73 @@ func vars() []variable {
 }
 
 // Print writes the effective configuration, one NAME=value line per variable
-// in table order. Secrets print as "****" when set and as nothing when unset;
-// URL-valued settings (REFERSION_URL, REDIS_URL) print with their credentials
-// masked, or as "****" when they do not parse (see maskURL).
+// in table order. Secrets print as "****" when set and as nothing when unset,
+// except the public key, printed in full, and REFERSION_API_KEY, whose public
+// part is printed; URL-valued settings (REFERSION_URL, REDIS_URL) print with
+// their credentials masked, or as "****" when they do not parse (see maskURL).
 func (c Config) Print(w io.Writer) error {
-	v := reflect.ValueOf(c)
 	var b strings.Builder
 	for _, x := range vars() {
-		fmt.Fprintf(&b, "%s=%s\n", x.Name, x.safe(display(v.FieldByIndex(x.index).Interface())))
+		fmt.Fprintf(&b, "%s=%s\n", x.Name, c.shown(x))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// PrintSources writes what Print writes in three groups, each under a
+// comment line: the variables set in the environment (lookup says which;
+// os.LookupEnv for the process), those not set whose value comes from
+// others (KAFKA_DLQ_TOPIC from KAFKA_TOPIC, the keys from REFERSION_API_KEY
+// or a *_FILE), and those at their default. Empty groups are left out. The
+// output still reads back as an environment file.
+func (c Config) PrintSources(w io.Writer, lookup func(string) (string, bool)) error {
+	var set, derived, defaults []string
+	for _, x := range vars() {
+		line := x.Name + "=" + c.shown(x)
+		switch _, ok := lookup(x.Name); {
+		case ok:
+			set = append(set, line)
+		case c.shown(x) != x.safe(x.Default):
+			derived = append(derived, line)
+		default:
+			defaults = append(defaults, line)
+		}
+	}
+	var b strings.Builder
+	for _, g := range []struct {
+		title string
+		lines []string
+	}{
+		{"set in the environment", set},
+		{"not set, taken from the variables above", derived},
+		{"not set: defaults", defaults},
+	} {
+		if len(g.lines) == 0 {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "# %s (%d)\n%s\n", g.title, len(g.lines), strings.Join(g.lines, "\n"))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// shown is the printed form of x's value in c.
+func (c Config) shown(x variable) string {
+	f := reflect.ValueOf(c).FieldByIndex(x.index).Interface()
+	if s, ok := f.(Secret); ok {
+		switch x.print {
+		case "plain":
+			return s.Reveal()
+		case "public-part":
+			if pub, _, ok := strings.Cut(s.Reveal(), "."); ok && pub != "" {
+				return pub + "." + mask
+			}
+		}
+	}
+	return x.safe(display(f))
 }
 
 // display formats a field value the way it would be written in the environment.
@@ -130,15 +191,16 @@ func Markdown() string {
 		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Name, def, strings.ReplaceAll(v.Desc, "|", `\|`))
 	}
 	b.WriteString(`
-Secrets (` + "`REFERSION_PUBLIC_KEY`, `REFERSION_SECRET_KEY`, `REFERSION_API_KEY`, `KAFKA_SASL_PASSWORD`" + `)
-are masked wherever the configuration is printed. Each can be given instead as a file, for
-Kubernetes secrets: set the variable's ` + "`_FILE`" + ` form to the path; the file's content, trimmed
-of whitespace, is the value. Giving two forms of one secret is an error.
+Secrets (` + "`REFERSION_SECRET_KEY`, `REFERSION_API_KEY`, `KAFKA_SASL_PASSWORD`" + `) are masked
+wherever the configuration is printed; ` + "`config`" + ` shows the public key, which names the account,
+and the public part of ` + "`REFERSION_API_KEY`" + `. Each key and password can be given instead as a file,
+for Kubernetes secrets: set the variable's ` + "`_FILE`" + ` form to the path (` + "`REDIS_URL_FILE`" + ` too); the
+file's content, trimmed of whitespace, is the value. Giving two forms of one secret is an error.
 URL-valued settings (` + strings.Join(urls, ", ") + `) print with the password, a lone user
 name and password-like query parameters replaced by ` + "`xxxxx`" + `, or as ` + "`****`" + ` when
 they do not parse as a URL; validation messages never quote a secret either.
-` + "`refersion-relay config`" + ` prints the effective configuration and exits non-zero, listing every
-problem, when it is invalid.
+` + "`refersion-relay config`" + ` prints the effective configuration, grouped into the variables set, those
+taken from them and the defaults, and exits non-zero, listing every problem, when it is invalid.
 
 OpenTelemetry's standard variables (` + "`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, ..." + `)
 are read by the OpenTelemetry SDK itself and are not listed here.

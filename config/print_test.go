@@ -27,7 +27,8 @@ func TestPrintListsEveryVariableInTableOrder(t *testing.T) {
 		"KAFKA_BROKERS=kafka-0:9092\n",
 		"KAFKA_DLQ_TOPIC=segment-events.refersion-dlq\n",
 		"KAFKA_SASL_PASSWORD=****\n",
-		"REFERSION_PUBLIC_KEY=****\n",
+		"REFERSION_PUBLIC_KEY=" + testPublic + "\n",
+		"REFERSION_SECRET_KEY=****\n",
 		"REFERSION_API_KEY=\n",
 		"ORDER_EVENTS=Order Completed,Completed Order\n",
 		"IDENTITY_TTL=2160h\n",
@@ -36,6 +37,58 @@ func TestPrintListsEveryVariableInTableOrder(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("Print output lacks %q", want)
 		}
+	}
+}
+
+func TestPrintShowsThePublicPartOfTheAPIKey(t *testing.T) {
+	c := mustLoad(t, validEnv(map[string]string{"REFERSION_PUBLIC_KEY": "", "REFERSION_SECRET_KEY": "", "REFERSION_API_KEY": "pub42.sec9137"}))
+	var b strings.Builder
+	if err := c.Print(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"REFERSION_API_KEY=pub42.****\n", "REFERSION_PUBLIC_KEY=pub42\n", "REFERSION_SECRET_KEY=****\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("Print output lacks %q", want)
+		}
+	}
+	if strings.Contains(b.String(), "9137") {
+		t.Errorf("Print shows the secret key:\n%s", b.String())
+	}
+}
+
+// TestPrintSourcesGroupsSetDerivedAndDefault: set variables first, then
+// those Load derives from them, then defaults; nothing is derived from an
+// environment with nothing set.
+func TestPrintSourcesGroupsSetDerivedAndDefault(t *testing.T) {
+	env := map[string]string{"KAFKA_BROKERS": "kafka-0:9092", "KAFKA_TOPIC": "segment-events", "REFERSION_API_KEY": "pub42.sec9137", "LOG_LEVEL": "debug"}
+	c := mustLoad(t, env)
+	var b strings.Builder
+	if err := c.PrintSources(&b, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	set, rest, _ := strings.Cut(b.String(), "\n\n# not set, taken from the variables above (3)\n")
+	derived, defaults, _ := strings.Cut(rest, "\n\n# not set: defaults (")
+	if !strings.HasPrefix(set, "# set in the environment (4)\n") {
+		t.Fatalf("groups:\n%s", b.String())
+	}
+	for group, want := range map[string][]string{
+		set:      {"KAFKA_BROKERS=kafka-0:9092", "LOG_LEVEL=debug", "REFERSION_API_KEY=pub42.****"},
+		derived:  {"KAFKA_DLQ_TOPIC=segment-events.refersion-dlq", "REFERSION_PUBLIC_KEY=pub42", "REFERSION_SECRET_KEY=****"},
+		defaults: {"KAFKA_GROUP_ID=refersion-relay", "DRAIN_TIMEOUT=25s", "REDIS_URL="},
+	} {
+		for _, w := range want {
+			if !strings.Contains("\n"+group+"\n", "\n"+w+"\n") {
+				t.Errorf("%q is not in its group:\n%s", w, b.String())
+			}
+		}
+	}
+
+	b.Reset()
+	if err := mustLoad(t, nil).PrintSources(&b, func(string) (string, bool) { return "", false }); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(b.String(), "# not set: defaults (") || strings.Count(b.String(), "#") != 1 {
+		t.Errorf("with nothing set, every variable is a default:\n%s", b.String())
 	}
 }
 

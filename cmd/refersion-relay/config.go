@@ -5,17 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/refersion-relay/refersion-relay/config"
 )
 
 // cmdConfig prints the effective configuration read from the environment,
-// secrets and URL credentials masked, and fails listing every problem when it
+// grouped by where each value comes from, secrets and URL credentials masked, and fails listing every problem when it
 // is invalid (or, printing nothing, every value that does not parse). With
 // --markdown it prints the README's configuration table instead.
 func cmdConfig(_ context.Context, args []string, _ io.Reader, stdout, _ io.Writer) error {
-	fs := newFlags("config", "config [--markdown]", stdout)
+	fs := newFlags("config", "config [--markdown]\n\nPrints the effective configuration read from the environment: the variables set, those\ntaken from them (KAFKA_DLQ_TOPIC, the keys of REFERSION_API_KEY), then the defaults.\nSecrets are masked; the public key is shown. Exits 1, listing every problem, when the\nconfiguration is invalid.", stdout)
 	markdown := fs.Bool("markdown", false, "print the README configuration table, generated from the config struct, and exit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -28,7 +29,7 @@ func cmdConfig(_ context.Context, args []string, _ io.Reader, stdout, _ io.Write
 	if err != nil {
 		return invalid(err) // every value that does not parse, one per line
 	}
-	if err := cfg.Print(stdout); err != nil {
+	if err := cfg.PrintSources(stdout, os.LookupEnv); err != nil {
 		return err
 	}
 	return invalid(cfg.Validate())

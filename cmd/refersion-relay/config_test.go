@@ -47,8 +47,39 @@ func TestConfigPrintsValidConfigMasked(t *testing.T) {
 	if !strings.Contains(out, "KAFKA_TOPIC=events\n") || !strings.Contains(out, "REFERSION_SECRET_KEY=****\n") {
 		t.Errorf("unexpected output:\n%s", out)
 	}
-	if strings.Contains(out, "FIXTURE") {
-		t.Errorf("output shows a key:\n%s", out)
+	if strings.Contains(out, "secFIXTURE") {
+		t.Errorf("output shows the secret key:\n%s", out)
+	}
+}
+
+// TestConfigSaysWhatIsSetAndShowsThePublicKey: the variables set come
+// first, then those taken from them, then the defaults; the public key is
+// shown, the secret is not.
+func TestConfigSaysWhatIsSetAndShowsThePublicKey(t *testing.T) {
+	configEnv(t, map[string]string{
+		"KAFKA_BROKERS": "kafka-0:9092", "KAFKA_TOPIC": "events", "REFERSION_API_KEY": "pubFIXTURE.secFIXTURE",
+	})
+	var stdout strings.Builder
+	if err := cmdConfig(context.Background(), nil, nil, &stdout, &strings.Builder{}); err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	out := stdout.String()
+	set, rest, ok1 := strings.Cut(out, "# not set, taken from the variables above")
+	derived, defaults, ok2 := strings.Cut(rest, "# not set: defaults")
+	if !ok1 || !ok2 || !strings.HasPrefix(set, "# set in the environment (3)\n") {
+		t.Fatalf("output not grouped by source:\n%s", out)
+	}
+	for _, c := range []struct{ group, line string }{
+		{set, "KAFKA_TOPIC=events"}, {set, "REFERSION_API_KEY=pubFIXTURE.****"},
+		{derived, "KAFKA_DLQ_TOPIC=events.refersion-dlq"}, {derived, "REFERSION_PUBLIC_KEY=pubFIXTURE"}, {derived, "REFERSION_SECRET_KEY=****"},
+		{defaults, "KAFKA_GROUP_ID=refersion-relay"}, {defaults, "STATE_BACKEND=disk"},
+	} {
+		if !strings.Contains(c.group, "\n"+c.line+"\n") {
+			t.Errorf("%q is not in its group:\n%s", c.line, out)
+		}
+	}
+	if strings.Contains(out, "secFIXTURE") {
+		t.Errorf("output shows the secret key:\n%s", out)
 	}
 }
 
@@ -88,7 +119,7 @@ func TestConfigMasksURLCredentials(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out+err.Error(), "FIXTURE") {
+	if strings.Contains(out+err.Error(), "pwFIXTURE") || strings.Contains(out+err.Error(), "secFIXTURE") {
 		t.Errorf("output shows a credential:\n%s\n%v", out, err)
 	}
 }
