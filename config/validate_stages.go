@@ -104,7 +104,8 @@ func (m Mapping) ProcessorOptions() processor.Options {
 
 // MapperOptions are the mapping stage's options for these settings.
 func (m Mapping) MapperOptions() mapping.Options {
-	return mapping.Options{OrderEvents: m.OrderEvents, CartIDSources: m.CartIDSources, DefaultCurrency: m.DefaultCurrency}
+	return mapping.Options{OrderEvents: m.OrderEvents, CartIDSources: m.CartIDSources, DefaultCurrency: m.DefaultCurrency,
+		RefundEvents: m.RefundEvents, CancelEvents: m.CancelEvents}
 }
 
 // stageProblems splits err, a stage's joined Validate error, and renames

@@ -18,9 +18,11 @@ const (
 	KindAlias                 // links previousId to userId in the identity store
 	KindDelete                // erases a person from the identity store
 	KindMalformed             // not a JSON object, or no type: dead-lettered
+	KindRefund                // a track event whose name is a refund event
+	KindCancel                // a track event whose name is a cancellation event
 )
 
-var kindNames = [...]string{"dropped", "order", "identify", "alias", "delete", "malformed"}
+var kindNames = [...]string{"dropped", "order", "identify", "alias", "delete", "malformed", "refund", "cancel"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -130,6 +132,16 @@ func (m *Mapper) classify(typ, event []byte) Class {
 		for _, name := range m.orderEvents {
 			if bytes.Equal(event, name) {
 				return Class{Kind: KindOrder}
+			}
+		}
+		for _, name := range m.refundEvents {
+			if bytes.Equal(event, name) {
+				return Class{Kind: KindRefund}
+			}
+		}
+		for _, name := range m.cancelEvents {
+			if bytes.Equal(event, name) {
+				return Class{Kind: KindCancel}
 			}
 		}
 		return Class{Kind: KindDropped, Drop: DropTrack}

@@ -33,7 +33,7 @@ func mapItems(products, coupon raw, ps *problems) ([]Item, string) {
 			ps.add(field, "must be an object with sku, price and quantity")
 			return
 		}
-		it, c := mapItem(field, value, ps)
+		it, c := mapItem(field, value, ps, true)
 		items = append(items, it)
 		if c != "" && !contains(coupons, c) {
 			coupons = append(coupons, c)
@@ -60,8 +60,10 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// mapItem maps one product object. It returns the item and its coupon.
-func mapItem(field string, obj []byte, ps *problems) (Item, string) {
+// mapItem maps one product object. It returns the item and its coupon. A
+// refund's product may leave its price out (needPrice false): Price is then
+// empty.
+func mapItem(field string, obj []byte, ps *problems, needPrice bool) (Item, string) {
 	var sku, productID, id, name, price, quantity, coupon raw
 	_ = jsonparser.ObjectEach(obj, func(key, value []byte, vt jsonparser.ValueType, _ int) error {
 		r := raw{value, vt}
@@ -118,7 +120,9 @@ func mapItem(field string, obj []byte, ps *problems) (Item, string) {
 	}
 
 	if price.absent() {
-		ps.add(field+".price", "missing: every item needs its unit price")
+		if needPrice {
+			ps.add(field+".price", "missing: every item needs its unit price")
+		}
 	} else if v, neg, reason := money(price); reason != "" {
 		ps.add(field+".price", reason)
 	} else if neg {

@@ -19,12 +19,19 @@ type Options struct {
 	// DefaultCurrency applies only when properties.currency is absent.
 	// Empty means an order without a currency is invalid.
 	DefaultCurrency string
+	// RefundEvents and CancelEvents are the track event names that refund
+	// part or all of an order, and that cancel it. Defaults: "Order
+	// Refunded" and "Order Cancelled".
+	RefundEvents []string
+	CancelEvents []string
 }
 
 // DefaultOrderEvents and DefaultCartIDSources are used when Options leaves them empty.
 var (
 	DefaultOrderEvents   = []string{"Order Completed", "Completed Order"}
 	DefaultCartIDSources = []string{"cart_id", "checkout_id"}
+	DefaultRefundEvents  = []string{"Order Refunded"}
+	DefaultCancelEvents  = []string{"Order Cancelled"}
 )
 
 // withDefaults returns o with every empty field that has a default set to it.
@@ -34,6 +41,12 @@ func (o Options) withDefaults() Options {
 	}
 	if len(o.CartIDSources) == 0 {
 		o.CartIDSources = DefaultCartIDSources
+	}
+	if len(o.RefundEvents) == 0 {
+		o.RefundEvents = DefaultRefundEvents
+	}
+	if len(o.CancelEvents) == 0 {
+		o.CancelEvents = DefaultCancelEvents
 	}
 	return o
 }
@@ -53,6 +66,8 @@ var optionLabels = map[string]string{
 	"OrderEvents":     "order event",
 	"CartIDSources":   "cart_id source",
 	"DefaultCurrency": "default currency",
+	"RefundEvents":    "refund event",
+	"CancelEvents":    "cancellation event",
 }
 
 // Error reads like `default currency "ABC" is not an ISO 4217 currency code: use a code such as USD`.
@@ -75,6 +90,21 @@ func (o Options) Validate() error {
 			errs = append(errs, &OptionError{Option: "OrderEvents", Value: e, Reason: "is an empty event name, which never matches", Fix: "remove it"})
 		}
 	}
+	seen := map[string]string{}
+	for _, l := range []struct {
+		option string
+		names  []string
+	}{{"OrderEvents", o.OrderEvents}, {"RefundEvents", o.RefundEvents}, {"CancelEvents", o.CancelEvents}} {
+		for _, e := range l.names {
+			if e == "" && l.option != "OrderEvents" {
+				errs = append(errs, &OptionError{Option: l.option, Value: e, Reason: "is an empty event name, which never matches", Fix: "remove it"})
+			}
+			if other, dup := seen[e]; dup && other != l.option && e != "" {
+				errs = append(errs, &OptionError{Option: l.option, Value: e, Reason: "is also one of the " + optionLabels[other] + "s", Fix: "give each event name one meaning"})
+			}
+			seen[e] = l.option
+		}
+	}
 	for _, s := range o.CartIDSources {
 		if s == "" || strings.ContainsAny(s, ". ") {
 			errs = append(errs, &OptionError{Option: "CartIDSources", Value: s, Reason: "is not a property name", Fix: "use top-level property names such as cart_id"})
@@ -92,6 +122,8 @@ func (o Options) Validate() error {
 // concurrent use.
 type Mapper struct {
 	orderEvents     [][]byte
+	refundEvents    [][]byte
+	cancelEvents    [][]byte
 	cartIDSources   []string
 	defaultCurrency string
 }
@@ -105,6 +137,12 @@ func New(o Options) (*Mapper, error) {
 	m := &Mapper{cartIDSources: o.CartIDSources}
 	for _, e := range o.OrderEvents {
 		m.orderEvents = append(m.orderEvents, []byte(e))
+	}
+	for _, e := range o.RefundEvents {
+		m.refundEvents = append(m.refundEvents, []byte(e))
+	}
+	for _, e := range o.CancelEvents {
+		m.cancelEvents = append(m.cancelEvents, []byte(e))
 	}
 	if o.DefaultCurrency != "" {
 		m.defaultCurrency, _ = normalizeCurrency(o.DefaultCurrency)
