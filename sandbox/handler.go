@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -21,8 +22,17 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /_sandbox/stats", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stats())
 	})
-	mux.HandleFunc("GET /_sandbox/orders", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, s.Orders())
+	mux.HandleFunc("GET /_sandbox/orders", func(w http.ResponseWriter, r *http.Request) {
+		orders := s.Orders()
+		if v := r.URL.Query().Get("last"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				writeJSON(w, http.StatusBadRequest, errorBody("last: want a whole number of orders"))
+				return
+			}
+			orders = orders[max(len(orders)-n, 0):]
+		}
+		writeJSON(w, http.StatusOK, orders)
 	})
 	mux.HandleFunc("DELETE /_sandbox/orders", func(w http.ResponseWriter, _ *http.Request) {
 		s.Reset()

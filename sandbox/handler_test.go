@@ -52,6 +52,14 @@ func TestAcceptedOrdersAreRecordedAndRepeatsCounted(t *testing.T) {
 	if len(orders) != 4 || orders[1]["order_id"] != "2" {
 		t.Fatalf("orders %v", orders)
 	}
+	getJSON(t, s.URL()+"/_sandbox/orders?last=3", &orders)
+	if len(orders) != 3 || orders[0]["order_id"] != "2" {
+		t.Fatalf("the last 3 orders: %v", orders)
+	}
+	getJSON(t, s.URL()+"/_sandbox/orders?last=10", &orders)
+	if len(orders) != 4 {
+		t.Fatalf("the last 10 of 4 orders: %v", orders)
+	}
 }
 
 func TestDeleteOrdersResetsEverything(t *testing.T) {

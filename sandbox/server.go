@@ -8,7 +8,7 @@
 //
 //	POST   /tracker/orders/paid   the webhook
 //	GET    /_sandbox/stats        Stats as JSON
-//	GET    /_sandbox/orders       the accepted payloads, oldest first
+//	GET    /_sandbox/orders       the accepted payloads, oldest first; ?last=N the N newest
 //	DELETE /_sandbox/orders       forget orders and zero the stats
 package sandbox
 
