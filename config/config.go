@@ -99,8 +99,8 @@ type Mapping struct {
 	DefaultCurrency   string        `envconfig:"DEFAULT_CURRENCY" default:"" desc:"ISO 4217 code used when an order has no currency; empty means such an order is invalid."`
 	ClickCapture      bool          `envconfig:"CLICK_CAPTURE" default:"false" desc:"Credit orders to affiliate clicks the browser tracker never saw (ad blockers): the last ?rfsn= click of a person on a page or track event, within ATTRIBUTION_WINDOW before the order, sets auto_credit_affiliate_id when the order has none."`
 	AttributionWindow time.Duration `envconfig:"ATTRIBUTION_WINDOW" default:"720h" desc:"How long a captured click credits the person's orders (CLICK_CAPTURE), by event timestamps: 720h is 30 days."`
-	RefundEvents      []string      `envconfig:"REFUND_EVENTS" default:"Order Refunded" desc:"Comma list of track event names that refund part or all of an order; they cancel the refunded items in Refersion."`
-	CancelEvents      []string      `envconfig:"CANCEL_EVENTS" default:"Order Cancelled" desc:"Comma list of track event names that cancel an order; they cancel every item not yet cancelled in Refersion."`
+	RefundEvents      []string      `envconfig:"REFUND_EVENTS" default:"" desc:"Comma list of track event names that refund part or all of an order, such as Order Refunded; empty (for now the default) keeps them dropped tracks."`
+	CancelEvents      []string      `envconfig:"CANCEL_EVENTS" default:"" desc:"Comma list of track event names that cancel an order, such as Order Cancelled; empty (for now the default) keeps them dropped tracks."`
 }
 
 // State is where identities and sent order ids are kept.

@@ -90,6 +90,7 @@ func (c *Config) normalize() {
 	c.Brokers = cleanList(c.Brokers)
 	c.OrderEvents = cleanList(c.OrderEvents)
 	c.CartIDSources = cleanList(c.CartIDSources)
+	c.RefundEvents, c.CancelEvents = cleanList(c.RefundEvents), cleanList(c.CancelEvents)
 	if c.DLQTopic == "" && c.Topic != "" {
 		c.DLQTopic = c.Topic + ".refersion-dlq"
 	}

@@ -10,7 +10,7 @@ import (
 
 func refund(t *testing.T, ev string) mapping.Cancel {
 	t.Helper()
-	m := mapping.MustNew(mapping.Options{})
+	m := mapping.MustNew(withRefunds)
 	c, err := m.MapCancel([]byte(ev), m.Classify([]byte(ev)).Kind)
 	if err != nil {
 		t.Fatalf("MapCancel(%s): %v", ev, err)
@@ -18,8 +18,13 @@ func refund(t *testing.T, ev string) mapping.Cancel {
 	return c
 }
 
+var withRefunds = mapping.Options{RefundEvents: mapping.DefaultRefundEvents, CancelEvents: mapping.DefaultCancelEvents}
+
 func TestRefundAndCancelEventsAreClassified(t *testing.T) {
-	m := mapping.MustNew(mapping.Options{})
+	if k := mapping.MustNew(mapping.Options{}).Classify([]byte(`{"type":"track","event":"Order Refunded"}`)).Kind; k != mapping.KindDropped {
+		t.Errorf("refunds are off by default: %v", k)
+	}
+	m := mapping.MustNew(withRefunds)
 	for ev, want := range map[string]mapping.Kind{
 		`{"type":"track","event":"Order Refunded","properties":{"order_id":"1"}}`:  mapping.KindRefund,
 		`{"type":"track","event":"Order Cancelled","properties":{"order_id":"1"}}`: mapping.KindCancel,

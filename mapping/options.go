@@ -20,8 +20,9 @@ type Options struct {
 	// Empty means an order without a currency is invalid.
 	DefaultCurrency string
 	// RefundEvents and CancelEvents are the track event names that refund
-	// part or all of an order, and that cancel it. Defaults: "Order
-	// Refunded" and "Order Cancelled".
+	// part or all of an order, and that cancel it (KindRefund, KindCancel).
+	// Empty means none: such events stay dropped tracks. The usual names
+	// are DefaultRefundEvents and DefaultCancelEvents.
 	RefundEvents []string
 	CancelEvents []string
 }
@@ -41,12 +42,6 @@ func (o Options) withDefaults() Options {
 	}
 	if len(o.CartIDSources) == 0 {
 		o.CartIDSources = DefaultCartIDSources
-	}
-	if len(o.RefundEvents) == 0 {
-		o.RefundEvents = DefaultRefundEvents
-	}
-	if len(o.CancelEvents) == 0 {
-		o.CancelEvents = DefaultCancelEvents
 	}
 	return o
 }
