@@ -29,6 +29,13 @@ const (
 	// ReasonPanic marks an event whose handling panicked: a defect of the
 	// relay, kept so that the event can be replayed once it is fixed.
 	ReasonPanic = "panic"
+	// ReasonRefundBeforeOrder marks a refund or cancellation whose order
+	// was never delivered (never seen, invalid, still failing): replay it
+	// once the order is through.
+	ReasonRefundBeforeOrder = "refund_before_order"
+	// ReasonAmountOnly marks a refund of an amount less than the order's
+	// items that names no items: it cannot be said per item.
+	ReasonAmountOnly = "amount_only_refund"
 )
 
 // Record is one event that cannot be delivered, with why.

@@ -83,6 +83,9 @@ func (p *Pipeline) handle(fetchCtx, jobCtx context.Context, pt *partition, km ka
 func (p *Pipeline) handleEvent(fetchCtx, jobCtx context.Context, claim func() *message, km kafka.Message, ev processor.Event) bool {
 	ctx := fetchCtx
 	var span trace.Span
+	if ev.Class.Kind == mapping.KindRefund || ev.Class.Kind == mapping.KindCancel {
+		p.stats.cancelEvents.Add(1)
+	}
 	if ev.Class.Kind == mapping.KindOrder {
 		p.stats.orders.Add(1)
 		ctx, span = p.startOrderSpan(fetchCtx, km, ev.Index)
@@ -121,6 +124,14 @@ func (p *Pipeline) handleEvent(fetchCtx, jobCtx context.Context, claim func() *m
 			p.stats.delete.Add(1)
 		}
 		return true
+	case processor.Cancel:
+		m := claim()
+		if p.cancels == nil { // no cancel destination: the event cannot be settled here
+			d := record(km, out)
+			d.Reason, d.Problems = deadletter.ReasonRejected, []mapping.Problem{{Reason: "no cancel destination is configured"}}
+			return p.dispatch(fetchCtx, m, func() { p.deadLetter(jobCtx, m, d) })
+		}
+		return p.dispatch(fetchCtx, m, func() { p.deliverCancel(jobCtx, m, km, out) })
 	case processor.Order:
 		span.SetAttributes(attrOrderID.String(out.OrderID))
 		switch out.Credit {

@@ -79,6 +79,9 @@ type Config struct {
 
 	// Processor tunes the event processor (message size, click capture).
 	Processor processor.Options
+	// Cancels sends refunds and cancellations (REFUND_EVENTS,
+	// CANCEL_EVENTS); nil dead-letters them.
+	Cancels Cancels
 
 	Logger *slog.Logger
 	// TracerProvider makes the order spans; nil means the global provider.
@@ -132,12 +135,13 @@ func (c *Config) defaults() {
 
 // Pipeline is one consumer-group member. Run it once.
 type Pipeline struct {
-	cfg  Config
-	proc *processor.Processor
-	sink Sink
-	ids  store.Identities
-	dlq  deadletter.Writer
-	log  *slog.Logger
+	cfg     Config
+	proc    *processor.Processor
+	sink    Sink
+	cancels Cancels
+	ids     store.Identities
+	dlq     deadletter.Writer
+	log     *slog.Logger
 
 	gate   *gate
 	sem    chan struct{}
@@ -170,7 +174,7 @@ func New(cfg Config, m *mapping.Mapper, s Sink, ids store.Identities, dlq deadle
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{cfg: cfg, proc: proc, sink: s, ids: ids, dlq: dlq, log: cfg.Logger, sem: make(chan struct{}, cfg.Concurrency)}
+	p := &Pipeline{cfg: cfg, proc: proc, sink: s, cancels: cfg.Cancels, ids: ids, dlq: dlq, log: cfg.Logger, sem: make(chan struct{}, cfg.Concurrency)}
 	p.gate = newGate(newPauseLog(p.log).change)
 	return p, nil
 }

@@ -30,9 +30,13 @@ const (
 	// Failed: handling the event panicked (a defect of the relay); Reason is
 	// deadletter.ReasonPanic and Problems holds the panic's value.
 	Failed
+	// Cancel: a refund or cancellation (REFUND_EVENTS, CANCEL_EVENTS);
+	// Cancel is what it asks. What it cancels depends on what was sent of
+	// the order: the cancel destination plans it against the ledger.
+	Cancel
 )
 
-var kindNames = [...]string{"dropped", "identity", "order", "invalid", "malformed", "failed"}
+var kindNames = [...]string{"dropped", "identity", "order", "invalid", "malformed", "failed", "cancel"}
 
 // String returns the kind's name, stable for metric labels and summaries.
 func (k Kind) String() string {
@@ -58,6 +62,7 @@ type Outcome struct {
 	Order    mapping.Order // Order
 	// Credit is what click capture decided for an order.
 	Credit mapping.Credit
+	Cancel mapping.Cancel // Cancel
 
 	// Reason, Problems: Invalid, Malformed and Failed.
 	Reason   string

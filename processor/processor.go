@@ -158,8 +158,11 @@ func (p *Processor) Handle(ctx context.Context, ev Event) (out Outcome, err erro
 			err = nil
 		}
 	}()
-	if ev.Class.Kind == mapping.KindOrder {
+	switch ev.Class.Kind {
+	case mapping.KindOrder:
 		return p.order(ctx, out, ev)
+	case mapping.KindRefund, mapping.KindCancel:
+		return p.cancel(out, ev), nil
 	}
 	return p.identity(ctx, out, ev)
 }
@@ -204,6 +207,19 @@ func (p *Processor) identity(ctx context.Context, out Outcome, ev Event) (Outcom
 	}
 	out.Kind, out.Identity = IdentityChanged, ev.Class.Kind
 	return out, nil
+}
+
+// cancel reads a refund or cancellation.
+func (p *Processor) cancel(out Outcome, ev Event) Outcome {
+	c, err := p.mapper.MapCancel(ev.Bytes, ev.Class.Kind)
+	var invalid *mapping.InvalidError
+	if errors.As(err, &invalid) {
+		out.Kind, out.Reason, out.Problems = Invalid, deadletter.ReasonInvalid, invalid.Problems
+		out.OrderID, out.MessageID = invalid.OrderID, invalid.MessageID
+		return out
+	}
+	out.Kind, out.Cancel, out.OrderID, out.MessageID = Cancel, c, c.OrderID, c.Source.MessageID
+	return out
 }
 
 // Inspects reports whether Handle has anything to do for a dropped event:

@@ -19,6 +19,10 @@ const maxBody = 1 << 20
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+PaidOrderPath, s.paid)
+	mux.HandleFunc("POST "+CancelPath, s.cancel)
+	mux.HandleFunc("GET /_sandbox/cancels", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Cancels())
+	})
 	mux.HandleFunc("GET /_sandbox/stats", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stats())
 	})
@@ -105,6 +109,7 @@ func (s *Server) paid(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	duplicate := s.ledger.accept(v.orderID, body)
+	s.cancels.recordOrder(body)
 	s.log.Info("paid order", "status", v.status, "order_id", v.orderID, "duplicate", duplicate)
 	writeJSON(w, v.status, v.body)
 }

@@ -44,6 +44,9 @@ type Options struct {
 	DownAfter  time.Duration
 	DownFor    time.Duration
 	DownRefuse bool
+	// DownAPI makes an outage (DownAfter, SetDown) take the REST API down
+	// too; without it the API stays up (SetAPIDown takes it down alone).
+	DownAPI bool
 
 	MaxOrders int          // accepted payloads kept for Orders; 0 means DefaultMaxOrders
 	Logger    *slog.Logger // one line per paid-order request; nil logs nothing

@@ -33,6 +33,7 @@ type Server struct {
 	opts           Options
 	public, secret string
 	ledger         *ledger
+	cancels        *cancels
 	faults         *faults
 	log            *slog.Logger
 	srv            *http.Server
@@ -52,12 +53,13 @@ type Server struct {
 // New returns a sandbox configured by opts; Start makes it listen.
 func New(opts Options) *Server {
 	s := &Server{
-		opts:   opts,
-		ledger: newLedger(opts.MaxOrders),
-		faults: newFaults(opts),
-		log:    opts.Logger,
-		quit:   make(chan struct{}),
-		conns:  map[net.Conn]struct{}{},
+		opts:    opts,
+		ledger:  newLedger(opts.MaxOrders),
+		cancels: newCancels(),
+		faults:  newFaults(opts),
+		log:     opts.Logger,
+		quit:    make(chan struct{}),
+		conns:   map[net.Conn]struct{}{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -101,6 +103,9 @@ func (s *Server) URL() string {
 
 // Endpoint is the webhook's URL, URL()+PaidOrderPath.
 func (s *Server) Endpoint() string { return s.URL() + PaidOrderPath }
+
+// APIURL is the REST API's base URL, URL()+"/v2" (cancels are under it).
+func (s *Server) APIURL() string { return s.URL() + "/v2" }
 
 // SetDown starts or ends an outage now, whatever DownAfter and DownFor say.
 // With DownRefuse, going down closes the listener and every open connection,

@@ -21,6 +21,10 @@ type Stats struct {
 	DownRefused  int  `json:"down_refused"` // answered 503 or dropped while down
 	Connections  int  `json:"connections"`  // TCP connections accepted (keep-alive reuse shows here)
 	Down         bool `json:"down"`         // whether the sandbox is down now
+	// Cancels are cancel requests accepted by the REST API's
+	// /v2/conversion/cancel; CancelRejected those answered otherwise.
+	Cancels        int `json:"cancels"`
+	CancelRejected int `json:"cancel_rejected"`
 }
 
 // outcome is the counter one paid-order request adds to.
@@ -93,6 +97,17 @@ func (l *ledger) count(o outcome) {
 		l.stats.Stalled++
 	case outDown:
 		l.stats.DownRefused++
+	}
+}
+
+// countCancel counts one cancel request's answer.
+func (l *ledger) countCancel(accepted bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if accepted {
+		l.stats.Cancels++
+	} else {
+		l.stats.CancelRejected++
 	}
 }
 

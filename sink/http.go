@@ -54,6 +54,7 @@ type httpSender struct {
 	agent    string
 	now      func() time.Time
 	attempts attemptRecorder
+	body     func(mapping.Order) ([]byte, error) // nil: the order as JSON
 }
 
 func newHTTPSender(cfg Config, client *http.Client, attempts attemptRecorder) *httpSender {
@@ -69,6 +70,13 @@ func newHTTPSender(cfg Config, client *http.Client, attempts attemptRecorder) *h
 	}
 }
 
+// withBody makes h post what body makes of each order instead of the order
+// itself (the cancel sender posts a cancel request carried as an order).
+func (h *httpSender) withBody(body func(mapping.Order) ([]byte, error)) *httpSender {
+	h.body = body
+	return h
+}
+
 // Send makes one request within the request timeout. The answer is
 // classified by classify. A network error or the request timeout is
 // *failure.Retryable; ctx ending first returns ctx's error, unclassified.
@@ -76,7 +84,11 @@ func newHTTPSender(cfg Config, client *http.Client, attempts attemptRecorder) *h
 // status already says the order was taken. Every request is one span and
 // one Attempt (see WithTracerProvider and WithAttemptObserver).
 func (h *httpSender) Send(ctx context.Context, o mapping.Order) error {
-	payload, err := json.Marshal(o)
+	encode := h.body
+	if encode == nil {
+		encode = func(o mapping.Order) ([]byte, error) { return json.Marshal(o) }
+	}
+	payload, err := encode(o)
 	if err != nil {
 		return &failure.Permanent{Reason: "order cannot be encoded", Err: err}
 	}

@@ -87,11 +87,16 @@ type options struct {
 
 	attempts       func(Attempt)
 	tracerProvider trace.TracerProvider
+	ledger         store.Ledger
 }
 
 // WithHTTPClient replaces the client New builds. The client must not retry or
 // follow redirects; its Transport should keep enough idle connections.
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client = c } }
+
+// WithLedger records each delivered order's lines in l (for refunds and
+// cancellations), after its 2xx and before it is confirmed as sent.
+func WithLedger(l store.Ledger) Option { return func(o *options) { o.ledger = l } }
 
 // WithLogger logs retries, breaker changes and store failures; the default
 // logs nothing. Keys and customer data are never logged.
@@ -129,6 +134,9 @@ func New(cfg Config, store store.Sent, opts ...Option) (*Refersion, error) {
 	s = newRetry(br, cfg.Retry, o.logger)
 	if cfg.RateLimit.PerSecond > 0 {
 		s = newRateLimit(s, cfg.RateLimit)
+	}
+	if o.ledger != nil {
+		s = &ledgerSink{next: s, ledger: o.ledger, log: o.logger}
 	}
 	s = newIdempotent(s, store, cfg.ClaimLease, o.logger)
 	return &Refersion{head: s, client: o.client, breaker: br}, nil

@@ -12,6 +12,7 @@ import (
 type pipelineInstruments struct {
 	messages, events, orders, deadLetters     metric.Int64ObservableCounter
 	redone, deadLetterFailures, clicks        metric.Int64ObservableCounter
+	cancels                                   metric.Int64ObservableCounter
 	commitFailures, fetchErrors, identityErrs metric.Int64ObservableCounter
 	inFlight                                  metric.Int64ObservableUpDownCounter
 	ready, breaker, lag                       metric.Int64ObservableGauge
@@ -40,6 +41,8 @@ func newPipelineInstruments(m metric.Meter) (*pipelineInstruments, error) {
 		"Events acknowledged by the dead-letter topic, by reason.")
 	counter(&i.clicks, "refersion_relay.clicks", "{event}",
 		"Click capture: affiliate clicks kept, unusable rfsn values, orders credited to a click, orders whose last click was outside the window.")
+	counter(&i.cancels, "refersion_relay.cancels", "{event}",
+		"Refunds and cancellations settled without a dead letter, by outcome: cancelled, clamped, nothing_to_cancel, no_conversion, already_done.")
 	counter(&i.redone, "refersion_relay.orders.redone", "{order}",
 		"Orders tried again because the destination was unavailable (outage, breaker open, retries exhausted).")
 	counter(&i.deadLetterFailures, "refersion_relay.dead_letter.write_failures", "{error}",
@@ -67,7 +70,7 @@ func newPipelineInstruments(m metric.Meter) (*pipelineInstruments, error) {
 // added only when there is a Kafka client to ask.
 func (i *pipelineInstruments) list() []metric.Observable {
 	return []metric.Observable{
-		i.messages, i.events, i.orders, i.deadLetters, i.redone, i.deadLetterFailures, i.clicks,
+		i.messages, i.events, i.orders, i.deadLetters, i.redone, i.deadLetterFailures, i.clicks, i.cancels,
 		i.commitFailures, i.fetchErrors, i.identityErrs, i.inFlight, i.ready, i.breaker,
 	}
 }

@@ -88,6 +88,7 @@ func (i *pipelineInstruments) observeStats(o metric.Observer, s pipeline.Snapsho
 		o.ObserveInt64(i.events, n, c.with(attrEventType.String(typ), attrOutcome.String(outcome)))
 	}
 	event("order", "processed", s.Orders)
+	event("cancel", "processed", s.CancelEvents)
 	event("identify", "applied", s.Identify)
 	event("alias", "applied", s.Alias)
 	event("delete", "applied", s.Delete)
@@ -110,6 +111,9 @@ func (i *pipelineInstruments) observeStats(o metric.Observer, s pipeline.Snapsho
 	}
 	for outcome, n := range map[string]int64{"kept": s.Clicks, "malformed": s.ClicksMalformed, "credited": s.Credited, "outside_window": s.ClicksOutsideWindow} {
 		o.ObserveInt64(i.clicks, n, c.with(attrOutcome.String(outcome)))
+	}
+	for outcome, n := range s.Cancels {
+		o.ObserveInt64(i.cancels, n, c.with(attrOutcome.String(outcome)))
 	}
 	o.ObserveInt64(i.redone, s.Redone, c.with())
 	o.ObserveInt64(i.deadLetterFailures, s.DeadLetterFailures, c.with())
