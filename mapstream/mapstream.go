@@ -3,6 +3,8 @@
 // do with each, without Kafka or Refersion:
 //
 //	{"order": {...}}    the payload that would be POSTed
+//	{"cancel": {...}}   a refund's or cancellation's request to the REST API,
+//	                    planned against the orders mapped before it
 //	{"invalid": {...}}  an event that would be dead-lettered: line, reason, problems
 //
 // Dropped events and identity changes write nothing; they are counted in the
@@ -18,6 +20,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/processor"
 )
@@ -43,11 +46,16 @@ type Summary struct {
 	ClicksMalformed int `json:"clicks_malformed,omitempty"`
 	Credited        int `json:"credited_by_click,omitempty"`
 	OutsideWindow   int `json:"clicks_outside_window,omitempty"`
+	// Refunds and cancellations (among Events): written as cancel lines,
+	// with nothing left to cancel, or dead-lettered (among Invalid).
+	Cancels         int `json:"cancels,omitempty"`
+	NothingToCancel int `json:"nothing_to_cancel,omitempty"`
+	Clamped         int `json:"cancels_clamped,omitempty"`
 }
 
 // Settled is the number of events with an outcome; it equals Events.
 func (s Summary) Settled() int {
-	n := s.Orders + s.Invalid + s.Identify + s.Alias + s.Delete + s.IdentityInvalid + s.Malformed + s.Failed
+	n := s.Orders + s.Invalid + s.Identify + s.Alias + s.Delete + s.IdentityInvalid + s.Malformed + s.Failed + s.Cancels + s.NothingToCancel
 	for _, v := range s.Dropped {
 		n += v
 	}
@@ -71,6 +79,7 @@ func Run(ctx context.Context, r io.Reader, w io.Writer, proc *processor.Processo
 		maxLine = processor.MaxMessageBytes
 	}
 	sum := Summary{Dropped: map[string]int{}}
+	led := newLedger()
 	br := bufio.NewReaderSize(r, 1<<20)
 	bw := bufio.NewWriterSize(w, 1<<20)
 	var werr error
@@ -92,7 +101,7 @@ func Run(ctx context.Context, r io.Reader, w io.Writer, proc *processor.Processo
 		line, size, err := readLine(br, maxLine)
 		if size > 0 {
 			sum.Lines++
-			if perr := mapLine(ctx, proc, line, size, sum.Lines, &sum, emit); perr != nil {
+			if perr := mapLine(ctx, proc, led, line, size, sum.Lines, &sum, emit); perr != nil {
 				return sum, perr
 			}
 		}
@@ -114,7 +123,7 @@ func Run(ctx context.Context, r io.Reader, w io.Writer, proc *processor.Processo
 
 // mapLine settles the events of one line (one message) of size bytes, of
 // which line holds at most the first maxLine.
-func mapLine(ctx context.Context, proc *processor.Processor, line []byte, size, n int, sum *Summary, emit func(string, any)) error {
+func mapLine(ctx context.Context, proc *processor.Processor, led *ledger, line []byte, size, n int, sum *Summary, emit func(string, any)) error {
 	settle := func(out processor.Outcome) bool {
 		sum.Events++
 		switch out.Kind {
@@ -137,7 +146,25 @@ func mapLine(ctx context.Context, proc *processor.Processor, line []byte, size, 
 				sum.Delete++
 			}
 			return true
+		case processor.Cancel:
+			plan, reason := led.plan(out.Cancel)
+			switch {
+			case reason != "":
+				sum.Invalid++
+				emit("invalid", InvalidLine{Line: n, Reason: reason, MessageID: out.MessageID, OrderID: out.OrderID,
+					Problems: []mapping.Problem{{Reason: reasonText[reason]}}})
+			case plan.Empty():
+				sum.NothingToCancel++
+			default:
+				sum.Cancels++
+				if plan.Clamped > 0 {
+					sum.Clamped++
+				}
+				emit("cancel", plan.Request)
+			}
+			return true
 		case processor.Order:
+			led.record(out.Order)
 			sum.Orders++
 			switch out.Credit {
 			case mapping.Credited:
@@ -201,4 +228,47 @@ func trimEOL(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// ledger is map's own order ledger: the lines of the orders mapped so far
+// and what the refunds after them cancelled, so that a cancel line is the
+// request the relay would send at that point of the stream.
+type ledger struct {
+	lines     map[string][]mapping.Line
+	cancelled map[string]map[string]int64
+	done      map[string]bool
+}
+
+func newLedger() *ledger {
+	return &ledger{lines: map[string][]mapping.Line{}, cancelled: map[string]map[string]int64{}, done: map[string]bool{}}
+}
+
+func (l *ledger) record(o mapping.Order) { l.lines[o.OrderID] = mapping.LinesOf(o) }
+
+var reasonText = map[string]string{
+	deadletter.ReasonRefundBeforeOrder: "no order with this order_id was mapped before the refund",
+	deadletter.ReasonAmountOnly:        "a refund of an amount less than the order's items, naming no items, cannot be said per item",
+}
+
+// plan is the cancel request for c, or the dead-letter reason it gets.
+func (l *ledger) plan(c mapping.Cancel) (mapping.Plan, string) {
+	lines, ok := l.lines[c.OrderID]
+	if !ok {
+		return mapping.Plan{}, deadletter.ReasonRefundBeforeOrder
+	}
+	if l.done[c.ID] {
+		return mapping.Plan{}, ""
+	}
+	p := mapping.PlanCancel(c, lines, l.cancelled[c.OrderID])
+	if p.AmountOnly {
+		return p, deadletter.ReasonAmountOnly
+	}
+	l.done[c.ID] = true
+	if l.cancelled[c.OrderID] == nil {
+		l.cancelled[c.OrderID] = map[string]int64{}
+	}
+	for _, it := range p.Request.Items {
+		l.cancelled[c.OrderID][it.SKU] += it.Quantity
+	}
+	return p, ""
 }

@@ -18,6 +18,8 @@ func cmdMap(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	orderEvents := fs.String("order-events", strings.Join(mapping.DefaultOrderEvents, ","), "comma list of track event names that are orders")
 	cartSources := fs.String("cart-id-sources", strings.Join(mapping.DefaultCartIDSources, ","), "comma list of properties read for cart_id, first present wins")
 	currency := fs.String("default-currency", "", "ISO 4217 code used when properties.currency is absent (default: such orders are invalid)")
+	refunds := fs.String("refund-events", "", `comma list of track event names that refund orders, e.g. "Order Refunded" (REFUND_EVENTS)`)
+	cancels := fs.String("cancel-events", "", `comma list of track event names that cancel orders, e.g. "Order Cancelled" (CANCEL_EVENTS)`)
 	clicks := fs.Bool("click-capture", false, "credit orders to the person's last ?rfsn= click seen on a page or track event (CLICK_CAPTURE)")
 	window := fs.Duration("attribution-window", processor.DefaultAttributionWindow, "how long a captured click credits orders, by event timestamps (ATTRIBUTION_WINDOW)")
 	if err := parseFlags(fs, args); err != nil {
@@ -27,6 +29,8 @@ func cmdMap(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		OrderEvents:     splitList(*orderEvents),
 		CartIDSources:   splitList(*cartSources),
 		DefaultCurrency: *currency,
+		RefundEvents:    splitList(*refunds),
+		CancelEvents:    splitList(*cancels),
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
