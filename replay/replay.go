@@ -106,6 +106,9 @@ type Replayer struct {
 	// Processor tunes the event processor as the relay's is (click
 	// capture), so that a replay decides events as the live stream did.
 	Processor processor.Options
+	// Cancels sends refunds and cancellations; nil counts them failed
+	// again (they need the REST API destination).
+	Cancels Cancels
 	// ClaimWait is how long an order that another sender (a running relay)
 	// is delivering is waited for before it counts as failed again (default
 	// 4m, past the default claim lease).
@@ -209,6 +212,10 @@ func (r *Replayer) record(ctx context.Context, rec Record, sem chan struct{}, wg
 			return true
 		}
 		atomic.AddInt64(&r.sum.Selected, 1)
+		if out.Kind == processor.Cancel {
+			orderErr = r.cancel(ctx, rec, out, sem, wg)
+			return orderErr == nil
+		}
 		if out.Kind != processor.Order {
 			atomic.AddInt64(&r.sum.StillInvalid, 1)
 			r.describe("invalid", invalidLine{Reason: out.Reason, OrderID: out.OrderID, MessageID: out.MessageID, Problems: out.Problems})
@@ -227,6 +234,95 @@ func (r *Replayer) record(ctx context.Context, rec Record, sem chan struct{}, wg
 		return fmt.Errorf("identity store: %w", err)
 	}
 	return orderErr
+}
+
+// Cancels sends refunds and cancellations; sink.Canceller satisfies it.
+type Cancels interface {
+	Cancel(ctx context.Context, c mapping.Cancel) (sink.CancelResult, error)
+}
+
+// cancel replays a refund or cancellation: a dry run describes it, else a
+// worker sends it. Its outcome counts as delivered (cancelled, clamped,
+// nothing left, no conversion), skipped (already done), or failed again
+// (its order still not delivered, an amount-only refund, a failure).
+func (r *Replayer) cancel(ctx context.Context, rec Record, out processor.Outcome, sem chan struct{}, wg *sync.WaitGroup) error {
+	if r.DryRun || r.Cancels == nil {
+		if r.Cancels == nil && !r.DryRun {
+			atomic.AddInt64(&r.sum.FailedAgain, 1)
+			return nil
+		}
+		atomic.AddInt64(&r.sum.Delivered, 1) // would be sent
+		r.describe("cancel", out.Cancel)
+		return nil
+	}
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	wg.Add(1)
+	go func() {
+		defer func() { <-sem; wg.Done() }()
+		res, err := r.cancelWaiting(r.work, out.Cancel)
+		switch {
+		case err == nil && res.Outcome == sink.AlreadyDone:
+			atomic.AddInt64(&r.sum.Skipped, 1)
+		case err == nil:
+			atomic.AddInt64(&r.sum.Delivered, 1)
+		case failure.KindOf(err) == failure.KindUnauthorized:
+			e := ErrUnauthorized
+			r.abort.CompareAndSwap(nil, &e)
+		case failure.KindOf(err) == failure.KindCanceled:
+		default:
+			atomic.AddInt64(&r.sum.FailedAgain, 1)
+			if r.DeadLetters != nil {
+				r.requeueCancel(r.work, rec, out, err)
+			}
+		}
+	}()
+	return nil
+}
+
+// cancelWaiting is sendWaiting for a cancel: an order (or another cancel
+// of it) in flight is waited for, up to ClaimWait.
+func (r *Replayer) cancelWaiting(ctx context.Context, c mapping.Cancel) (sink.CancelResult, error) {
+	deadline := time.Now().Add(max(r.ClaimWait, time.Second))
+	wait := 50 * time.Millisecond
+	for {
+		res, err := r.Cancels.Cancel(ctx, c)
+		if failure.KindOf(err) != failure.KindClaimHeld || time.Now().Add(wait).After(deadline) {
+			return res, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return res, ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// requeueCancel writes a refund that failed again back to the dead-letter
+// topic with its reason.
+func (r *Replayer) requeueCancel(ctx context.Context, rec Record, out processor.Outcome, cause error) {
+	reason := deadletter.ReasonUndelivered
+	switch {
+	case errors.Is(cause, sink.ErrOrderNotDelivered):
+		reason = deadletter.ReasonRefundBeforeOrder
+	case errors.Is(cause, sink.ErrAmountOnly):
+		reason = deadletter.ReasonAmountOnly
+	}
+	d := deadletter.Record{Value: out.Event, Reason: reason, Attempts: 1, FirstFailure: time.Now(),
+		OrderID: out.OrderID, MessageID: out.MessageID, Problems: []mapping.Problem{{Reason: cause.Error()}}}
+	if old := rec.DeadLetter; old != nil {
+		d.Key, d.Attempts, d.FirstFailure = old.Key, old.Attempts+1, old.FirstFailure
+		d.Topic, d.Partition, d.Offset, d.Index = old.Topic, old.Partition, old.Offset, old.Index
+	}
+	if err := r.DeadLetters.Write(ctx, d); err == nil {
+		atomic.AddInt64(&r.sum.Requeued, 1)
+	}
 }
 
 // invalidLine is the dry-run description of an event still rejected.
