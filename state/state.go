@@ -43,6 +43,7 @@ type Stores struct {
 	Backend    string // memory, disk or redis
 	Identities store.Identities
 	Sent       store.Sent
+	Ledger     store.Ledger // per delivered order, the lines and what was cancelled since; lives for SentTTL
 
 	ping  []func(ctx context.Context) error
 	close []func() error
@@ -82,6 +83,7 @@ func Open(ctx context.Context, cfg config.State, opts ...Option) (*Stores, error
 	case "memory":
 		s.Identities = memory.NewIdentities(memory.Options{MaxEntries: cfg.MemoryMaxEntries, TTL: cfg.IdentityTTL})
 		s.Sent = memory.NewSent(memory.Options{MaxEntries: cfg.MemoryMaxEntries, TTL: cfg.SentTTL})
+		s.Ledger = memory.NewLedger(memory.Options{MaxEntries: cfg.MemoryMaxEntries, TTL: cfg.SentTTL})
 	case "disk":
 		ids, err := disk.OpenIdentities(cfg.Dir, disk.Options{TTL: cfg.IdentityTTL})
 		if err != nil {
@@ -91,9 +93,13 @@ func Open(ctx context.Context, cfg config.State, opts ...Option) (*Stores, error
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("disk state: %w", err), ids.Close())
 		}
-		s.Identities, s.Sent = ids, sent
-		s.ping = append(s.ping, ids.Ping, sent.Ping)
-		s.close = append(s.close, ids.Close, sent.Close)
+		ledger, err := disk.OpenLedger(cfg.Dir, disk.Options{TTL: cfg.SentTTL})
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("disk state: %w", err), ids.Close(), sent.Close())
+		}
+		s.Identities, s.Sent, s.Ledger = ids, sent, ledger
+		s.ping = append(s.ping, ids.Ping, sent.Ping, ledger.Ping)
+		s.close = append(s.close, ids.Close, sent.Close, ledger.Close)
 	case "redis":
 		redisstore.SetLogger(o.log)
 		c, err := redisstore.Dial(cfg.RedisURL.Reveal())
@@ -102,7 +108,7 @@ func Open(ctx context.Context, cfg config.State, opts ...Option) (*Stores, error
 		}
 		opts := redisstore.Options{IdentityTTL: cfg.IdentityTTL, SentTTL: cfg.SentTTL}
 		ids := redisstore.NewIdentities(c, opts)
-		s.Identities, s.Sent = ids, redisstore.NewSent(c, opts)
+		s.Identities, s.Sent, s.Ledger = ids, redisstore.NewSent(c, opts), redisstore.NewLedger(c, opts)
 		s.ping = append(s.ping, ids.Ping)
 		s.close = append(s.close, c.Close)
 	default:
