@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -289,4 +291,171 @@ func TestOrderWithoutIDIsPermanent(t *testing.T) {
 	if !failure.IsPermanent(err) || next.calls != 0 {
 		t.Fatalf("%v after %d sends", err, next.calls)
 	}
+}
+
+// watchedStore is a memory.Sent that reports the leases claims are taken
+// for, counts renewals, and fails Confirm and Renew while down is set, or
+// answers every Renew with ErrClaimLost while lose is set. Safe for
+// concurrent use.
+type watchedStore struct {
+	*memory.Sent
+	down, lose atomic.Bool
+	leases     chan time.Duration
+	renewals   atomic.Int32
+	failed     sync.Map // order_id → struct{}: a Confirm of it failed
+	nFailed    atomic.Int32
+}
+
+func newWatchedStore() *watchedStore {
+	return &watchedStore{Sent: memory.NewSent(memory.Options{}), leases: make(chan time.Duration, 1000)}
+}
+
+func (w *watchedStore) Claim(ctx context.Context, id string, lease time.Duration) (store.Claim, error) {
+	select {
+	case w.leases <- lease:
+	default:
+	}
+	return w.Sent.Claim(ctx, id, lease)
+}
+
+func (w *watchedStore) Confirm(ctx context.Context, c store.Claim) error {
+	if w.down.Load() {
+		if _, seen := w.failed.LoadOrStore(c.OrderID, struct{}{}); !seen {
+			w.nFailed.Add(1)
+		}
+		return &failure.StoreUnavailable{Store: "redis sent-order store", Err: errors.New("connection refused")}
+	}
+	return w.Sent.Confirm(ctx, c)
+}
+
+func (w *watchedStore) Renew(ctx context.Context, c store.Claim, lease time.Duration) error {
+	if w.lose.Load() {
+		return store.ErrClaimLost
+	}
+	if w.down.Load() {
+		return &failure.StoreUnavailable{Store: "redis sent-order store", Err: errors.New("connection refused")}
+	}
+	w.renewals.Add(1)
+	return w.Sent.Renew(ctx, c, lease)
+}
+
+// The lease configured by default (the retry budget and more: minutes) is
+// not what a claim is taken for: a replica killed mid-delivery would hold
+// its orders that long. Claims are short and renewed.
+func TestClaimsAreShortWhateverTheConfiguredLease(t *testing.T) {
+	ws := newWatchedStore()
+	if err := sink.NewIdempotent(&scripted{}, ws, 190*time.Second, discard()).Send(context.Background(), sinktest.Order("1")); err != nil {
+		t.Fatal(err)
+	}
+	if lease := <-ws.leases; lease > sink.MaxClaimLease || lease > 30*time.Second {
+		t.Fatalf("claim taken for %v, want at most %v", lease, sink.MaxClaimLease)
+	}
+}
+
+// A POST that outlasts the lease keeps its claim: the owner renews it, so
+// another sender sees it held until the order is confirmed.
+func TestALongSendKeepsItsClaimByRenewingIt(t *testing.T) {
+	ws := newWatchedStore()
+	const lease = 60 * time.Millisecond
+	inPost, finish := make(chan struct{}), make(chan struct{})
+	next := sinkFunc(func(context.Context) error {
+		close(inPost)
+		<-finish
+		return nil
+	})
+	done := make(chan error, 1)
+	go func() {
+		done <- sink.NewIdempotent(next, ws, lease, discard()).Send(context.Background(), sinktest.Order("1"))
+	}()
+	<-inPost
+	// Renewals every lease/3: five of them span more than a whole lease.
+	eventually(t, "five renewals", func() bool { return ws.renewals.Load() >= 5 })
+	if c, err := ws.Sent.Claim(context.Background(), "1", time.Minute); err != nil || c.Status != store.HeldElsewhere {
+		t.Fatalf("another sender's claim after more than a lease: %v, %v; want held elsewhere", c.Status, err)
+	}
+	close(finish)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := ws.Sent.Claim(context.Background(), "1", time.Minute); c.Status != store.AlreadySent {
+		t.Fatalf("after the Send: %v", c.Status)
+	}
+}
+
+// A claim lost mid-Send (the store unreachable for a whole lease, another
+// sender took the order_id) stops this sender's attempts: the order is the
+// other sender's now.
+func TestAClaimLostMidSendStopsTheAttempts(t *testing.T) {
+	ws := newWatchedStore()
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	next := sinkFunc(func(ctx context.Context) error {
+		ws.lose.Store(true)
+		select { // a retry loop waiting between attempts
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Second):
+			return &failure.Retryable{Status: 503}
+		}
+	})
+	err := sink.NewIdempotent(next, ws, 30*time.Millisecond, log).Send(context.Background(), sinktest.Order("1"))
+	if failure.KindOf(err) != failure.KindClaimHeld {
+		t.Fatalf("Send after its claim was lost: %v (kind %s), want claim_held", err, failure.KindOf(err))
+	}
+	if out := logs.String(); strings.Count(out, "claim of an order lost") != 1 || !strings.Contains(out, "order_id=1") {
+		t.Fatalf("want one line naming the order:\n%s", out)
+	}
+}
+
+// A store outage while many delivered orders wait to be recorded is one
+// line when it starts and one when it ends, not a line per order.
+func TestAStoreOutageIsLoggedOncePerChangeNotPerOrder(t *testing.T) {
+	ws := newWatchedStore()
+	var logs syncBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	s := sink.NewIdempotent(&scripted{}, ws, time.Minute, log)
+	const orders = 50
+	ws.down.Store(true)
+	var wg sync.WaitGroup
+	for i := range orders {
+		wg.Go(func() {
+			if err := s.Send(context.Background(), sinktest.Order(fmt.Sprint(i))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	eventually(t, "every order's Confirm failed once", func() bool { return ws.nFailed.Load() == orders })
+	ws.down.Store(false)
+	wg.Wait()
+	out := logs.String()
+	t.Logf("log:\n%s", out)
+	if n := strings.Count(out, "\n"); n != 2 {
+		t.Fatalf("%d lines for one outage under %d orders, want 2", n, orders)
+	}
+	if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "level=INFO") || !strings.Contains(out, "records delivered orders again") {
+		t.Fatalf("want a warn line and an info line:\n%s", out)
+	}
+	for i := range orders {
+		if c, _ := ws.Sent.Claim(context.Background(), fmt.Sprint(i), time.Minute); c.Status != store.AlreadySent {
+			t.Fatalf("order %d not recorded after the outage: %v", i, c.Status)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a handler's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

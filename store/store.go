@@ -62,7 +62,8 @@ type Sent interface {
 	// its lease expired with nobody taking the order_id since (then it takes
 	// it again, with c's token). It returns ErrClaimLost if the order_id is
 	// sent, or held by another claim, now. The owner of a claim renews it
-	// while it works on the order, and stops before Confirm or Release.
+	// while it works on the order (the POST, then Confirm), and stops before
+	// Release: a renewal after it would take the order_id again.
 	Renew(ctx context.Context, c Claim, lease time.Duration) error
 }
 
