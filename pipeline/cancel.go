@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 
 	"github.com/segmentio/kafka-go"
 
@@ -30,9 +32,24 @@ type Cancels interface {
 //	API unavailable (breaker, retries)          redone without pausing: paid
 //	                                            orders keep flowing meanwhile
 //	unauthorized                                fetching stops until a restart
-func (p *Pipeline) deliverCancel(ctx context.Context, msg *message, km kafka.Message, out processor.Outcome) {
+//
+// Cancels of one order go one at a time, in the order they were fetched
+// (wait is closed when the one before is settled), so that a refund after a
+// partial one plans against it.
+func (p *Pipeline) deliverCancel(ctx context.Context, msg *message, km kafka.Message, out processor.Outcome, wait <-chan struct{}, leave func()) {
+	defer leave()
+	select {
+	case <-wait:
+	case <-ctx.Done():
+		return
+	}
 	var settle func()
 	done := p.redo(ctx, func() attempt {
+		if p.inflight.has(out.Cancel.OrderID) {
+			// Its order was fetched before it and is being delivered by
+			// this relay: wait for it, without pausing anyone.
+			return attempt{err: fmt.Errorf("order %s is being delivered: %w", out.Cancel.OrderID, failure.ErrClaimHeld)}
+		}
 		res, err := p.cancels.Cancel(ctx, out.Cancel)
 		deadLetter := func(reason string, problem string, status int, body string) {
 			settle = func() {
@@ -76,5 +93,71 @@ func (p *Pipeline) deliverCancel(ctx context.Context, msg *message, km kafka.Mes
 	})
 	if done {
 		settle()
+	}
+}
+
+// inflight counts the orders of this relay dispatched and not yet settled,
+// by order_id, so that a refund fetched after its order waits for it even
+// before the order's claim is taken.
+type inflight struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (f *inflight) add(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == nil {
+		f.n = map[string]int{}
+	}
+	f.n[id]++
+}
+
+func (f *inflight) done(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n[id]--; f.n[id] <= 0 {
+		delete(f.n, id)
+	}
+}
+
+func (f *inflight) has(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n[id] > 0
+}
+
+// cancelQueue orders the cancels of each order: enter returns a channel
+// closed when the previous cancel of the order has left, and leave, which
+// the cancel calls once settled (or given up).
+type cancelQueue struct {
+	mu   sync.Mutex
+	last map[string]chan struct{}
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (q *cancelQueue) enter(orderID string) (wait <-chan struct{}, leave func()) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.last == nil {
+		q.last = map[string]chan struct{}{}
+	}
+	prev, ok := q.last[orderID]
+	if !ok {
+		prev = closedChan
+	}
+	mine := make(chan struct{})
+	q.last[orderID] = mine
+	var once sync.Once
+	return prev, func() {
+		once.Do(func() {
+			close(mine)
+			q.mu.Lock()
+			if q.last[orderID] == mine {
+				delete(q.last, orderID)
+			}
+			q.mu.Unlock()
+		})
 	}
 }

@@ -131,7 +131,12 @@ func (p *Pipeline) handleEvent(fetchCtx, jobCtx context.Context, claim func() *m
 			d.Reason, d.Problems = deadletter.ReasonRejected, []mapping.Problem{{Reason: "no cancel destination is configured"}}
 			return p.dispatch(fetchCtx, m, func() { p.deadLetter(jobCtx, m, d) })
 		}
-		return p.dispatch(fetchCtx, m, func() { p.deliverCancel(jobCtx, m, km, out) })
+		wait, leave := p.cancelQueue.enter(out.Cancel.OrderID)
+		if !p.dispatch(fetchCtx, m, func() { p.deliverCancel(jobCtx, m, km, out, wait, leave) }) {
+			leave()
+			return false
+		}
+		return true
 	case processor.Order:
 		span.SetAttributes(attrOrderID.String(out.OrderID))
 		switch out.Credit {
@@ -141,7 +146,12 @@ func (p *Pipeline) handleEvent(fetchCtx, jobCtx context.Context, claim func() *m
 			p.stats.clicksOutsideWindow.Add(1)
 		}
 		m := claim()
-		return p.dispatch(fetchCtx, m, func() { p.deliver(jobCtx, m, km, out) })
+		p.inflight.add(out.OrderID)
+		if !p.dispatch(fetchCtx, m, func() { defer p.inflight.done(out.OrderID); p.deliver(jobCtx, m, km, out) }) {
+			p.inflight.done(out.OrderID)
+			return false
+		}
+		return true
 	}
 	if span != nil {
 		span.SetAttributes(attrOutcome.String(out.Reason), attrOrderID.String(out.OrderID))

@@ -149,6 +149,8 @@ type Pipeline struct {
 	joined atomic.Bool // a generation is active
 	// lastDelivered is when an order was last accepted (unix ns);
 	// rejections counts orders rejected since.
+	inflight      inflight    // orders dispatched and not settled, for refunds
+	cancelQueue   cancelQueue // cancels of one order, one at a time
 	lastDelivered atomic.Int64
 	rejections    atomic.Int64
 	stopped       atomic.Bool
