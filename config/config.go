@@ -74,6 +74,7 @@ type SASL struct {
 // rate limit, then retry, then circuit breaker, then one HTTP request.
 type Refersion struct {
 	URL                 string        `envconfig:"REFERSION_URL" default:"https://inbound-webhooks.refersion.com/tracker/orders/paid" mask:"url" desc:"Refersion's paid-order webhook (credentials in it masked when printed)."`
+	APIURL              string        `envconfig:"REFERSION_API_URL" default:"https://api.refersion.com/v2" mask:"url" desc:"Refersion's REST API, where refunds and cancellations go (POST /conversion/cancel); its own breaker, so that an API outage never stops paid orders."`
 	AllowInsecure       bool          `envconfig:"REFERSION_ALLOW_INSECURE" default:"false" desc:"Allow a plain http:// REFERSION_URL to a host other than this machine; the keys then travel in clear. For a sandbox on a private network only."`
 	PublicKey           Secret        `envconfig:"REFERSION_PUBLIC_KEY" default:"" print:"plain" desc:"Public key, from Refersion > Account > Settings > Refersion API (shown when printed: it identifies the account and is useless without the secret key)."`
 	SecretKey           Secret        `envconfig:"REFERSION_SECRET_KEY" default:"" desc:"Secret key (masked when printed)."`

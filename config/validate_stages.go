@@ -22,6 +22,11 @@ func (r Refersion) check() []error {
 	} else if u.Scheme == "http" && !loopback(u.Hostname()) && !r.AllowInsecure {
 		errs = append(errs, fmt.Errorf("REFERSION_URL %s is plain http to another machine, so the keys would travel in clear: use https, or set REFERSION_ALLOW_INSECURE=true for a sandbox on a private network", quote("REFERSION_URL", r.URL)))
 	}
+	if u, err := url.Parse(r.APIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		errs = append(errs, errors.New("REFERSION_API_URL is not an http(s) URL: unset it to use Refersion's REST API, or set a full URL such as http://localhost:8080/v2"))
+	} else if u.Scheme == "http" && !loopback(u.Hostname()) && !r.AllowInsecure {
+		errs = append(errs, fmt.Errorf("REFERSION_API_URL %s is plain http to another machine, so the keys would travel in clear: use https, or set REFERSION_ALLOW_INSECURE=true for a sandbox on a private network", quote("REFERSION_API_URL", r.APIURL)))
+	}
 	// A key given in any form that failed to resolve was reported by Load.
 	pub := r.PublicKey.IsSet() || r.PublicKeyFile != "" || r.APIKey.IsSet() || r.APIKeyFile != ""
 	sec := r.SecretKey.IsSet() || r.SecretKeyFile != "" || r.APIKey.IsSet() || r.APIKeyFile != ""
@@ -96,6 +101,10 @@ func (m Mapping) check() []error {
 	errs = appendErr(errs, positive("ATTRIBUTION_WINDOW", m.AttributionWindow))
 	return append(errs, stageProblems[Mapping](m.MapperOptions().Validate())...)
 }
+
+// Refunds reports whether refund or cancellation events are configured, so
+// that cancels are sent (and delivered orders recorded in the ledger).
+func (m Mapping) Refunds() bool { return len(m.RefundEvents)+len(m.CancelEvents) > 0 }
 
 // ProcessorOptions are the event processor's options for these settings.
 func (m Mapping) ProcessorOptions() processor.Options {

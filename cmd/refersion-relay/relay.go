@@ -46,6 +46,10 @@ func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts 
 	if err != nil {
 		return nil, err
 	}
+	refunds := cfg.Mapping.Refunds()
+	if refunds {
+		sinkOpts = append(sinkOpts, sink.WithLedger(stores.Ledger))
+	}
 	s, err := buildSink(cfg, stores, log, sinkOpts...)
 	if err != nil {
 		return nil, err
@@ -57,6 +61,16 @@ func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts 
 	}
 	r.sink = s
 	r.closers = append(r.closers, func() error { s.Close(); return nil })
+	var cancels pipeline.Cancels
+	if refunds {
+		c, err := buildCanceller(cfg, stores, log)
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		cancels = c
+		r.closers = append(r.closers, func() error { c.Close(); return nil })
+	}
 
 	dialer, transport, err := cfg.Kafka.Clients()
 	if err != nil {
@@ -79,6 +93,7 @@ func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts 
 		PoisonAfter:       cfg.Pipeline.PoisonAfter,
 		RejectionLimit:    cfg.Pipeline.RejectionLimit,
 		Processor:         cfg.Mapping.ProcessorOptions(),
+		Cancels:           cancels,
 		MaxBytes:          cfg.Kafka.MaxBytes,
 		CommitInterval:    cfg.Kafka.CommitInterval,
 		MaxWait:           cfg.Kafka.MaxWait,
@@ -115,4 +130,16 @@ func buildSink(cfg config.Config, stores *state.Stores, log *slog.Logger, extra 
 		return nil, fmt.Errorf("refersion settings: %w", err)
 	}
 	return s, nil
+}
+
+// buildCanceller builds the cancel destination (REFERSION_API_URL): the
+// webhook's keys, retry, breaker and rate limit settings, its own instances.
+func buildCanceller(cfg config.Config, stores *state.Stores, log *slog.Logger) (*sink.Canceller, error) {
+	sc := cfg.Refersion.SinkConfig()
+	sc.Endpoint, sc.UserAgent = cfg.Refersion.APIURL, userAgent()
+	c, err := sink.NewCanceller(sc, stores.Sent, stores.Ledger, sink.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("refersion API settings: %w", err)
+	}
+	return c, nil
 }

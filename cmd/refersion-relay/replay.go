@@ -18,6 +18,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/replay"
+	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/state"
 )
 
@@ -217,17 +218,30 @@ func runReplay(ctx context.Context, cfg config.Config, transport *kafka.Transpor
 		return &exitError{code: 2, err: err}
 	}
 	defer stores.Close()
-	snk, err := buildSink(cfg, stores, log)
+	var sinkOpts []sink.Option
+	if cfg.Mapping.Refunds() {
+		sinkOpts = append(sinkOpts, sink.WithLedger(stores.Ledger))
+	}
+	snk, err := buildSink(cfg, stores, log, sinkOpts...)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	defer snk.Close()
+	var cancels replay.Cancels
+	if cfg.Mapping.Refunds() {
+		c, err := buildCanceller(cfg, stores, log)
+		if err != nil {
+			return &exitError{code: 2, err: err}
+		}
+		defer c.Close()
+		cancels = c
+	}
 	m, err := mapping.New(cfg.Mapping.MapperOptions())
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	r := &replay.Replayer{Mapper: m, Sink: snk, Sent: stores.Sent, Identities: stores.Identities, DryRun: dryRun, Out: stdout,
-		Concurrency: cfg.Pipeline.Concurrency, Processor: cfg.Mapping.ProcessorOptions(), ClaimWait: cfg.Refersion.RetryMaxElapsed + cfg.Refersion.RequestTimeout + 90*time.Second} // past the claim lease
+		Concurrency: cfg.Pipeline.Concurrency, Processor: cfg.Mapping.ProcessorOptions(), Cancels: cancels, ClaimWait: cfg.Refersion.RetryMaxElapsed + cfg.Refersion.RequestTimeout + 90*time.Second} // past the claim lease
 	if !dryRun {
 		dlq := deadletter.NewKafka(cfg.Kafka.Brokers, cfg.Kafka.DLQTopic, transport)
 		defer dlq.Close()
