@@ -10,13 +10,53 @@ import (
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/state/disk"
 	"github.com/refersion-relay/refersion-relay/state/memory"
+	"github.com/refersion-relay/refersion-relay/state/redisstore"
+	"github.com/refersion-relay/refersion-relay/state/statetest"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
+// backends returns a sent-order store and a ledger of each backend.
+func backends(t *testing.T) map[string]func(t *testing.T) (store.Sent, store.Ledger) {
+	return map[string]func(t *testing.T) (store.Sent, store.Ledger){
+		"memory": func(*testing.T) (store.Sent, store.Ledger) {
+			return memory.NewSent(memory.Options{}), memory.NewLedger(memory.Options{})
+		},
+		"disk": func(t *testing.T) (store.Sent, store.Ledger) {
+			dir := t.TempDir()
+			s, err := disk.OpenSent(dir, disk.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := disk.OpenLedger(dir, disk.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close(); l.Close() })
+			return s, l
+		},
+		"redis": func(t *testing.T) (store.Sent, store.Ledger) {
+			if testing.Short() {
+				t.Skip("needs redis-server")
+			}
+			srv := statetest.StartRedis(t)
+			c := srv.Client(t)
+			return redisstore.NewSent(c, redisstore.Options{}), redisstore.NewLedger(c, redisstore.Options{})
+		},
+	}
+}
+
 func TestCancellerFollowsTheOrderToTheEnd(t *testing.T) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) { testCanceller(t, open) })
+	}
+}
+
+func testCanceller(t *testing.T, open func(t *testing.T) (store.Sent, store.Ledger)) {
 	sb := startSandbox(t, sandbox.Options{})
 	keys, _ := sink.ParseKeys(testKeys)
-	sent, ledger := memory.NewSent(memory.Options{}), memory.NewLedger(memory.Options{})
+	sent, ledger := open(t)
 	cfg := sink.Config{Endpoint: sb.Endpoint(), Keys: keys, Retry: sink.RetryConfig{MaxAttempts: 2, InitialInterval: time.Millisecond, MaxInterval: time.Millisecond}}
 	orders, err := sink.New(cfg, sent, sink.WithLedger(ledger))
 	if err != nil {
