@@ -3,41 +3,59 @@ GO        ?= go
 BIN       ?= bin/refersion-relay
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
+# TAGS=nodev builds the binary without the development commands (demo,
+# sandbox, gen, broker), as the container image does.
+TAGS      ?=
 FUZZTIME  ?= 10m
 BENCH_COUNT ?= 3
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: build run image test lint bench chaos fuzz tools deps rules docs
+.PHONY: build build-note run image test lint bench chaos fuzz tools deps deps-redis deps-promtool rules docs
 
-build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/refersion-relay
+# build writes bin/refersion-relay, the binary the README's examples run.
+build: build-note
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/refersion-relay
 
-run:
-	$(GO) run ./cmd/refersion-relay demo
+build-note:
+	@echo "building $(BIN): the first build compiles every dependency (1-3 minutes on 2 cores); later builds take seconds"
+
+# run builds bin/refersion-relay, then runs the demo with it.
+run: build
+	$(BIN) demo
 
 # image builds the container image (needs a Docker engine).
 image:
 	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t refersion-relay:$(VERSION) .
 
+# tools installs staticcheck into $(go env GOPATH)/bin when it is neither on
+# PATH nor there; go install builds it from source (about 5 minutes on 2
+# cores, once).
 tools:
-	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@command -v staticcheck >/dev/null 2>&1 || test -x "$$($(GO) env GOPATH)/bin/staticcheck" || { \
+		echo "installing staticcheck $(STATICCHECK_VERSION) into $$($(GO) env GOPATH)/bin: built from source, about 5 minutes the first time"; \
+		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); }
 
 lint: tools
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags nodev ./cmd/refersion-relay
 	cd deploy && $(GO) vet ./...
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
 	cd deploy && PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
 
-# deps installs what the tests need beyond Go: redis-server, which the redis
-# backend's tests start for themselves, and promtool, which checks the alert
-# rules.
-deps:
-	bash .ci/ensure-redis.sh
-	bash .ci/ensure-promtool.sh
+# deps installs what the tests need beyond Go, once: redis-server, which the
+# redis backend's tests start for themselves, and promtool, which checks the
+# alert rules. Each script does nothing when its tool is on PATH.
+deps: deps-redis deps-promtool
+
+deps-redis:
+	@bash .ci/ensure-redis.sh
+
+deps-promtool:
+	@bash .ci/ensure-promtool.sh
 
 # rules checks the Prometheus alert rules and runs their unit tests.
-rules: deps
+rules: deps-promtool
 	promtool check rules deploy/observability/alerts.yml
 	promtool test rules deploy/observability/alerts_test.yml
 
@@ -46,11 +64,11 @@ test: deps lint rules
 	cd deploy && $(GO) test -count=1 ./...
 
 # bench runs the benchmarks several times and writes BENCHMARKS.md (minutes).
-bench: deps
+bench: deps-redis
 	$(GO) run ./internal/benchreport -count $(BENCH_COUNT) -o BENCHMARKS.md
 
 # chaos runs the full reliability matrix and writes RELIABILITY.md (minutes).
-chaos: deps
+chaos: deps-redis
 	$(GO) test ./chaos -count=1 -timeout 60m -run TestChaos -v -args -chaos.full -chaos.report $(CURDIR)/RELIABILITY.md
 
 fuzz:

@@ -19,7 +19,10 @@ const composeFile = "compose/compose.yaml"
 
 // composeService is the part of a Compose service the test reads.
 type composeService struct {
-	Image           string         `json:"image"`
+	Image string `json:"image"`
+	Build struct {
+		Target string `json:"target"`
+	} `json:"build"`
 	Command         []string       `json:"command"`
 	Environment     map[string]any `json:"environment"`
 	Ports           []string       `json:"ports"`
@@ -48,6 +51,11 @@ func TestCompose(t *testing.T) {
 			continue
 		}
 		at := composeFile + ": service " + name
+		// The service's image has no development commands: sandbox and gen
+		// run the Dockerfile's dev target.
+		if len(s.Command) > 0 && (s.Command[0] == "sandbox" || s.Command[0] == "gen") && s.Build.Target != "dev" {
+			t.Errorf("%s runs %s, a development command, from build target %q; want dev", at, s.Command[0], s.Build.Target)
+		}
 		set := map[string]string{}
 		for k, v := range s.Environment {
 			checkEnvName(t, vars, at, k)

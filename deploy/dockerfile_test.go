@@ -59,3 +59,48 @@ func TestDockerfile(t *testing.T) {
 		t.Errorf("Dockerfile: EXPOSE %s, but ADMIN_ADDR's default port is %s", got, admin)
 	}
 }
+
+// TestDockerfileStages: the default image (the last stage) holds the
+// service's binary, built with -tags nodev (no demo, sandbox, gen or broker,
+// nor the embedded Kafka broker); the dev target holds the full binary,
+// which the Compose stack's sandbox and generator run.
+func TestDockerfileStages(t *testing.T) {
+	b, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stages := map[string]string{} // name → its text
+	var order []string
+	for _, part := range regexp.MustCompile(`(?m)^FROM `).Split(string(b), -1)[1:] {
+		name := "final"
+		if m := regexp.MustCompile(`^\S+ AS (\S+)`).FindStringSubmatch(part); m != nil {
+			name = m[1]
+		}
+		stages[name] = part
+		order = append(order, name)
+	}
+	// buildOf is the go build line of the stage image copies its binary from.
+	buildOf := func(image string) string {
+		m := regexp.MustCompile(`COPY --from=(\S+) `).FindStringSubmatch(stages[image])
+		if m == nil {
+			t.Fatalf("Dockerfile: stage %s copies no binary from a build stage", image)
+		}
+		line := regexp.MustCompile(`go build [^\n]*`).FindString(stages[m[1]])
+		if line == "" {
+			t.Fatalf("Dockerfile: stage %s builds nothing", m[1])
+		}
+		return line
+	}
+	if last := order[len(order)-1]; last != "final" {
+		t.Fatalf("Dockerfile: the last stage is named %s; the default image should be the service's", last)
+	}
+	if !strings.Contains(buildOf("final"), "-tags nodev ") {
+		t.Error("Dockerfile: the default image's binary is not built with -tags nodev")
+	}
+	if _, ok := stages["dev"]; !ok {
+		t.Fatal("Dockerfile: no dev stage (the full binary, for the Compose stack's sandbox and gen)")
+	}
+	if dev := buildOf("dev"); strings.Contains(dev, "nodev") {
+		t.Error("Dockerfile: the dev image's binary is not the full one")
+	}
+}
