@@ -173,6 +173,9 @@ func (s State) check() []error {
 	}
 	errs = appendErr(errs, positive("IDENTITY_TTL", s.IdentityTTL))
 	errs = appendErr(errs, positive("SENT_TTL", s.SentTTL))
+	if s.MemoryMaxBytes != 0 { // 0, as in a State built by hand, is the default
+		errs = appendErr(errs, atLeast("STATE_MEMORY_MAX_BYTES", s.MemoryMaxBytes, 1<<20))
+	}
 	return appendErr(errs, atLeast("STATE_MEMORY_MAX_ENTRIES", s.MemoryMaxEntries, 1))
 }
 

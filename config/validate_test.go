@@ -91,6 +91,7 @@ func TestValidateReportsEachProblemOnce(t *testing.T) {
 		{"identity ttl", map[string]string{"IDENTITY_TTL": "0s"}, []string{"IDENTITY_TTL"}},
 		{"sent ttl", map[string]string{"SENT_TTL": "-1h"}, []string{"SENT_TTL"}},
 		{"memory entries", map[string]string{"STATE_MEMORY_MAX_ENTRIES": "0"}, []string{"STATE_MEMORY_MAX_ENTRIES"}},
+		{"memory bytes", map[string]string{"STATE_MEMORY_MAX_BYTES": "65536"}, []string{"STATE_MEMORY_MAX_BYTES must be at least 1048576"}},
 		{"admin addr", map[string]string{"ADMIN_ADDR": "9464"}, []string{"ADMIN_ADDR", "ADMIN_ADDR=:9464"}},
 		{"log level", map[string]string{"LOG_LEVEL": "trace"}, []string{"LOG_LEVEL", "debug, info, warn, error"}},
 		{"log format", map[string]string{"LOG_FORMAT": "logfmt"}, []string{"LOG_FORMAT"}},

@@ -81,8 +81,11 @@ func Open(ctx context.Context, cfg config.State, opts ...Option) (*Stores, error
 	s := &Stores{Backend: cfg.Backend}
 	switch cfg.Backend {
 	case "memory":
-		s.Identities = memory.NewIdentities(memory.Options{MaxEntries: cfg.MemoryMaxEntries, TTL: cfg.IdentityTTL})
-		s.Sent = memory.NewSent(memory.Options{MaxEntries: cfg.MemoryMaxEntries, TTL: cfg.SentTTL})
+		// STATE_MEMORY_MAX_BYTES is shared by the identity and sent-order
+		// stores, half each (0: their defaults, 16 MiB each).
+		half := cfg.MemoryMaxBytes / 2
+		s.Identities = memory.NewIdentities(memory.Options{MaxEntries: cfg.MemoryMaxEntries, MaxBytes: half, TTL: cfg.IdentityTTL})
+		s.Sent = memory.NewSent(memory.Options{MaxEntries: cfg.MemoryMaxEntries, MaxBytes: half, TTL: cfg.SentTTL})
 		s.Ledger = memory.NewLedger(memory.Options{MaxEntries: cfg.MemoryMaxEntries, TTL: cfg.SentTTL})
 	case "disk":
 		ids, err := disk.OpenIdentities(cfg.Dir, disk.Options{TTL: cfg.IdentityTTL})

@@ -5,9 +5,17 @@ import (
 	"time"
 )
 
-// entryOverhead is what an entry is charged beyond its key and value: map
-// slot, list element and bookkeeping, roughly.
-const entryOverhead = 96
+// What an entry costs in the Go heap beyond the bytes of its key and of its
+// value's text, measured (see TestMemoryChargedIsWhatTheHeapHolds) with the
+// allocator's size classes and the maps' load factor: entryOverhead for the
+// cache's own map slot, list element and item; personSize for an identity's
+// person; mapSize and mapSlotSize for the set of ids linking to a person.
+const (
+	entryOverhead = 172
+	personSize    = 100
+	mapSize       = 160
+	mapSlotSize   = 40
+)
 
 // cache is a map bounded by entries and bytes whose entries expire. Entries
 // are kept in order of their last write; set evicts from the oldest end when
@@ -116,3 +124,6 @@ func (c *cache[V]) drop(el *list.Element) {
 
 // len returns the number of entries, expired ones not yet removed included.
 func (c *cache[V]) len() int { return len(c.items) }
+
+// size returns the bytes charged to the entries.
+func (c *cache[V]) size() int { return c.bytes }

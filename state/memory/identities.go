@@ -27,10 +27,15 @@ type person struct {
 	froms  map[string]struct{} // the ids linking to this one
 }
 
+// size is what p costs beyond its cache entry: its text, and the map of
+// the ids linking to it when there is one.
 func (p *person) size() int {
-	n := traitsSize(p.traits) + len(p.to)
-	for f := range p.froms {
-		n += len(f) + 16
+	n := personSize + traitsSize(p.traits) + len(p.to)
+	if p.froms != nil {
+		n += mapSize
+		for f := range p.froms {
+			n += len(f) + mapSlotSize
+		}
 	}
 	return n
 }
@@ -100,6 +105,9 @@ func (s *Identities) Link(ctx context.Context, from, to string) error {
 	}
 	p.to = to
 	q := s.entry(to)
+	if q.froms == nil {
+		q.froms = map[string]struct{}{}
+	}
 	q.froms[from] = struct{}{}
 	q.traits = q.traits.Fill(p.traits)
 	s.save(from, p, now)
@@ -150,12 +158,19 @@ func (s *Identities) Len() int {
 	return s.c.len()
 }
 
+// Bytes returns the memory charged to the entries (see Options.MaxBytes).
+func (s *Identities) Bytes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.size()
+}
+
 // entry returns id's person, a new empty one if none is stored.
 func (s *Identities) entry(id string) *person {
 	if p, ok := s.c.peek(id); ok {
 		return p
 	}
-	return &person{froms: map[string]struct{}{}}
+	return &person{}
 }
 
 func (s *Identities) save(id string, p *person, now time.Time) {

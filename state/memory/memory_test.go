@@ -3,6 +3,7 @@ package memory_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -197,4 +198,77 @@ func BenchmarkIdentities(b *testing.B) {
 
 func BenchmarkSent(b *testing.B) {
 	statetest.BenchmarkSent(b, func(*testing.B) store.Sent { return memory.NewSent(memory.Options{}) })
+}
+
+// heapInUse is the bytes of live objects in the heap, after a collection.
+func heapInUse() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
+// The byte bound is what the heap holds: stores filled past their default
+// bound with realistic ids keep a heap within a fifth of MaxBytes (the
+// default bound was 256 MiB charged at about half the real cost, and the
+// entries bound of a million let a store hold 0.2 to 0.4 GB).
+func TestDefaultBoundIsBytesTheHeapHolds(t *testing.T) {
+	ctx := context.Background()
+	limit := int64(memory.DefaultMaxBytes)
+	if limit > 32<<20 {
+		t.Fatalf("DefaultMaxBytes is %d MiB per store, want at most 32 MiB (the pod's limit is 128 MiB)", limit>>20)
+	}
+	t.Run("Sent", func(t *testing.T) {
+		before := heapInUse()
+		s := memory.NewSent(memory.Options{})
+		const n = 200_000 // about twice what fits
+		for i := range n {
+			c, err := s.Claim(ctx, fmt.Sprintf("order-%07d", i), time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i%10 != 0 { // a tenth of the claims stay in flight
+				if err := s.Confirm(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		grown := heapInUse() - before
+		t.Logf("%d of %d order_ids kept, %d bytes charged, heap grew %d bytes (%.0f per entry)", s.Len(), n, s.Bytes(), grown, float64(grown)/float64(s.Len()))
+		if s.Len() >= n || int64(s.Bytes()) > limit {
+			t.Fatalf("%d entries, %d bytes charged: the bound of %d bytes did not evict", s.Len(), s.Bytes(), limit)
+		}
+		if grown > limit*6/5 {
+			t.Fatalf("the heap grew %d MiB for a bound of %d MiB", grown>>20, limit>>20)
+		}
+		runtime.KeepAlive(s)
+	})
+	t.Run("Identities", func(t *testing.T) {
+		before := heapInUse()
+		s := memory.NewIdentities(memory.Options{})
+		const n = 50_000 // people, two or three ids each: about twice what fits
+		for i := range n {
+			u, a := fmt.Sprintf("user-%07d", i), fmt.Sprintf("%08x-%04x-4%03x-a%03x-%012x", i, i%65536, i%4096, i%4096, i*13)
+			up := mapping.IdentityUpdate{Kind: mapping.KindIdentify, UserID: u, AnonymousID: a,
+				Traits: mapping.Traits{Email: u + "@example.com", FirstName: "Ann", LastName: "Lee"}}
+			if err := mapping.Apply(ctx, s, up); err != nil {
+				t.Fatal(err)
+			}
+			if i%3 == 0 {
+				if err := s.Link(ctx, "device-"+a, u); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		grown := heapInUse() - before
+		t.Logf("%d ids kept, %d bytes charged, heap grew %d bytes (%.0f per id)", s.Len(), s.Bytes(), grown, float64(grown)/float64(s.Len()))
+		if int64(s.Bytes()) > limit {
+			t.Fatalf("%d bytes charged: the bound of %d bytes did not evict", s.Bytes(), limit)
+		}
+		if grown > limit*6/5 {
+			t.Fatalf("the heap grew %d MiB for a bound of %d MiB", grown>>20, limit>>20)
+		}
+		runtime.KeepAlive(s)
+	})
 }

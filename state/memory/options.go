@@ -15,10 +15,15 @@ import (
 // Options bounds a store. Zero fields take the defaults.
 type Options struct {
 	// MaxEntries is the most entries kept: people (an id with traits or
-	// links) or order_ids. Default 1,000,000.
+	// links) or order_ids. Default 1,000,000; MaxBytes is the bound that
+	// binds first, unless entries are tiny.
 	MaxEntries int
-	// MaxBytes is the most memory charged to entries: keys, values and a
-	// fixed overhead per entry. Default 256 MiB.
+	// MaxBytes is the most memory charged to entries: their text, and what
+	// each costs in the Go heap beyond it (measured: about 180 bytes per
+	// sent order_id, 300 to 450 per id of a person), so that the heap the
+	// store holds stays within about a tenth of it. The entries written
+	// longest ago are evicted first. Default DefaultMaxBytes (16 MiB:
+	// about 90,000 sent order_ids, or 40,000 ids of people).
 	MaxBytes int
 	// TTL is how long an entry lives after its last write. Default 90 days
 	// for identities, 30 days for sent order_ids.
@@ -30,7 +35,7 @@ type Options struct {
 // Defaults.
 const (
 	DefaultMaxEntries  = 1_000_000
-	DefaultMaxBytes    = 256 << 20
+	DefaultMaxBytes    = 16 << 20
 	DefaultIdentityTTL = 90 * 24 * time.Hour
 	DefaultSentTTL     = 30 * 24 * time.Hour
 )
@@ -52,4 +57,6 @@ func (o Options) withDefaults(ttl time.Duration) Options {
 }
 
 // traitsSize is the bytes of t's text.
-func traitsSize(t mapping.Traits) int { return len(t.Email) + len(t.FirstName) + len(t.LastName) }
+func traitsSize(t mapping.Traits) int {
+	return len(t.Email) + len(t.FirstName) + len(t.LastName) + len(t.Click.AffiliateID)
+}

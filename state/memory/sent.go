@@ -13,7 +13,8 @@ import (
 // Sent is a bounded store.Sent in process memory, for one replica. A
 // claim lives for its lease, a confirmed order_id for the TTL. When a bound
 // is passed the entry changed longest ago is evicted: a confirmed order_id
-// is then forgotten early, so size MaxEntries above the orders of a TTL.
+// is then forgotten early, so size MaxBytes (about 185 bytes per order_id)
+// above the orders of a TTL.
 type Sent struct {
 	opts Options
 
@@ -107,4 +108,11 @@ func (s *Sent) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.c.len()
+}
+
+// Bytes returns the memory charged to the entries (see Options.MaxBytes).
+func (s *Sent) Bytes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.size()
 }
