@@ -17,9 +17,15 @@ type Generator struct {
 	events []Event
 	tsBuf  []byte
 
-	curPage   int    // index in pages of the last context.page written
-	lastOrder string // order_id text of the last valid order
-	itemBuf   []item
+	curPage       int    // index in pages of the last context.page written
+	lastOrder     string // order_id text of the last valid order
+	lastOrderJSON string // the order_id of the last order as it was written (JSON)
+	itemBuf       []item
+
+	// Refunds (Options.Refunds): refunds waiting to be written, and what
+	// each valid order's lines come to after them.
+	pending []refund
+	net     map[string]map[string]int
 }
 
 // New returns a Generator for o, or an error if o is out of range.
@@ -79,6 +85,8 @@ func (g *Generator) event() {
 	p := g.r.float()
 	var e Event
 	switch {
+	case len(g.pending) > 0 && g.pending[0].due <= g.seq:
+		e = g.refund()
 	case p < o.Orders:
 		e = g.order(g.r.chance(o.Invalid))
 	case p < o.Orders+o.Identifies:

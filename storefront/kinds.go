@@ -54,7 +54,11 @@ func (g *Generator) track() Event {
 	e, u := g.base("track", baseOpts{})
 	w := &g.w
 	name := tracks[g.r.intn(len(tracks))]
-	w.kstr("event", name)
+	if name == "Order Refunded" && g.o.Refunds > 0 {
+		w.kstr("event", "Order Refund Requested")
+	} else {
+		w.kstr("event", name)
+	}
 	w.key("properties")
 	w.begin('{')
 	if name == "Signed In" {

@@ -30,7 +30,15 @@ type Options struct {
 	// dated 40 days back, outside the default attribution window. 0 (the
 	// default) keeps the standard stream as it is.
 	Clicks float64
-	Start  time.Time
+	// Refunds is the share of valid orders refunded or cancelled a few
+	// events later, by the same person (same partition): a third fully
+	// cancelled (Order Cancelled), a third refunded by one product (Order
+	// Refunded with products), a third by an amount only (Order Refunded
+	// with a total below the order's). 0 (the default) keeps the standard
+	// stream as it is; when set, the mix's own Order Refunded tracks are
+	// named Order Refund Requested, so that every refund is one of these.
+	Refunds float64
+	Start   time.Time
 }
 
 // pageShare is the share of page views; it is fixed, other tracks fill the
@@ -57,7 +65,7 @@ func (o Options) validate() error {
 	for _, s := range []struct {
 		name string
 		v    float64
-	}{{"orders", o.Orders}, {"identifies", o.Identifies}, {"invalid", o.Invalid}, {"aliases", o.Aliases}, {"batch", o.Batch}, {"clicks", o.Clicks}} {
+	}{{"orders", o.Orders}, {"identifies", o.Identifies}, {"invalid", o.Invalid}, {"aliases", o.Aliases}, {"batch", o.Batch}, {"clicks", o.Clicks}, {"refunds", o.Refunds}} {
 		if !(s.v >= 0 && s.v <= 1) {
 			return fmt.Errorf("storefront: %s share %v is not between 0 and 1", s.name, s.v)
 		}
@@ -89,6 +97,11 @@ type Counts struct {
 	// outside the default attribution window.
 	Clicks    int `json:"clicks,omitempty"`
 	ClicksOld int `json:"clicks_old,omitempty"`
+	// Refund events written (among TrackOther): cancellations, refunds by
+	// product, refunds of an amount only.
+	Cancellations  int `json:"cancellations,omitempty"`
+	ProductRefunds int `json:"product_refunds,omitempty"`
+	AmountRefunds  int `json:"amount_refunds,omitempty"`
 }
 
 // Events is the number of events counted.

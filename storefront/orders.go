@@ -68,9 +68,11 @@ func (g *Generator) order(invalid bool) Event {
 		if g.r.chance(shareNumericID) {
 			e.OrderID = strconv.FormatUint(uint64(g.o.Seed)%numericSeeds*1e9+uint64(g.seq), 10)
 			w.kraw(key, e.OrderID)
+			g.lastOrderJSON = e.OrderID
 		} else {
 			e.OrderID = "ord-" + strconv.FormatInt(g.o.Seed, 10) + "-" + seq
 			w.kstr(key, e.OrderID)
+			g.lastOrderJSON = strconv.Quote(e.OrderID)
 		}
 	}
 	switch d {
@@ -116,6 +118,7 @@ func (g *Generator) order(invalid bool) Event {
 		e.Kind = OrderInvalid
 	} else {
 		g.lastOrder = e.OrderID
+		g.noteOrder(e, items)
 	}
 	return e
 }

@@ -52,6 +52,8 @@ func cmdGen(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	fs.Float64Var(&o.Aliases, "aliases", o.Aliases, "share of events that are alias calls")
 	fs.IntVar(&o.Users, "users", o.Users, "number of distinct users")
 	fs.Float64Var(&o.Batch, "batch", o.Batch, `share of lines that are {"batch":[...]} envelopes of 2-5 events`)
+	fs.Float64Var(&o.Clicks, "clicks", o.Clicks, "share of page views that are affiliate landings (?rfsn=...), for click capture (a tenth dated outside the 30-day window)")
+	fs.Float64Var(&o.Refunds, "refunds", o.Refunds, "share of valid orders cancelled or refunded (by product, or by an amount only) a few events later; run the relay with REFUND_EVENTS='Order Refunded' CANCEL_EVENTS='Order Cancelled'")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
