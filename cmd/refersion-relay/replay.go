@@ -84,7 +84,7 @@ func cmdReplay(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		err = cfg.Validate()
 	}
 	if err != nil {
-		return &exitError{code: 2, err: fmt.Errorf("the configuration is invalid:\n%w", err)}
+		return &exitError{code: 2, err: invalid(err)}
 	}
 	if cfg.State.Backend == "memory" && *export == "" && !*dryRun && !*allowResend {
 		return &exitError{code: 2, err: errors.New("STATE_BACKEND=memory: a replay cannot know which orders were sent before and would send them again; " +

@@ -28,7 +28,7 @@ func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		err = cfg.Validate()
 	}
 	if err != nil {
-		return fmt.Errorf("the configuration is invalid:\n%w", err)
+		return invalid(err)
 	}
 	log := newLogger(cfg.Observability, stderr, logSecrets(cfg)...)
 	slog.SetDefault(log) // what reaches the standard log (net/http, exporters) is masked too
