@@ -115,10 +115,21 @@ func (w *World) Close() {
 func (w *World) Produce(n int, seed int64) error {
 	o := storefront.DefaultOptions()
 	o.N, o.Seed, o.Batch = n, seed, 0.1
+	_, err := w.ProduceWith(o)
+	return err
+}
+
+// ProduceWith writes the stream o generates and returns the generator (its
+// Counts and, with refunds, Survivors).
+func (w *World) ProduceWith(o storefront.Options) (*storefront.Generator, error) {
 	g, err := storefront.New(o)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	return g, w.produce(g)
+}
+
+func (w *World) produce(g *storefront.Generator) error {
 	var msgs []kafka.Message
 	for {
 		l, ok := g.Next()
