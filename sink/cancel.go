@@ -62,6 +62,7 @@ type Canceller struct {
 	ledger  store.Ledger
 	sent    store.Sent
 	lease   time.Duration
+	log     *slog.Logger
 }
 
 // NewCanceller builds the cancel destination. cfg.Endpoint is the REST
@@ -94,7 +95,7 @@ func NewCanceller(cfg Config, sent store.Sent, ledger store.Ledger, opts ...Opti
 	if cfg.RateLimit.PerSecond > 0 {
 		s = newRateLimit(s, cfg.RateLimit)
 	}
-	return &Canceller{head: s, breaker: br, client: o.client, ledger: ledger, sent: sent, lease: cfg.ClaimLease}, nil
+	return &Canceller{head: s, breaker: br, client: o.client, ledger: ledger, sent: sent, lease: cfg.ClaimLease, log: o.logger}, nil
 }
 
 // BreakerState is the cancel destination's breaker state now.
@@ -133,6 +134,15 @@ func (c *Canceller) Cancel(ctx context.Context, mc mapping.Cancel) (CancelResult
 		defer cancel()
 		return c.ledger.ConfirmCancel(sctx, claim, items)
 	}
+	if claim.Pending != nil {
+		// An earlier sender of this cancel died between sending it and
+		// recording it: it may well have reached Refersion. Sent at most
+		// once: recorded as done, not sent again.
+		res.Outcome, res.Request.Items = Cancelled, claim.Pending
+		c.log.LogAttrs(ctx, slog.LevelWarn, "a cancel interrupted after it was sent is recorded as done, not sent again; check it in Refersion if in doubt",
+			slog.String("order_id", mc.OrderID), slog.String("cancel_id", mc.ID))
+		return res, confirm(claim.Pending)
+	}
 	entry, found, err := c.ledger.Entry(ctx, mc.OrderID)
 	if err != nil {
 		release()
@@ -151,6 +161,10 @@ func (c *Canceller) Cancel(ctx context.Context, mc mapping.Cancel) (CancelResult
 	case plan.Empty():
 		res.Outcome = NothingToCancel
 		return res, confirm(nil)
+	}
+	if err := c.ledger.Intend(ctx, claim, plan.Request.Items); err != nil {
+		release()
+		return res, storeFailure(ctx, "ledger", err)
 	}
 	err = c.head.Send(ctx, requestAsOrder(plan.Request))
 	var perm *failure.Permanent

@@ -11,10 +11,16 @@ import (
 // delivered, and the quantities cancelled since (refunds, cancellations).
 // A cancel is bracketed by a claim, like a delivery:
 //
-//	ClaimCancel ──Claimed──▶ plan from Entry ▶ POST ──2xx──▶ ConfirmCancel (quantities added, cancel id done)
-//	     │                                         └─fail──▶ ReleaseCancel
+//	ClaimCancel ──Claimed──▶ plan from Entry ▶ Intend ▶ POST ──2xx──▶ ConfirmCancel (quantities added, cancel id done)
+//	     │                                                  └─fail──▶ ReleaseCancel
 //	     ├──AlreadySent──▶ this cancel id was done: nothing to do
 //	     └──HeldElsewhere─▶ another cancel of the order is in flight: try again later
+//
+// Intend records the items about to be POSTed. A sender that dies between
+// the POST and ConfirmCancel leaves the intent behind: the next ClaimCancel
+// of the same cancel id returns it as Pending, and the caller confirms it
+// without sending again (a cancel is sent at most once; if the sender died
+// before the POST left, those units stay uncancelled, and the log says so).
 //
 // One cancel of an order is in flight at a time (the claim is per order), so
 // that two refunds racing on two replicas cannot both cancel the same
@@ -34,7 +40,9 @@ type Ledger interface {
 	// the cancel id as done and frees the lock. It succeeds even if the
 	// lease has expired: the cancel happened.
 	ConfirmCancel(ctx context.Context, c CancelClaim, items []mapping.CancelItem) error
-	// ReleaseCancel frees the lock if c still holds it.
+	// Intend records items as about to be sent under c.
+	Intend(ctx context.Context, c CancelClaim, items []mapping.CancelItem) error
+	// ReleaseCancel frees the lock if c still holds it, and drops its intent.
 	ReleaseCancel(ctx context.Context, c CancelClaim) error
 }
 
@@ -49,4 +57,7 @@ type CancelClaim struct {
 	OrderID, CancelID string
 	Status            ClaimStatus // Claimed, AlreadySent (the cancel id was done) or HeldElsewhere
 	Token             string      // set when Status is Claimed
+	// Pending is the intent an earlier sender of this cancel id left
+	// unconfirmed (it died between Intend and ConfirmCancel), or nil.
+	Pending []mapping.CancelItem
 }

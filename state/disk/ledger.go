@@ -64,6 +64,7 @@ type ledgerEntry struct {
 	lockOpen  string   // the open that took the lock ("": no lock)
 	lockToken string
 	lockUntil time.Time
+	intents   map[string][]mapping.CancelItem // by cancel id: about to be sent, unconfirmed
 }
 
 // held reports whether a cancel of l's open holds e's lock at now.
@@ -90,7 +91,7 @@ func (l *Ledger) get(tx *bolt.Tx, k []byte, now time.Time) (e *ledgerEntry, foun
 			return e, true
 		}
 	}
-	return &ledgerEntry{cancelled: map[string]int64{}}, false
+	return &ledgerEntry{cancelled: map[string]int64{}, intents: map[string][]mapping.CancelItem{}}, false
 }
 
 // put writes e as the record at k, expiring at e.expires.
@@ -146,6 +147,7 @@ func (l *Ledger) ClaimCancel(ctx context.Context, orderID, cancelID string, leas
 	k := key(orderID)
 	token := rand.Text()
 	var status store.ClaimStatus
+	var pending []mapping.CancelItem
 	err := l.update(func(tx *bolt.Tx) error { // may run more than once: sets status each time
 		now := l.opts.Now()
 		e, _ := l.get(tx, k, now)
@@ -158,6 +160,7 @@ func (l *Ledger) ClaimCancel(ctx context.Context, orderID, cancelID string, leas
 			return nil
 		}
 		status = store.Claimed
+		pending = slices.Clone(e.intents[cancelID])
 		e.lockOpen, e.lockToken, e.lockUntil = l.open, token, now.Add(lease)
 		e.expires = now.Add(l.opts.TTL)
 		return l.put(tx, k, e)
@@ -167,9 +170,25 @@ func (l *Ledger) ClaimCancel(ctx context.Context, orderID, cancelID string, leas
 	}
 	c := store.CancelClaim{OrderID: orderID, CancelID: cancelID, Status: status}
 	if status == store.Claimed {
-		c.Token = token
+		c.Token, c.Pending = token, pending
 	}
 	return c, nil
+}
+
+// Intend implements store.Ledger: durable on return.
+func (l *Ledger) Intend(ctx context.Context, c store.CancelClaim, items []mapping.CancelItem) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	k := key(c.OrderID)
+	err := l.update(func(tx *bolt.Tx) error {
+		now := l.opts.Now()
+		e, _ := l.get(tx, k, now)
+		e.intents[c.CancelID] = slices.Clone(items)
+		e.expires = now.Add(l.opts.TTL)
+		return l.put(tx, k, e)
+	})
+	return unavailable(ledgerStore, ledgerErr("intend cancel", err))
 }
 
 // ConfirmCancel implements store.Ledger. It returns once the quantities and
@@ -188,6 +207,7 @@ func (l *Ledger) ConfirmCancel(ctx context.Context, c store.CancelClaim, items [
 			}
 			e.done = append(e.done, c.CancelID)
 		}
+		delete(e.intents, c.CancelID)
 		e.unlock(c.Token)
 		e.expires = now.Add(l.opts.TTL)
 		return l.put(tx, k, e)
@@ -209,6 +229,7 @@ func (l *Ledger) ReleaseCancel(ctx context.Context, c store.CancelClaim) error {
 		if !found || !e.unlock(c.Token) {
 			return nil
 		}
+		delete(e.intents, c.CancelID)
 		return l.put(tx, k, e)
 	})
 	return unavailable(ledgerStore, ledgerErr("release cancel", err))
@@ -238,7 +259,8 @@ func ledgerErr(op string, err error) error {
 }
 
 // ledgerVersion is the first byte of a record's entry, after the expiry.
-const ledgerVersion = 1
+// Version 2 adds the intents; version 1 records read with none.
+const ledgerVersion = 2
 
 // encodeEntry is the ledger record: expiry, the version, then
 //
@@ -246,6 +268,7 @@ const ledgerVersion = 1
 //	cancelled  a count and each sku, units
 //	done       a count and each cancel id
 //	lock       the open, the token, and the lease's end in Unix nanoseconds
+//	intents    a count and each cancel id, then a count and each item: sku, quantity, price
 //
 // with strings length-prefixed (uvarint) and numbers as varints.
 func encodeEntry(e *ledgerEntry) []byte {
@@ -277,7 +300,23 @@ func encodeEntry(e *ledgerEntry) []byte {
 	if e.lockToken != "" {
 		until = e.lockUntil.UnixNano()
 	}
-	return binary.AppendVarint(b, until)
+	b = binary.AppendVarint(b, until)
+	ids := make([]string, 0, len(e.intents))
+	for id := range e.intents {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	for _, id := range ids {
+		b = appendLedgerString(b, id)
+		b = binary.AppendUvarint(b, uint64(len(e.intents[id])))
+		for _, it := range e.intents[id] {
+			b = appendLedgerString(b, it.SKU)
+			b = binary.AppendVarint(b, it.Quantity)
+			b = appendLedgerString(b, string(it.Price))
+		}
+	}
+	return b
 }
 
 func ledgerSKUs(m map[string]int64) []string {
@@ -301,10 +340,11 @@ func decodeEntry(v []byte) (*ledgerEntry, error) {
 		return nil, err
 	}
 	r := ledgerReader{b: rest}
-	if r.byte() != ledgerVersion {
+	version := r.byte()
+	if version != 1 && version != ledgerVersion {
 		return nil, errCorrupt
 	}
-	e := &ledgerEntry{expires: exp, cancelled: map[string]int64{}}
+	e := &ledgerEntry{expires: exp, cancelled: map[string]int64{}, intents: map[string][]mapping.CancelItem{}}
 	if r.byte() == 1 {
 		n := r.count()
 		e.lines = make([]mapping.Line, 0, n)
@@ -325,6 +365,17 @@ func decodeEntry(v []byte) (*ledgerEntry, error) {
 	e.lockOpen, e.lockToken = r.string(), r.string()
 	if until := r.varint(); e.lockToken != "" {
 		e.lockUntil = time.Unix(0, until)
+	}
+	if version >= 2 {
+		for range r.count() {
+			id := r.string()
+			n := r.count()
+			items := make([]mapping.CancelItem, 0, n)
+			for range n {
+				items = append(items, mapping.CancelItem{SKU: r.string(), Quantity: r.varint(), Price: json.Number(r.string())})
+			}
+			e.intents[id] = items
+		}
 	}
 	if r.bad || len(r.b) != 0 {
 		return nil, errCorrupt

@@ -27,8 +27,9 @@ type Ledger struct {
 type ledgerEntry struct {
 	lines     []mapping.Line
 	cancelled map[string]int64
-	done      map[string]bool // cancel ids confirmed
-	lock      string          // token of the cancel in flight
+	done      map[string]bool                 // cancel ids confirmed
+	intent    map[string][]mapping.CancelItem // by cancel id: about to be sent
+	lock      string                          // token of the cancel in flight
 	lockUntil time.Time
 	expires   time.Time
 	changed   time.Time
@@ -46,7 +47,7 @@ func (l *Ledger) entry(orderID string, now time.Time) *ledgerEntry {
 		ok = false
 	}
 	if !ok {
-		e = &ledgerEntry{cancelled: map[string]int64{}, done: map[string]bool{}}
+		e = &ledgerEntry{cancelled: map[string]int64{}, done: map[string]bool{}, intent: map[string][]mapping.CancelItem{}}
 		l.entries[orderID] = e
 		l.trim()
 	}
@@ -114,8 +115,21 @@ func (l *Ledger) ClaimCancel(ctx context.Context, orderID, cancelID string, leas
 	default:
 		c.Status, c.Token = store.Claimed, rand.Text()
 		e.lock, e.lockUntil = c.Token, now.Add(lease)
+		c.Pending = slices.Clone(e.intent[cancelID])
 	}
 	return c, nil
+}
+
+// Intend implements store.Ledger.
+func (l *Ledger) Intend(ctx context.Context, c store.CancelClaim, items []mapping.CancelItem) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.entry(c.OrderID, l.opts.Now())
+	e.intent[c.CancelID] = slices.Clone(items)
+	return nil
 }
 
 // ConfirmCancel implements store.Ledger.
@@ -133,6 +147,7 @@ func (l *Ledger) ConfirmCancel(ctx context.Context, c store.CancelClaim, items [
 		e.cancelled[it.SKU] += it.Quantity
 	}
 	e.done[c.CancelID] = true
+	delete(e.intent, c.CancelID)
 	if e.lock == c.Token {
 		e.lock = ""
 	}
@@ -148,6 +163,7 @@ func (l *Ledger) ReleaseCancel(ctx context.Context, c store.CancelClaim) error {
 	defer l.mu.Unlock()
 	if e, ok := l.entries[c.OrderID]; ok && e.lock == c.Token {
 		e.lock = ""
+		delete(e.intent, c.CancelID)
 	}
 	return nil
 }

@@ -27,6 +27,8 @@ const ledgerStore = "redis ledger"
 //	l            the lines delivered (encodeLines)
 //	c:sku        the units of sku cancelled so far
 //	d:cancel_id  1 once the cancel cancel_id is confirmed
+//	i:cancel_id  the items about to be sent under cancel_id (JSON), until
+//	             confirmed or released: an intent its sender left behind
 //
 // and the cancel in flight is the key "P oc:order_id", holding the claim's
 // token and expiring with the lease. Claim, confirm and release are each one
@@ -53,27 +55,38 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1`)
 
 // claimCancelScript takes the order's cancel lock for a cancel not done
-// yet: 1 claimed, 2 the cancel id is done, 3 held.
+// yet: {1, intent or false} claimed, {2} the cancel id is done, {3} held.
 var claimCancelScript = goredis.NewScript(`
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 2 end
-if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return 1 end
-return 3`)
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {2} end
+if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return {1, redis.call('HGET', KEYS[1], ARGV[4])} end
+return {3}`)
+
+// intendScript records the items about to be sent and renews the TTL.
+var intendScript = goredis.NewScript(`
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`)
 
 // confirmCancelScript adds the units (pairs of field and units from
-// ARGV[4]) unless the cancel id is done, marks it done, renews the entry's
+// ARGV[5]), drops the intent (ARGV[4]) unless the cancel id is done, marks it done, renews the entry's
 // TTL and frees the lock if it is still the caller's.
 var confirmCancelScript = goredis.NewScript(`
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
-  for i = 4, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+  for i = 5, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
   redis.call('HSET', KEYS[1], ARGV[1], '1')
 end
+redis.call('HDEL', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
 return 1`)
 
-// releaseCancelScript frees the lock only if it is still the caller's.
+// releaseCancelScript frees the lock, and drops the intent (ARGV[2]), only
+// if the lock is still the caller's.
 var releaseCancelScript = goredis.NewScript(`
-if redis.call('GET', KEYS[2]) == ARGV[1] then return redis.call('DEL', KEYS[2]) end
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  if ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[2]) end
+  return redis.call('DEL', KEYS[2])
+end
 return 0`)
 
 // RecordDelivery implements store.Ledger.
@@ -125,7 +138,11 @@ func (l *Ledger) ClaimCancel(ctx context.Context, orderID, cancelID string, leas
 	}
 	token := rand.Text()
 	keys := l.keys(orderID)
-	n, err := claimCancelScript.Run(ctx, l.c, keys, "d:"+cancelID, token, ms(lease)).Int()
+	res, err := claimCancelScript.Run(ctx, l.c, keys, "d:"+cancelID, token, ms(lease), "i:"+cancelID).Slice()
+	var n int64
+	if err == nil && len(res) > 0 {
+		n, _ = res[0].(int64)
+	}
 	if err != nil {
 		// The server may have taken the lock before the connection failed;
 		// nobody would release it, and the order's cancels would wait out
@@ -138,6 +155,11 @@ func (l *Ledger) ClaimCancel(ctx context.Context, orderID, cancelID string, leas
 	switch n {
 	case 1:
 		c.Status, c.Token = store.Claimed, token
+		if len(res) > 1 {
+			if raw, ok := res[1].(string); ok && raw != "" {
+				_ = json.Unmarshal([]byte(raw), &c.Pending)
+			}
+		}
 	case 2:
 		c.Status = store.AlreadySent
 	default:
@@ -149,8 +171,8 @@ func (l *Ledger) ClaimCancel(ctx context.Context, orderID, cancelID string, leas
 // ConfirmCancel implements store.Ledger: a cancel id confirmed already
 // adds nothing.
 func (l *Ledger) ConfirmCancel(ctx context.Context, c store.CancelClaim, items []mapping.CancelItem) error {
-	args := make([]any, 0, 3+2*len(items))
-	args = append(args, "d:"+c.CancelID, lockValue(c.Token), ms(l.opts.SentTTL))
+	args := make([]any, 0, 4+2*len(items))
+	args = append(args, "d:"+c.CancelID, lockValue(c.Token), ms(l.opts.SentTTL), "i:"+c.CancelID)
 	for _, it := range items {
 		args = append(args, "c:"+it.SKU, it.Quantity)
 	}
@@ -160,8 +182,18 @@ func (l *Ledger) ConfirmCancel(ctx context.Context, c store.CancelClaim, items [
 
 // ReleaseCancel implements store.Ledger.
 func (l *Ledger) ReleaseCancel(ctx context.Context, c store.CancelClaim) error {
-	err := releaseCancelScript.Run(ctx, l.c, l.keys(c.OrderID), lockValue(c.Token)).Err()
+	err := releaseCancelScript.Run(ctx, l.c, l.keys(c.OrderID), lockValue(c.Token), "i:"+c.CancelID).Err()
 	return outcome(ctx, ledgerStore, "release cancel", err)
+}
+
+// Intend implements store.Ledger.
+func (l *Ledger) Intend(ctx context.Context, c store.CancelClaim, items []mapping.CancelItem) error {
+	b, err := json.Marshal(items)
+	if err != nil {
+		return err
+	}
+	err = intendScript.Run(ctx, l.c, l.keys(c.OrderID)[:1], "i:"+c.CancelID, string(b), ms(l.opts.SentTTL)).Err()
+	return outcome(ctx, ledgerStore, "intend cancel", err)
 }
 
 // lockValue is what frees the lock held with token: a claim without a
@@ -184,7 +216,7 @@ func (l *Ledger) releaseLost(keys []string, token string, until time.Time) {
 	for time.Now().Add(wait).Before(until) {
 		time.Sleep(wait)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := releaseCancelScript.Run(ctx, l.c, keys, token).Err()
+		err := releaseCancelScript.Run(ctx, l.c, keys, token, "").Err()
 		if errors.Is(err, goredis.ErrClosed) { // the process is ending: nobody else will take the lock from it
 			cancel()
 			return

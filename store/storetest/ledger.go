@@ -77,6 +77,42 @@ func TestLedger(t *testing.T, newStore func(t *testing.T) store.Ledger) {
 			t.Errorf("cancelled %v after recording again", e.Cancelled)
 		}
 	})
+	t.Run("AnUnconfirmedIntentIsPendingForTheNextSender", func(t *testing.T) {
+		l := newStore(t)
+		must(t, l.RecordDelivery(ctx, "o", lines))
+		c, err := l.ClaimCancel(ctx, "o", "r1", 50*time.Millisecond)
+		must(t, err)
+		items := []mapping.CancelItem{{SKU: "A", Quantity: 1, Price: "9.99"}}
+		must(t, l.Intend(ctx, c, items))
+		// The sender dies; its lease runs out.
+		var next store.CancelClaim
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			next = claim(t, l, "o", "r1")
+			if next.Status == store.Claimed || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond) // polling the lease's end
+		}
+		if next.Status != store.Claimed || len(next.Pending) != 1 || next.Pending[0] != items[0] {
+			t.Fatalf("the next claim: %+v, want the pending intent", next)
+		}
+		must(t, l.ConfirmCancel(ctx, next, next.Pending))
+		if e, _, _ := l.Entry(ctx, "o"); e.Cancelled["A"] != 1 {
+			t.Errorf("cancelled %v", e.Cancelled)
+		}
+		if other := claim(t, l, "o", "r2"); other.Status != store.Claimed || other.Pending != nil {
+			t.Errorf("another cancel id: %+v, want no pending intent", other)
+		}
+	})
+	t.Run("AReleasedIntentIsGone", func(t *testing.T) {
+		l := newStore(t)
+		c := claim(t, l, "o", "r1")
+		must(t, l.Intend(ctx, c, []mapping.CancelItem{{SKU: "A", Quantity: 1}}))
+		must(t, l.ReleaseCancel(ctx, c))
+		if next := claim(t, l, "o", "r1"); next.Status != store.Claimed || next.Pending != nil {
+			t.Errorf("after a release: %+v", next)
+		}
+	})
 	t.Run("ConcurrentClaimsOneWins", func(t *testing.T) {
 		l := newStore(t)
 		var wg sync.WaitGroup

@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"testing"
+	"time"
+
+	"github.com/refersion-relay/refersion-relay/internal/harness"
+	"github.com/refersion-relay/refersion-relay/sandbox"
+	"github.com/refersion-relay/refersion-relay/storefront"
+)
+
+// A generated stream with refunds and cancellations, the relay killed
+// twice in the middle: in the end, Refersion's net units of every order and
+// sku are what the generator says survived the refunds.
+func TestRefundsEndToEndWithKills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary")
+	}
+	w, err := harness.NewWorld(sandbox.Options{Latency: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	o := storefront.DefaultOptions()
+	o.N, o.Seed, o.Batch, o.Refunds = 8000, 11, 0, 0.6
+	g, err := w.ProduceWith(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := g.Counts()
+	t.Logf("%d valid orders, %d cancellations, %d product refunds, %d amount refunds", c.OrderValid, c.Cancellations, c.ProductRefunds, c.AmountRefunds)
+	env := []string{"REFUND_EVENTS=Order Refunded", "CANCEL_EVENTS=Order Cancelled", "REFERSION_API_URL=" + w.Sandbox.APIURL(),
+		"STATE_BACKEND=disk", "STATE_DIR=" + t.TempDir()}
+	for k := range 2 {
+		r := start(t, w, env...)
+		target := (k + 1) * len(w.Valid) / 3
+		waitFor(t, 60*time.Second, "deliveries before the kill", func() bool { return len(w.Sandbox.Orders()) >= target }, r)
+		r.Kill()
+	}
+	r := start(t, w, env...)
+	waitFor(t, 120*time.Second, "the whole stream", func() bool {
+		return len(accepted(t, w)) == len(w.Valid) && w.Lag() == 0
+	}, r)
+	if err := r.Stop(30 * time.Second); err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
+	}
+	wrong := 0
+	for order, skus := range g.Survivors() {
+		for sku, want := range skus {
+			if got := w.Sandbox.Net(order, sku); got != int64(want) {
+				wrong++
+				if wrong <= 10 {
+					t.Errorf("order %s sku %s: %d units in Refersion, want %d", order, sku, got, want)
+				}
+			}
+		}
+	}
+	if st := w.Sandbox.Stats(); st.Cancels == 0 {
+		t.Errorf("no cancel reached the sandbox: %+v", st)
+	}
+	t.Logf("%d cancels accepted, %d rejected; %d (order, sku) pairs wrong", w.Sandbox.Stats().Cancels, w.Sandbox.Stats().CancelRejected, wrong)
+}
