@@ -50,10 +50,14 @@ func TestMain(m *testing.M) {
 //   - commands that look at the running stack (curl, health) are tried again
 //     until they succeed or 30 s pass: they wait for orders to arrive;
 //   - make, docker and kubectl are skipped, with the rest of their block,
-//     and listed (`make run` runs as the demo it starts).
+//     and listed (`make run` runs as the demo it starts), as is a command
+//     whose tool (curl) is not installed.
 func TestReadme(t *testing.T) {
 	if testing.Short() {
 		t.Skip("walks the README: not in -short")
+	}
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("the README's commands need bash")
 	}
 	text, err := os.ReadFile("../../README.md")
 	if err != nil {
@@ -239,6 +243,9 @@ func (w *walker) block(b readmeBlock) int {
 			continue
 		case argv[0] == "bin/refersion-relay" && len(argv) > 1 && (argv[1] == "broker" || argv[1] == "sandbox" || argv[1] == "run"):
 			w.bg = append(w.bg, w.start(at, assign, argv))
+		case !strings.Contains(argv[0], "refersion-relay") && !w.installed(argv[0]):
+			w.skipped = append(w.skipped, at+" ("+argv[0]+" is not installed)")
+			continue
 		default:
 			observe := argv[0] == "curl" || (len(argv) > 1 && argv[1] == "health")
 			w.foreground(at, c, observe)
@@ -246,6 +253,16 @@ func (w *walker) block(b readmeBlock) int {
 		ran++
 	}
 	return ran
+}
+
+// installed reports whether the tool a command starts with is on PATH.
+func (w *walker) installed(tool string) bool {
+	for _, dir := range filepath.SplitList(w.env["PATH"]) {
+		if fi, err := os.Stat(filepath.Join(dir, tool)); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // substitute replaces the README's addresses with the ones in use.
