@@ -118,6 +118,8 @@ func TestFlagErrorsNameFlags(t *testing.T) {
 		{[]string{"demo", "--fail-rate", "2"}, "--fail-rate 2: not between 0 and 1"},
 		{[]string{"gen", "--orders", "1.5"}, "--orders 1.5: not between 0 and 1"},
 		{[]string{"gen", "--users", "0"}, "--users 0: less than 1"},
+		{[]string{"gen", "--refunds", "2"}, "--refunds 2: not between 0 and 1"},
+		{[]string{"gen", "--clicks", "-1"}, "--clicks -1: not between 0 and 1"},
 	} {
 		code, stdout, stderr := runCLI(t, c.args...)
 		if code != 2 || stdout != "" || !strings.Contains(stderr, c.want) {

@@ -22,7 +22,8 @@ func genFlagsValid(o storefront.Options) error {
 	for _, s := range []struct {
 		flag string
 		v    float64
-	}{{"orders", o.Orders}, {"identifies", o.Identifies}, {"invalid", o.Invalid}, {"aliases", o.Aliases}, {"batch", o.Batch}} {
+	}{{"orders", o.Orders}, {"identifies", o.Identifies}, {"invalid", o.Invalid}, {"aliases", o.Aliases}, {"batch", o.Batch},
+		{"clicks", o.Clicks}, {"refunds", o.Refunds}} {
 		if !(s.v >= 0 && s.v <= 1) {
 			errs = append(errs, fmt.Errorf("--%s %v: not between 0 and 1", s.flag, s.v))
 		}
