@@ -73,6 +73,22 @@ func PrintSummary(w io.Writer, s pipeline.Snapshot, dl map[string]int, sb sandbo
 			fmt.Fprintf(w, "    %-16s %d\n", k, s.Dropped[k])
 		}
 	}
+	if s.CancelEvents > 0 {
+		var settled int64
+		for _, n := range s.Cancels {
+			settled += n
+		}
+		fmt.Fprintf(w, "  refunds, cancels  %d events: %d settled (sandbox accepted %d cancels)\n", s.CancelEvents, settled, sb.Cancels)
+		for _, k := range sortedKeys(s.Cancels) {
+			if s.Cancels[k] > 0 {
+				fmt.Fprintf(w, "    %-16s %d\n", k, s.Cancels[k])
+			}
+		}
+	}
+	if s.Clicks+s.ClicksMalformed > 0 {
+		fmt.Fprintf(w, "  affiliate clicks  %d kept, %d malformed; orders credited %d, last click too old %d\n",
+			s.Clicks, s.ClicksMalformed, s.Credited, s.ClicksOutsideWindow)
+	}
 	fmt.Fprintf(w, "  dead-lettered     %d\n", s.DeadLetteredTotal())
 	for _, k := range sortedKeys(dl) {
 		fmt.Fprintf(w, "    %-6d %s\n", dl[k], k)

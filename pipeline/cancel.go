@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/segmentio/kafka-go"
@@ -43,13 +42,15 @@ func (p *Pipeline) deliverCancel(ctx context.Context, msg *message, km kafka.Mes
 	case <-ctx.Done():
 		return
 	}
+	// Its order, fetched before it, is being delivered by this relay: wait
+	// for it, without pausing anyone.
+	select {
+	case <-p.inflight.wait(out.Cancel.OrderID):
+	case <-ctx.Done():
+		return
+	}
 	var settle func()
 	done := p.redo(ctx, func() attempt {
-		if p.inflight.has(out.Cancel.OrderID) {
-			// Its order was fetched before it and is being delivered by
-			// this relay: wait for it, without pausing anyone.
-			return attempt{err: fmt.Errorf("order %s is being delivered: %w", out.Cancel.OrderID, failure.ErrClaimHeld)}
-		}
 		res, err := p.cancels.Cancel(ctx, out.Cancel)
 		deadLetter := func(reason string, problem string, status int, body string) {
 			settle = func() {
@@ -68,10 +69,10 @@ func (p *Pipeline) deliverCancel(ctx context.Context, msg *message, km kafka.Mes
 			}
 			return attempt{done: true}
 		case errors.Is(err, sink.ErrOrderNotDelivered):
-			deadLetter(deadletter.ReasonRefundBeforeOrder, err.Error(), 0, "")
+			deadLetter(deadletter.ReasonRefundBeforeOrder, sink.ErrOrderNotDelivered.Error(), 0, "")
 			return attempt{done: true}
 		case errors.Is(err, sink.ErrAmountOnly):
-			deadLetter(deadletter.ReasonAmountOnly, err.Error(), 0, "")
+			deadLetter(deadletter.ReasonAmountOnly, sink.ErrAmountOnly.Error(), 0, "")
 			return attempt{done: true}
 		}
 		var perm *failure.Permanent
@@ -101,30 +102,47 @@ func (p *Pipeline) deliverCancel(ctx context.Context, msg *message, km kafka.Mes
 // before the order's claim is taken.
 type inflight struct {
 	mu sync.Mutex
-	n  map[string]int
+	n  map[string]*inflightOrder
+}
+
+type inflightOrder struct {
+	count   int
+	settled chan struct{} // closed when count drops to 0
 }
 
 func (f *inflight) add(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.n == nil {
-		f.n = map[string]int{}
+		f.n = map[string]*inflightOrder{}
 	}
-	f.n[id]++
+	o := f.n[id]
+	if o == nil {
+		o = &inflightOrder{settled: make(chan struct{})}
+		f.n[id] = o
+	}
+	o.count++
 }
 
 func (f *inflight) done(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.n[id]--; f.n[id] <= 0 {
-		delete(f.n, id)
+	if o := f.n[id]; o != nil {
+		if o.count--; o.count <= 0 {
+			close(o.settled)
+			delete(f.n, id)
+		}
 	}
 }
 
-func (f *inflight) has(id string) bool {
+// wait returns a channel closed once no order id is in flight here.
+func (f *inflight) wait(id string) <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.n[id] > 0
+	if o := f.n[id]; o != nil {
+		return o.settled
+	}
+	return closedChan
 }
 
 // cancelQueue orders the cancels of each order: enter returns a channel

@@ -14,6 +14,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/broker"
 	"github.com/refersion-relay/refersion-relay/config"
 	"github.com/refersion-relay/refersion-relay/demo"
+	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/state"
 	"github.com/refersion-relay/refersion-relay/storefront"
@@ -42,6 +43,8 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	fs.Float64Var(&sb.FailRate, "fail-rate", 0, "sandbox: share of orders answered 503")
 	fs.Float64Var(&sb.ThrottleRate, "throttle-rate", 0, "sandbox: share of orders answered 429")
 	fs.BoolVar(&sb.RejectAll, "reject-all", false, "sandbox: answer 422 to every order")
+	refunds := fs.Float64("refunds", 0, "share of valid orders refunded or cancelled later; turns on REFUND_EVENTS and CANCEL_EVENTS")
+	clicks := fs.Float64("clicks", 0, "share of page views that are affiliate landings (?rfsn=); turns on CLICK_CAPTURE")
 	verbose := fs.Bool("v", false, "log the relay's state changes to stderr")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -71,7 +74,7 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	fmt.Fprintf(stdout, "broker   %s (topic %s, %d partitions)\nsandbox  %s\n", b.Addr(), demoTopic, *partitions, s.Endpoint())
 
 	o := storefront.DefaultOptions()
-	o.N, o.Seed, o.Batch = *n, *seed, *batch
+	o.N, o.Seed, o.Batch, o.Refunds, o.Clicks = *n, *seed, *batch, *refunds, *clicks
 	counts, err := storefront.Produce(ctx, []string{b.Addr()}, demoTopic, nil, o)
 	if err != nil {
 		return err
@@ -85,6 +88,13 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	}
 	if sb.RejectAll {
 		cfg.Pipeline.RejectionLimit = 0 // every order rejected is the point of --reject-all
+	}
+	if *refunds > 0 {
+		cfg.Mapping.RefundEvents, cfg.Mapping.CancelEvents = mapping.DefaultRefundEvents, mapping.DefaultCancelEvents
+		cfg.Refersion.APIURL = s.APIURL()
+	}
+	if *clicks > 0 {
+		cfg.Mapping.ClickCapture = true
 	}
 	stores, err := state.Open(ctx, cfg.State)
 	if err != nil {
