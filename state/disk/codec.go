@@ -112,3 +112,13 @@ func target(v []byte) []byte {
 	}
 	return nil
 }
+
+// encodeTime and decodeTime are a time as Unix nanoseconds, big-endian.
+func encodeTime(t time.Time) []byte { return putExpiry(nil, t) }
+
+func decodeTime(b []byte) time.Time {
+	if len(b) < 8 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(b))).UTC()
+}

@@ -31,14 +31,24 @@
 //     block until the writer catches up or their context ends.
 //   - Close commits what is pending (one more attempt) and reports if that
 //     failed.
+//
+// Every file is checked at open, read without mapping it, before bbolt maps
+// it (see checkFile): a damaged file (cut short, overwritten, not a bbolt
+// file) is a *DamagedError naming it, never a panic or a SIGBUS. The
+// identity store sets such a file aside and starts a new one (identities
+// only enrich orders); the sent-order store refuses to open, and says how to
+// go on. The sent-order store records an identity (store.Identified), so
+// that a sent.db that is missing or emptied is told from one that is kept.
 package disk
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -89,6 +99,9 @@ type Options struct {
 	// store's writer while no Flush waits (every commit is an fsync, and
 	// fsyncs slow the sent-order store's); 0 means 50ms, negative none.
 	CommitPace time.Duration
+	// Log receives the stores' warnings: an identity file set aside because
+	// it was damaged. Default slog.Default().
+	Log *slog.Logger
 }
 
 func (o Options) withDefaults(ttl time.Duration) Options {
@@ -111,6 +124,9 @@ func (o Options) withDefaults(ttl time.Duration) Options {
 	if o.MaxPending <= 0 {
 		o.MaxPending = 100_000
 	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
 	return o
 }
 
@@ -120,6 +136,20 @@ var ErrClosed = errors.New("disk state store closed")
 // ErrLocked means another process holds the store's file: one process per
 // state directory.
 var ErrLocked = errors.New("locked by another process (is another refersion-relay using this state directory?)")
+
+// DamagedError is a store's file that cannot be opened safely: cut short,
+// overwritten in part, or not a bbolt file at all. Opening it is refused
+// before bbolt maps it (bbolt would panic, or the process die of SIGBUS).
+type DamagedError struct {
+	Path string // the file, absolute
+	Err  error  // what is wrong with it
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("%s is damaged (%v)", e.Path, e.Err)
+}
+
+func (e *DamagedError) Unwrap() error { return e.Err }
 
 // db is one bbolt file with its buckets, its group committer and its sweeper.
 // Readers hold mu shared while in a View; the committer holds it shared
@@ -138,6 +168,9 @@ type db struct {
 }
 
 func openDB(path string, opts Options, buckets ...[]byte) (*db, error) {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
@@ -151,13 +184,27 @@ func openDB(path string, opts Options, buckets ...[]byte) (*db, error) {
 	return d, nil
 }
 
-// open opens the bbolt file at path and creates the buckets.
-func (d *db) open(path string) (*bolt.DB, error) {
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: d.opts.LockTimeout, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("%s is %w", path, ErrLocked)
+// open checks the file at path (see checkFile), then opens it with bbolt
+// and creates the buckets. A damaged file is a *DamagedError, a file that
+// another process holds ErrLocked; a panic of bbolt's is recovered as a
+// *DamagedError.
+func (d *db) open(path string) (b *bolt.DB, err error) {
+	if err := check(path, d.opts.LockTimeout); err != nil {
+		return nil, err
 	}
-	if err != nil {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, &DamagedError{Path: path, Err: fmt.Errorf("bbolt failed opening it: %v", r)}
+		}
+	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // a fault reading the mapped file panics, recovered above
+	b, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: d.opts.LockTimeout, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("%s is %w", path, ErrLocked)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
+		return nil, &DamagedError{Path: path, Err: err}
+	case err != nil:
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	err = b.Update(func(tx *bolt.Tx) error {
@@ -258,4 +305,36 @@ func (d *db) closeFile() error {
 	err := d.bolt.Close()
 	d.bolt = nil
 	return err
+}
+
+// check opens the file at path for reading, holds a shared lock on it (so
+// that no bbolt writer changes it meanwhile: another process waits out
+// timeout, then ErrLocked) and checks it with checkFile. A missing file is
+// fine: bbolt creates it.
+func check(path string, timeout time.Duration) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	if err := lockShared(f, timeout); err != nil {
+		if errors.Is(err, ErrLocked) {
+			return fmt.Errorf("%s is %w", path, ErrLocked)
+		}
+		return fmt.Errorf("lock %s: %w", path, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := checkFile(f, st.Size()); err != nil {
+		if errors.Is(err, errDamaged) {
+			return &DamagedError{Path: path, Err: err}
+		}
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	return nil
 }

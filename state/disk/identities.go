@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -41,9 +42,25 @@ type Identities struct {
 
 // OpenIdentities opens (or creates) the identity store in dir. It fails
 // when another process holds the file. Close it to release the file.
+//
+// A damaged file (see DamagedError) is set aside, renamed with the suffix
+// ".damaged-" and the time, and a new one is created, with a warning on
+// opts.Log: identities only enrich orders, and the identify events of the
+// people still active refill it.
 func OpenIdentities(dir string, opts Options) (*Identities, error) {
 	opts = opts.withDefaults(90 * 24 * time.Hour)
-	d, err := openDB(filepath.Join(dir, IdentitiesFile), opts, bTraits, bLinks, bBack, bMeta)
+	path := filepath.Join(dir, IdentitiesFile)
+	d, err := openDB(path, opts, bTraits, bLinks, bBack, bMeta)
+	if damaged, ok := errors.AsType[*DamagedError](err); ok {
+		aside := damaged.Path + ".damaged-" + opts.Now().UTC().Format("20060102T150405Z")
+		if rerr := os.Rename(damaged.Path, aside); rerr != nil {
+			return nil, fmt.Errorf("%w; setting it aside failed: %w", err, rerr)
+		}
+		syncDir(filepath.Dir(aside))
+		opts.Log.Warn("the identity store's file was damaged: set aside, and a new one started; customers are enriched again as their identify events arrive",
+			"damaged", damaged.Err.Error(), "set_aside_as", aside)
+		d, err = openDB(path, opts, bTraits, bLinks, bBack, bMeta)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,12 @@ import (
 	"github.com/refersion-relay/refersion-relay/store"
 )
 
-var bSent = []byte("sent") // key(order_id) → expiry
+var (
+	bSent     = []byte("sent") // key(order_id) → expiry
+	bSentMeta = []byte("meta") // kStoreID → the store's identity, kCreated → when it was recorded
+	kStoreID  = []byte("store_id")
+	kCreated  = []byte("created")
+)
 
 // SentFile is the sent-order store's file name in the state directory.
 const SentFile = "sent.db"
@@ -30,6 +35,7 @@ type Sent struct {
 
 	mu     sync.Mutex
 	claims map[string]claim // order_id → live claim
+	origin store.Origin
 }
 
 type claim struct {
@@ -38,16 +44,84 @@ type claim struct {
 }
 
 // OpenSent opens (or creates) the sent-order store in dir. It fails when
-// another process holds the file. Close it to release the file.
+// another process holds the file, and when the file is damaged (a
+// *DamagedError, with the way out in its message): the record of what was
+// sent is never replaced silently. Close it to release the file.
 func OpenSent(dir string, opts Options) (*Sent, error) {
 	opts = opts.withDefaults(30 * 24 * time.Hour)
-	d, err := openDB(filepath.Join(dir, SentFile), opts, bSent)
+	d, err := openDB(filepath.Join(dir, SentFile), opts, bSent, bSentMeta)
+	if damaged, ok := errors.AsType[*DamagedError](err); ok {
+		return nil, fmt.Errorf("%w: it records the orders already sent, so it is never replaced silently. "+
+			"Restore it from a backup; or move it aside (mv %s %s.damaged) and start with STATE_ACCEPT_NEW=true (run --accept-new-state), "+
+			"knowing that orders the consumer group reads again may then be sent again", err, damaged.Path, damaged.Path)
+	}
 	if err != nil {
 		return nil, err
 	}
 	s := &Sent{db: d, claims: map[string]claim{}}
+	if err := s.readOrigin(); err != nil {
+		_ = d.closeFile()
+		return nil, err
+	}
 	go d.background(func() { _ = s.Sweep(context.Background()) })
 	return s, nil
+}
+
+// readOrigin reads the store's identity. A file with order_ids but no
+// identity (written before identities existed) is given one now.
+func (s *Sent) readOrigin() error {
+	var hasOrders bool
+	err := s.view(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bSentMeta)
+		if id := m.Get(kStoreID); id != nil {
+			s.origin = store.Origin{ID: string(id), Created: decodeTime(m.Get(kCreated))}
+			return nil
+		}
+		k, _ := tx.Bucket(bSent).Cursor().First()
+		hasOrders = k != nil
+		s.origin = store.Origin{New: true}
+		return nil
+	})
+	if err != nil {
+		return unavailable(sentStore, fmt.Errorf("read the store's identity: %w", err))
+	}
+	if hasOrders {
+		_, err = s.Adopt(context.Background())
+	}
+	return err
+}
+
+// Origin implements store.Identified.
+func (s *Sent) Origin(context.Context) (store.Origin, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.origin, nil
+}
+
+// Adopt implements store.Identified: the identity is committed and fsynced
+// before it returns.
+func (s *Sent) Adopt(ctx context.Context) (store.Origin, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Origin{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.origin.New {
+		return s.origin, nil
+	}
+	o := store.Origin{ID: rand.Text(), Created: s.opts.Now().UTC().Truncate(time.Second)}
+	err := s.update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bSentMeta)
+		if err := m.Put(kStoreID, []byte(o.ID)); err != nil {
+			return err
+		}
+		return m.Put(kCreated, encodeTime(o.Created))
+	})
+	if err != nil {
+		return store.Origin{}, unavailable(sentStore, fmt.Errorf("record the store's identity: %w", err))
+	}
+	s.origin = o
+	return o, nil
 }
 
 // Claim implements store.Sent.
