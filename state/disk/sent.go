@@ -240,3 +240,8 @@ func (s *Sent) Close() error { return s.close() }
 func (s *Sent) Ping(context.Context) error {
 	return unavailable(sentStore, s.view(func(*bolt.Tx) error { return nil }))
 }
+
+var (
+	_ store.Sent       = (*Sent)(nil)
+	_ store.Identified = (*Sent)(nil)
+)

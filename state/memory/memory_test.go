@@ -272,3 +272,19 @@ func TestDefaultBoundIsBytesTheHeapHolds(t *testing.T) {
 		runtime.KeepAlive(s)
 	})
 }
+
+// A memory store is New at every start of the process, until adopted.
+func TestSentIsNewUntilAdopted(t *testing.T) {
+	ctx := context.Background()
+	s := memory.NewSent(memory.Options{})
+	if o, _ := s.Origin(ctx); !o.New || o.ID != "" {
+		t.Fatalf("a new memory store: %+v", o)
+	}
+	o, err := s.Adopt(ctx)
+	if err != nil || o.New || o.ID == "" {
+		t.Fatalf("Adopt: %+v, %v", o, err)
+	}
+	if again, _ := s.Origin(ctx); again != o {
+		t.Fatalf("Origin after Adopt: %+v, want %+v", again, o)
+	}
+}

@@ -18,8 +18,9 @@ import (
 type Sent struct {
 	opts Options
 
-	mu sync.Mutex
-	c  *cache[sentEntry]
+	mu     sync.Mutex
+	c      *cache[sentEntry]
+	origin store.Origin
 }
 
 type sentEntry struct {
@@ -29,7 +30,7 @@ type sentEntry struct {
 
 // NewSent returns an empty store; opts.TTL defaults to 30 days.
 func NewSent(opts Options) *Sent {
-	s := &Sent{opts: opts.withDefaults(DefaultSentTTL)}
+	s := &Sent{opts: opts.withDefaults(DefaultSentTTL), origin: store.Origin{New: true}}
 	s.c = newCache[sentEntry](s.opts.MaxEntries, s.opts.MaxBytes)
 	return s
 }
@@ -116,3 +117,26 @@ func (s *Sent) Bytes() int {
 	defer s.mu.Unlock()
 	return s.c.size()
 }
+
+// Origin implements store.Identified: a memory store is New until adopted,
+// as it is at every start of the process.
+func (s *Sent) Origin(context.Context) (store.Origin, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.origin, nil
+}
+
+// Adopt implements store.Identified.
+func (s *Sent) Adopt(context.Context) (store.Origin, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.origin.New {
+		s.origin = store.Origin{ID: rand.Text(), Created: s.opts.Now().UTC().Truncate(time.Second)}
+	}
+	return s.origin, nil
+}
+
+var (
+	_ store.Sent       = (*Sent)(nil)
+	_ store.Identified = (*Sent)(nil)
+)

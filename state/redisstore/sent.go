@@ -4,21 +4,40 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/refersion-relay/refersion-relay/failure"
 	"github.com/refersion-relay/refersion-relay/store"
 )
 
 // Sent is a store.Sent in Redis, shared by every replica. For a prefix
 // P, the key "P s:order_id" holds "c:" and the claim's token while claimed,
 // expiring with the lease, and "s" once confirmed, expiring after SentTTL.
-// Safe for concurrent use.
+// The hash "P store" holds the store's identity (store.Identified: id and
+// created), without expiry. Once a Sent has read or adopted the identity,
+// its claims check that the server still holds it: a server that lost its
+// data (restarted without persistence, flushed, or another database behind
+// REDIS_URL) answers every claim with ErrLost instead of letting orders
+// already sent be sent again. Safe for concurrent use.
 type Sent struct {
 	c    goredis.UniversalClient
 	opts Options
+
+	id       atomic.Pointer[string] // the identity claims check; nil until read or adopted
+	lostOnce sync.Once
 }
+
+// ErrLost is the failure of every claim of a Sent whose server no longer
+// holds the store's identity: the orders it recorded as sent are gone.
+var ErrLost = errors.New("the server no longer holds the sent-order store's identity: it restarted without persistence, was flushed, " +
+	"or REDIS_URL names another database, and the orders recorded as sent are lost. No order is claimed until the relay restarts; " +
+	"it then refuses to start on the new store unless told to (STATE_ACCEPT_NEW=true, or run --accept-new-state), since orders read again may be sent again")
 
 // NewSent returns the sent-order store on c. It does not own c.
 func NewSent(c goredis.UniversalClient, opts Options) *Sent {
@@ -28,8 +47,10 @@ func NewSent(c goredis.UniversalClient, opts Options) *Sent {
 
 const sentValue = "s"
 
-// claimScript takes a free order_id: 1 claimed, 2 already sent, 3 held.
+// claimScript takes a free order_id: 1 claimed, 2 already sent, 3 held; 4
+// when the store's identity (KEYS[2]) is not ARGV[3] (unless that is empty).
 var claimScript = goredis.NewScript(`
+if ARGV[3] ~= '' and redis.call('HGET', KEYS[2], 'id') ~= ARGV[3] then return 4 end
 local v = redis.call('GET', KEYS[1])
 if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]); return 1 end
 if v == 's' then return 2 end
@@ -50,13 +71,23 @@ return 0`)
 
 func (s *Sent) key(orderID string) string { return s.opts.Prefix + "s:" + orderID }
 
+func (s *Sent) storeKey() string { return s.opts.Prefix + "store" }
+
+// expected is the identity claims check, "" before it is known.
+func (s *Sent) expected() string {
+	if id := s.id.Load(); id != nil {
+		return *id
+	}
+	return ""
+}
+
 // Claim implements store.Sent.
 func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (store.Claim, error) {
 	if lease <= 0 {
 		return store.Claim{}, errors.New("redis sent store: lease must be positive")
 	}
 	token := rand.Text()
-	n, err := claimScript.Run(ctx, s.c, []string{s.key(orderID)}, "c:"+token, ms(lease)).Int()
+	n, err := claimScript.Run(ctx, s.c, []string{s.key(orderID), s.storeKey()}, "c:"+token, ms(lease), s.expected()).Int()
 	if err != nil {
 		// The server may have taken the claim before the connection failed;
 		// nobody would release it, and the order would wait out the lease.
@@ -70,6 +101,12 @@ func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (
 		return store.Claim{OrderID: orderID, Status: store.Claimed, Token: token}, nil
 	case 2:
 		return store.Claim{OrderID: orderID, Status: store.AlreadySent}, nil
+	case 4:
+		s.lostOnce.Do(func() {
+			logs.logger().LogAttrs(ctx, slog.LevelError, "the redis sent-order store lost its data: no order is claimed until the relay restarts",
+				slog.String("store_id", s.expected()), slog.String("error", ErrLost.Error()))
+		})
+		return store.Claim{}, &failure.StoreUnavailable{Store: sentStore, Err: ErrLost}
 	default:
 		return store.Claim{OrderID: orderID, Status: store.HeldElsewhere}, nil
 	}
@@ -124,3 +161,98 @@ func (s *Sent) releaseLost(key, value string, until time.Time) {
 		wait = min(2*wait, 5*time.Second)
 	}
 }
+
+// originScript returns the store's identity and when it was recorded.
+var originScript = goredis.NewScript(`return redis.call('HMGET', KEYS[1], 'id', 'created')`)
+
+// adoptScript records an identity unless one is there, and returns the
+// store's.
+var adoptScript = goredis.NewScript(`
+if redis.call('HSETNX', KEYS[1], 'id', ARGV[1]) == 1 then redis.call('HSET', KEYS[1], 'created', ARGV[2]) end
+return redis.call('HMGET', KEYS[1], 'id', 'created')`)
+
+// parseOrigin reads the answer of originScript or adoptScript.
+func parseOrigin(res []any) store.Origin {
+	var f [2]string
+	for i := range min(len(res), len(f)) {
+		f[i], _ = res[i].(string)
+	}
+	if f[0] == "" {
+		return store.Origin{New: true}
+	}
+	created, _ := time.Parse(time.RFC3339, f[1])
+	return store.Origin{ID: f[0], Created: created}
+}
+
+// Origin implements store.Identified. A store whose server holds
+// order_ids under the prefix but no identity (written before identities
+// existed) is adopted.
+func (s *Sent) Origin(ctx context.Context) (store.Origin, error) {
+	res, err := originScript.Run(ctx, s.c, []string{s.storeKey()}).Slice()
+	if err != nil {
+		return store.Origin{}, outcome(ctx, sentStore, "read the store's identity", err)
+	}
+	logs.ok(ctx)
+	o := parseOrigin(res)
+	if !o.New {
+		s.id.Store(&o.ID)
+		return o, nil
+	}
+	found, err := s.anyOrder(ctx)
+	if err != nil {
+		return store.Origin{}, outcome(ctx, sentStore, "look for sent order_ids", err)
+	}
+	if found {
+		return s.Adopt(ctx)
+	}
+	return o, nil
+}
+
+// anyOrder reports whether the server holds a key of the store's order_ids.
+func (s *Sent) anyOrder(ctx context.Context) (bool, error) {
+	match := globEscape(s.opts.Prefix) + "s:*"
+	var cursor uint64
+	for {
+		keys, next, err := s.c.Scan(ctx, cursor, match, 1000).Result()
+		if err != nil || len(keys) > 0 {
+			return len(keys) > 0, err
+		}
+		if cursor = next; cursor == 0 {
+			return false, nil
+		}
+	}
+}
+
+// globEscape escapes the characters SCAN's MATCH treats as a pattern.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\^-`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Adopt implements store.Identified. Replicas adopting one new store at
+// once agree on one identity.
+func (s *Sent) Adopt(ctx context.Context) (store.Origin, error) {
+	now := time.Now().UTC().Truncate(time.Second)
+	res, err := adoptScript.Run(ctx, s.c, []string{s.storeKey()}, rand.Text(), now.Format(time.RFC3339)).Slice()
+	if err != nil {
+		return store.Origin{}, outcome(ctx, sentStore, "record the store's identity", err)
+	}
+	logs.ok(ctx)
+	o := parseOrigin(res)
+	if o.New {
+		return store.Origin{}, &failure.StoreUnavailable{Store: sentStore, Err: errors.New("the store's identity was not recorded")}
+	}
+	s.id.Store(&o.ID)
+	return o, nil
+}
+
+var (
+	_ store.Sent       = (*Sent)(nil)
+	_ store.Identified = (*Sent)(nil)
+)
