@@ -28,7 +28,7 @@ func TestRefundAndCancelEventsAreClassified(t *testing.T) {
 	for ev, want := range map[string]mapping.Kind{
 		`{"type":"track","event":"Order Refunded","properties":{"order_id":"1"}}`:  mapping.KindRefund,
 		`{"type":"track","event":"Order Cancelled","properties":{"order_id":"1"}}`: mapping.KindCancel,
-		`{"type":"track","event":"Order Updated"}`:                                  mapping.KindDropped,
+		`{"type":"track","event":"Order Updated"}`:                                 mapping.KindDropped,
 	} {
 		if got := m.Classify([]byte(ev)).Kind; got != want {
 			t.Errorf("%s: %v, want %v", ev, got, want)
