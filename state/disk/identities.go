@@ -12,6 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/refersion-relay/refersion-relay/mapping"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
 // Buckets of the identity file.
@@ -144,25 +145,42 @@ func (s *Identities) Link(ctx context.Context, from, to string) error {
 // returns nil and the scrub that follows the commit (or Scrub, or Close) has
 // run. Records that were never committed never reach the file.
 func (s *Identities) Forget(ctx context.Context, id string) error {
+	_, err := s.Erase(ctx, id)
+	return err
+}
+
+// Erase implements store.Eraser: it is Forget, counting what it erased
+// (expired records included).
+func (s *Identities) Erase(ctx context.Context, id string) (store.Erased, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return store.Erased{}, err
 	}
-	return s.change(ctx, func(v *view, _ time.Time) {
-		forgot := false
+	var n store.Erased
+	err := s.change(ctx, func(v *view, _ time.Time) {
+		n = store.Erased{}
 		for _, k := range component(v, key(id)) {
+			forgot := false
 			for _, from := range v.froms(k) {
 				forgot = v.delBack(k, from) || forgot
 			}
 			if to := target(v.get(linksRec, k)); to != nil {
 				forgot = v.delBack(to, k) || forgot
 			}
-			forgot = v.del(traitsRec, k) || forgot
-			forgot = v.del(linksRec, k) || forgot
-		}
-		if forgot {
-			v.layers[0].dirty = true
+			if v.del(traitsRec, k) {
+				n.Traits++
+				forgot = true
+			}
+			if v.del(linksRec, k) {
+				n.Links++
+				forgot = true
+			}
+			if forgot {
+				n.IDs++
+				v.layers[0].dirty = true
+			}
 		}
 	})
+	return n, err
 }
 
 // component returns k and every key linked to it, directly or not.
@@ -214,3 +232,5 @@ func (s *Identities) Ping(context.Context) error {
 	}
 	return unavailable(identityStore, s.view(func(*bolt.Tx) error { return nil }))
 }
+
+var _ store.Eraser = (*Identities)(nil)

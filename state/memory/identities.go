@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/mapping"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
 // Identities is a bounded store.Identities in process memory. An entry
@@ -119,8 +120,14 @@ func (s *Identities) Link(ctx context.Context, from, to string) error {
 // Forget implements store.Identities: it erases id and every id
 // linked to it, directly or through other links.
 func (s *Identities) Forget(ctx context.Context, id string) error {
+	_, err := s.Erase(ctx, id)
+	return err
+}
+
+// Erase implements store.Eraser.
+func (s *Identities) Erase(ctx context.Context, id string) (store.Erased, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return store.Erased{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -141,10 +148,20 @@ func (s *Identities) Forget(ctx context.Context, id string) error {
 			}
 		}
 	}
+	var n store.Erased
 	for x := range seen {
+		if p, ok := s.c.peek(x); ok {
+			n.IDs++
+			if !p.traits.IsZero() {
+				n.Traits++
+			}
+			if p.to != "" {
+				n.Links++
+			}
+		}
 		s.c.del(x)
 	}
-	return nil
+	return n, nil
 }
 
 // Flush implements store.Identities. A change is in place when its call
@@ -209,3 +226,5 @@ func (s *Identities) resize(id string, p *person) {
 	}
 	s.c.resize(id, p, p.size())
 }
+
+var _ store.Eraser = (*Identities)(nil)

@@ -7,6 +7,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/refersion-relay/refersion-relay/mapping"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
 // Identities is a store.Identities in Redis. For a prefix P and an id:
@@ -133,14 +134,35 @@ while i <= #queue do
     if not seen[n] then seen[n] = true; table.insert(queue, n) end
   end
 end
-local n = 0
-for _, x in ipairs(queue) do n = n + redis.call('DEL', p .. 't:' .. x, p .. 'l:' .. x, p .. 'b:' .. x) end
-return n`)
+local ids, traits, links = 0, 0, 0
+for _, x in ipairs(queue) do
+  local t = redis.call('DEL', p .. 't:' .. x)
+  local l = redis.call('DEL', p .. 'l:' .. x)
+  local b = redis.call('DEL', p .. 'b:' .. x)
+  if t + l + b > 0 then ids = ids + 1 end
+  traits, links = traits + t, links + l
+end
+return {ids, traits, links}`)
 
 // Forget implements store.Identities: it erases id and every id
 // linked to it, directly or through other links.
 func (s *Identities) Forget(ctx context.Context, id string) error {
-	return outcome(ctx, identityStore, "forget", forgetScript.Run(ctx, s.c, nil, s.opts.Prefix, id).Err())
+	_, err := s.Erase(ctx, id)
+	return err
+}
+
+// Erase implements store.Eraser.
+func (s *Identities) Erase(ctx context.Context, id string) (store.Erased, error) {
+	res, err := forgetScript.Run(ctx, s.c, nil, s.opts.Prefix, id).Int64Slice()
+	if err != nil {
+		return store.Erased{}, outcome(ctx, identityStore, "forget", err)
+	}
+	logs.ok(ctx)
+	var n store.Erased
+	if len(res) == 3 {
+		n = store.Erased{IDs: int(res[0]), Traits: int(res[1]), Links: int(res[2])}
+	}
+	return n, nil
 }
 
 // Flush implements store.Identities. Every change is on the server when its
@@ -160,3 +182,5 @@ func click(id, at string) mapping.Click {
 	}
 	return mapping.Click{AffiliateID: id, At: n}
 }
+
+var _ store.Eraser = (*Identities)(nil)

@@ -133,6 +133,29 @@ func TestIdentities(t *testing.T, newStore func(t *testing.T) store.Identities) 
 	t.Run("ForgetUnknownIsNoError", func(t *testing.T) {
 		must(t, newStore(t).Forget(ctx, "nobody"))
 	})
+	t.Run("EraseSaysWhatItErased", func(t *testing.T) {
+		s := newStore(t)
+		e, ok := s.(store.Eraser)
+		if !ok {
+			t.Skip("the store does not implement store.Eraser")
+		}
+		p, other := WritePerson(t, s, "p"), WritePerson(t, s, "q")
+		n, err := e.Erase(ctx, p.OtherDevice)
+		must(t, err)
+		// user (traits), anon (a link), device and earlier (traits and a link each).
+		if want := (store.Erased{IDs: 4, Traits: 3, Links: 3}); n != want {
+			t.Fatalf("Erase of a person written by WritePerson: %+v, want %+v", n, want)
+		}
+		for _, id := range p.IDs() {
+			wantTraits(t, s, id, mapping.Traits{})
+		}
+		wantTraits(t, s, other.UserID, other.Traits)
+		n, err = e.Erase(ctx, p.UserID)
+		must(t, err)
+		if n != (store.Erased{}) {
+			t.Fatalf("a second Erase: %+v, want nothing", n)
+		}
+	})
 	t.Run("ForgottenIDStartsAfresh", func(t *testing.T) {
 		s := newStore(t)
 		p := WritePerson(t, s, "p")
