@@ -22,13 +22,22 @@
 // The redis client's own log lines go through the logger given to Open
 // (WithLogger) as structured records of state changes, never as raw lines
 // on stderr: see redisstore.SetLogger.
+//
+// Open logs, through that logger, where the state is (the disk backend's
+// directory as an absolute path) and what it found: a damaged identity file
+// set aside, a sent-order store that is new. A sent-order store that is new
+// while the consumer group has committed offsets has lost what it held:
+// CheckNew tells, and by default refuses to go on (see NewStoreError).
 package state
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/refersion-relay/refersion-relay/config"
 	"github.com/refersion-relay/refersion-relay/failure"
@@ -45,15 +54,21 @@ type Stores struct {
 	Sent       store.Sent
 	Ledger     store.Ledger // per delivered order, the lines and what was cancelled since; lives for SentTTL
 
-	ping  []func(ctx context.Context) error
-	close []func() error
+	// Dir is the disk backend's directory, absolute; "" for the others.
+	Dir string
+
+	log    *slog.Logger
+	prefix string // the redis backend's key prefix
+	ping   []func(ctx context.Context) error
+	close  []func() error
 }
 
 // Option changes what Open does.
 type Option func(*options)
 
 type options struct {
-	log *slog.Logger
+	log      *slog.Logger
+	existing bool
 }
 
 // WithLogger sets the logger of the stores' own log lines: for the redis
@@ -62,6 +77,12 @@ type options struct {
 // The redis client's logger is process-wide: the last Open of a redis
 // backend picks it for the whole process.
 func WithLogger(log *slog.Logger) Option { return func(o *options) { o.log = log } }
+
+// Existing makes Open refuse a disk state directory that does not exist or
+// holds no identity store, instead of creating one: for commands that work on
+// the relay's state (forget), where a mistyped STATE_DIR must not look like
+// success.
+func Existing() Option { return func(o *options) { o.existing = true } }
 
 // Open opens the stores of cfg.Backend. It fails when cfg is invalid or
 // when the disk backend's files cannot be opened (another process holds
@@ -78,7 +99,10 @@ func Open(ctx context.Context, cfg config.State, opts ...Option) (*Stores, error
 	for _, opt := range opts {
 		opt(&o)
 	}
-	s := &Stores{Backend: cfg.Backend}
+	if o.log == nil {
+		o.log = slog.Default()
+	}
+	s := &Stores{Backend: cfg.Backend, log: o.log}
 	switch cfg.Backend {
 	case "memory":
 		// STATE_MEMORY_MAX_BYTES is shared by the identity and sent-order
@@ -87,22 +111,37 @@ func Open(ctx context.Context, cfg config.State, opts ...Option) (*Stores, error
 		s.Identities = memory.NewIdentities(memory.Options{MaxEntries: cfg.MemoryMaxEntries, MaxBytes: half, TTL: cfg.IdentityTTL})
 		s.Sent = memory.NewSent(memory.Options{MaxEntries: cfg.MemoryMaxEntries, MaxBytes: half, TTL: cfg.SentTTL})
 		s.Ledger = memory.NewLedger(memory.Options{MaxEntries: cfg.MemoryMaxEntries, TTL: cfg.SentTTL})
+		o.log.Info("state opened", "backend", "memory", "max_bytes", cmp.Or(cfg.MemoryMaxBytes, 2*memory.DefaultMaxBytes),
+			"kept", "in process memory, lost when the process ends")
 	case "disk":
-		ids, err := disk.OpenIdentities(cfg.Dir, disk.Options{TTL: cfg.IdentityTTL})
+		dir, err := filepath.Abs(cfg.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("STATE_DIR %s: %w", cfg.Dir, err)
+		}
+		s.Dir = dir
+		if o.existing {
+			if err := existingDir(dir); err != nil {
+				return nil, err
+			}
+		}
+		ids, err := disk.OpenIdentities(dir, disk.Options{TTL: cfg.IdentityTTL, Log: o.log})
 		if err != nil {
 			return nil, fmt.Errorf("disk state: %w", err)
 		}
-		sent, err := disk.OpenSent(cfg.Dir, disk.Options{TTL: cfg.SentTTL})
+		sent, err := disk.OpenSent(dir, disk.Options{TTL: cfg.SentTTL, Log: o.log})
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("disk state: %w", err), ids.Close())
 		}
-		ledger, err := disk.OpenLedger(cfg.Dir, disk.Options{TTL: cfg.SentTTL})
+		ledger, err := disk.OpenLedger(dir, disk.Options{TTL: cfg.SentTTL, Log: o.log})
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("disk state: %w", err), ids.Close(), sent.Close())
 		}
 		s.Identities, s.Sent, s.Ledger = ids, sent, ledger
 		s.ping = append(s.ping, ids.Ping, sent.Ping, ledger.Ping)
 		s.close = append(s.close, ids.Close, sent.Close, ledger.Close)
+		origin, _ := sent.Origin(ctx)
+		o.log.Info("state opened", "backend", "disk", "dir", dir, "sent_store_id", origin.ID,
+			"sent_store_created", origin.Created, "sent_store_new", origin.New)
 	case "redis":
 		redisstore.SetLogger(o.log)
 		c, err := redisstore.Dial(cfg.RedisURL.Reveal())
@@ -110,6 +149,8 @@ func Open(ctx context.Context, cfg config.State, opts ...Option) (*Stores, error
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
 		opts := redisstore.Options{IdentityTTL: cfg.IdentityTTL, SentTTL: cfg.SentTTL}
+		s.prefix = "refersion-relay:" // redisstore's default
+		o.log.Info("state opened", "backend", "redis", "key_prefix", s.prefix)
 		ids := redisstore.NewIdentities(c, opts)
 		s.Identities, s.Sent, s.Ledger = ids, redisstore.NewSent(c, opts), redisstore.NewLedger(c, opts)
 		s.ping = append(s.ping, ids.Ping)
@@ -148,4 +189,22 @@ func (s *Stores) Close() error {
 	}
 	s.close = nil
 	return errors.Join(errs...)
+}
+
+// existingDir returns an error unless dir is a directory holding an
+// identity store.
+func existingDir(dir string) error {
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("STATE_DIR %s does not exist: set STATE_DIR to the relay's state directory (its default, ./refersion-relay-state, is relative to the working directory)", dir)
+	case err != nil:
+		return fmt.Errorf("STATE_DIR %s: %w", dir, err)
+	case !st.IsDir():
+		return fmt.Errorf("STATE_DIR %s is not a directory: set STATE_DIR to the relay's state directory", dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, disk.IdentitiesFile)); err != nil {
+		return fmt.Errorf("STATE_DIR %s holds no identity store (%s): is it the relay's state directory? %w", dir, disk.IdentitiesFile, err)
+	}
+	return nil
 }
