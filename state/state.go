@@ -139,9 +139,13 @@ func Open(ctx context.Context, cfg config.State, opts ...Option) (*Stores, error
 		s.Identities, s.Sent, s.Ledger = ids, sent, ledger
 		s.ping = append(s.ping, ids.Ping, sent.Ping, ledger.Ping)
 		s.close = append(s.close, ids.Close, sent.Close, ledger.Close)
-		origin, _ := sent.Origin(ctx)
-		o.log.Info("state opened", "backend", "disk", "dir", dir, "sent_store_id", origin.ID,
-			"sent_store_created", origin.Created, "sent_store_new", origin.New)
+		attrs := []any{"backend", "disk", "dir", dir}
+		if origin, _ := sent.Origin(ctx); origin.New {
+			attrs = append(attrs, "sent_store", "new: no store id, no order_id")
+		} else {
+			attrs = append(attrs, "sent_store_id", origin.ID, "sent_store_created", origin.Created)
+		}
+		o.log.Info("state opened", attrs...)
 	case "redis":
 		redisstore.SetLogger(o.log)
 		c, err := redisstore.Dial(cfg.RedisURL.Reveal())

@@ -73,8 +73,14 @@ func TestForgetErasesFromDiskState(t *testing.T) {
 	if err := cmdForget(context.Background(), []string{"--anonymous-id", p.AnonymousID}, nil, &stdout, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
-	if out := stdout.String(); strings.Contains(out, p.AnonymousID) || !strings.Contains(out, "forgotten") {
+	out := stdout.String()
+	if strings.Contains(out, p.AnonymousID) || !strings.Contains(out, "forgotten") || !strings.Contains(out, dir) {
 		t.Errorf("output %q", out)
+	}
+	// WritePerson stores traits under 3 of the person's 4 ids, and 3 alias links.
+	if !strings.Contains(out, "identity store: 6 records erased (3 traits, 3 alias links) under 4 ids") ||
+		!strings.Contains(out, "sent-order store and ledger: 0 records erased") {
+		t.Errorf("output does not count what was erased in each store:\n%s", out)
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, disk.IdentitiesFile))
 	if err != nil {
@@ -92,10 +98,41 @@ func TestForgetErasesFromRedisState(t *testing.T) {
 	srv := statetest.StartRedis(t)
 	cfg := forgetEnv(t, map[string]string{"STATE_BACKEND": "redis", "REDIS_URL": srv.URL()})
 	p, other := stored(t, cfg)
-	if err := cmdForget(context.Background(), []string{"--user-id", p.UserID}, nil, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+	var stdout bytes.Buffer
+	if err := cmdForget(context.Background(), []string{"--user-id", p.UserID}, nil, &stdout, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
+	if out := stdout.String(); !strings.Contains(out, "identity store: 6 records erased (3 traits, 3 alias links) under 4 ids") {
+		t.Errorf("output does not count what was erased:\n%s", out)
+	}
 	wantForgotten(t, cfg, p, other)
+	// A second time, there is nothing left to erase, and it says so.
+	stdout.Reset()
+	if err := cmdForget(context.Background(), []string{"--user-id", p.UserID}, nil, &stdout, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if out := stdout.String(); !strings.Contains(out, "identity store: 0 records erased") {
+		t.Errorf("a second forget:\n%s", out)
+	}
+}
+
+// A STATE_DIR that does not exist (mistyped, or the default relative to
+// another working directory) is refused: before, forget created it and
+// reported success, having erased nothing.
+func TestForgetRefusesAStateDirThatDoesNotExist(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "refersion-relay-state")
+	forgetEnv(t, map[string]string{"STATE_BACKEND": "disk", "STATE_DIR": dir})
+	var stdout bytes.Buffer
+	err := cmdForget(context.Background(), []string{"--user-id", "u"}, nil, &stdout, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "does not exist") || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("forget in a missing STATE_DIR: %v, want an error naming %s", err, dir)
+	}
+	if strings.Contains(stdout.String(), "forgotten") {
+		t.Errorf("reported success: %q", stdout.String())
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the directory was created: %v", err)
+	}
 }
 
 func TestForgetNeedsAnID(t *testing.T) {
