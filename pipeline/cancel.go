@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -49,8 +50,16 @@ func (p *Pipeline) deliverCancel(ctx context.Context, msg *message, km kafka.Mes
 	case <-ctx.Done():
 		return
 	}
+	start := time.Now()
+	ctx = withSettleStart(ctx, start)
+	sends := 0
+	journal := func(outcome string, status int, reason string) {
+		p.settled(ctx, start, Settlement{Outcome: outcome, OrderID: out.OrderID, Status: status, Attempts: sends, Reason: reason,
+			Partition: km.Partition, Offset: km.Offset})
+	}
 	var settle func()
 	done := p.redo(ctx, func() attempt {
+		sends++
 		res, err := p.cancels.Cancel(ctx, out.Cancel)
 		deadLetter := func(reason string, problem string, status int, body string) {
 			settle = func() {
@@ -65,6 +74,7 @@ func (p *Pipeline) deliverCancel(ctx context.Context, msg *message, km kafka.Mes
 			settle = func() {
 				p.stats.cancels[cancelIndex(res.Outcome)].Add(1)
 				p.log.DebugContext(ctx, "cancel settled", "order_id", out.OrderID, "outcome", string(res.Outcome), "clamped", res.Clamped)
+				journal(string(res.Outcome), 0, "")
 				msg.finish()
 			}
 			return attempt{done: true}
@@ -85,6 +95,11 @@ func (p *Pipeline) deliverCancel(ctx context.Context, msg *message, km kafka.Mes
 			settle = func() {
 				p.gate.closeFinal(causeUnauthorized)
 				p.log.ErrorContext(ctx, "refersion's API refused the keys; consuming stops until the keys are fixed and the relay restarted", "error", err)
+				status := 0
+				if ua := (*failure.Unauthorized)(nil); errors.As(err, &ua) {
+					status = ua.Status
+				}
+				journal("unauthorized", status, causeUnauthorized)
 			}
 			return attempt{done: true}
 		case failure.KindStoreUnavailable:

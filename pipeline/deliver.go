@@ -39,10 +39,17 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, 
 	orderSpan := trace.SpanFromContext(ctx)
 	ctx, span := p.tracer().Start(ctx, "deliver")
 	defer span.End()
+	start := time.Now()
+	ctx = withSettleStart(ctx, start)
 	var settle func()
 	var firstFailure time.Time
-	redos := 0
+	redos, sends := 0, 0
+	journal := func(outcome string, status int, reason string) {
+		p.settled(ctx, start, Settlement{Outcome: outcome, OrderID: out.OrderID, Status: status, Attempts: sends, Reason: reason,
+			Partition: km.Partition, Offset: km.Offset})
+	}
 	done := p.redo(ctx, func() attempt {
+		sends++
 		err := p.sink.Send(ctx, out.Order)
 		switch failure.KindOf(err) {
 		case failure.KindDelivered:
@@ -52,6 +59,7 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, 
 				p.stats.delivered.Add(1)
 				orderSpan.SetAttributes(attrOutcome.String("delivered"))
 				p.log.DebugContext(ctx, "order delivered", "order_id", out.OrderID, "partition", km.Partition, "offset", km.Offset)
+				journal("delivered", 0, "")
 				msg.finish()
 			}
 			return attempt{done: true}
@@ -60,6 +68,7 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, 
 				p.stats.skipped.Add(1)
 				orderSpan.SetAttributes(attrOutcome.String("skipped"))
 				p.log.DebugContext(ctx, "order skipped: already sent", "order_id", out.OrderID, "partition", km.Partition, "offset", km.Offset)
+				journal("skipped", 0, "")
 				msg.finish()
 			}
 			return attempt{done: true}
@@ -67,7 +76,10 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, 
 			var perm *failure.Permanent
 			errors.As(err, &perm)
 			if n := p.rejections.Add(1); p.cfg.RejectionLimit > 0 && n >= int64(p.cfg.RejectionLimit) {
-				settle = func() { p.misconfigured(ctx, span, out.OrderID, perm) }
+				settle = func() {
+					p.misconfigured(ctx, span, out.OrderID, perm)
+					journal("stopped", perm.Status, "destination misconfigured")
+				}
 				return attempt{done: true}
 			}
 			settle = func() {
@@ -88,6 +100,11 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, 
 				span.SetStatus(codes.Error, "unauthorized")
 				p.gate.closeFinal(causeUnauthorized)
 				p.log.ErrorContext(ctx, "refersion refused the keys; consuming stops until the keys are fixed and the relay restarted", "error", err)
+				status := 0
+				if ua := (*failure.Unauthorized)(nil); errors.As(err, &ua) {
+					status = ua.Status
+				}
+				journal("unauthorized", status, causeUnauthorized)
 			}
 			return attempt{done: true}
 		}

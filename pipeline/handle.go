@@ -201,6 +201,7 @@ func (p *Pipeline) dispatch(fetchCtx context.Context, msg *message, job func()) 
 // deadLetter writes d until the dead-letter topic acknowledges it, then the
 // event is done. A failed write is counted and redone, never dropped.
 func (p *Pipeline) deadLetter(ctx context.Context, msg *message, d deadletter.Record) {
+	start := time.Now()
 	ctx, span := p.tracer().Start(ctx, "dead-letter", trace.WithAttributes(attribute.String("refersion.reason", d.Reason)))
 	defer span.End()
 	written := p.redo(ctx, func() attempt {
@@ -233,6 +234,8 @@ func (p *Pipeline) deadLetter(ctx context.Context, msg *message, d deadletter.Re
 			attrs = append(attrs, slog.Int("problems", len(d.Problems)), slog.String("first_problem_field", d.Problems[0].Field))
 		}
 		p.log.LogAttrs(ctx, slog.LevelWarn, "dead-lettered", attrs...)
+		p.settled(ctx, start, Settlement{Outcome: d.Reason, DeadLettered: true, OrderID: d.OrderID, Status: d.Status, Attempts: d.Attempts,
+			Body: d.Body, Reason: firstProblem(d.Problems), Partition: d.Partition, Offset: d.Offset})
 		msg.finish()
 	}
 }

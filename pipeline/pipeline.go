@@ -84,6 +84,9 @@ type Config struct {
 	Cancels Cancels
 
 	Logger *slog.Logger
+	// Journal, if not nil, is told what became of every order, cancel and
+	// dead letter (see Settlement).
+	Journal Journal
 	// TracerProvider makes the order spans; nil means the global provider.
 	TracerProvider trace.TracerProvider
 }
