@@ -80,7 +80,9 @@ func TestFollowReadsTheBacklogThenWhatComes(t *testing.T) {
 	defer cancel()
 	c := &collector{}
 	errc := make(chan error, 1)
-	go func() { errc <- journal.Follow(ctx, url, journal.FollowOptions{Backlog: 2, Follow: true, Notice: c.notice}, c.add) }()
+	go func() {
+		errc <- journal.Follow(ctx, url, journal.FollowOptions{Backlog: 2, Follow: true, Notice: c.notice}, c.add)
+	}()
 	waitFor(t, "the backlog", func() bool { return len(c.ids()) == 2 })
 	j.Add(journal.Entry{OrderID: "6", Outcome: "rejected", DeadLettered: true})
 	j.Add(journal.Entry{OrderID: "7", Outcome: "delivered"})
@@ -144,7 +146,9 @@ func TestFollowResumesAcrossReconnectsAndRestarts(t *testing.T) {
 	defer cancel()
 	c := &collector{}
 	errc := make(chan error, 1)
-	go func() { errc <- journal.Follow(ctx, srv.URL, journal.FollowOptions{Backlog: -1, Follow: true, Notice: c.notice}, c.add) }()
+	go func() {
+		errc <- journal.Follow(ctx, srv.URL, journal.FollowOptions{Backlog: -1, Follow: true, Notice: c.notice}, c.add)
+	}()
 	j.Add(journal.Entry{OrderID: "1", Outcome: "delivered"})
 	waitFor(t, "entry 1", func() bool { return len(c.ids()) == 1 })
 
