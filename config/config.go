@@ -120,7 +120,14 @@ type State struct {
 // Observability is the admin server and logging. Metrics and traces are
 // configured by the OTel SDK's own OTEL_* variables.
 type Observability struct {
-	AdminAddr string `envconfig:"ADMIN_ADDR" default:":9464" desc:"Listen address of the admin HTTP server (metrics, health and readiness)."`
+	AdminAddr string `envconfig:"ADMIN_ADDR" default:":9464" desc:"Listen address of the admin HTTP server (metrics, health, readiness, the journal's stream and the console). When ADMIN_TOKEN is set and ADMIN_ADDR is not, 127.0.0.1:9464: this machine only."`
+
+	// AdminToken enables the console's actions (replaying dead letters);
+	// without it the console is read-only.
+	AdminToken     Secret `envconfig:"ADMIN_TOKEN" default:"" desc:"Enables the console's actions (replaying dead letters), for requests that carry it as a bearer token; empty keeps the console read-only. At least 16 characters (masked when printed); it moves ADMIN_ADDR's default to 127.0.0.1:9464."`
+	AdminTokenFile string `envconfig:"ADMIN_TOKEN_FILE" default:"" desc:"File holding ADMIN_TOKEN."`
+	JournalSize    int    `envconfig:"JOURNAL_SIZE" default:"10000" desc:"Recent outcomes (orders, cancels, dead letters) kept in memory for refersion-relay tail and the console; the oldest is overwritten first. About 200 bytes each, up to 600 with Refersion's answer."`
+
 	LogLevel  string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error."`
 	LogFormat string `envconfig:"LOG_FORMAT" default:"auto" desc:"json, text, or auto (text on a terminal, json otherwise)."`
 	LogPII    bool   `envconfig:"LOG_PII" default:"false" desc:"Log personal data (emails, names, IPs). Keep false in production."`

@@ -20,7 +20,8 @@ import (
 //     lower-cases the enumerations and upper-cases DEFAULT_CURRENCY;
 //   - derives KAFKA_DLQ_TOPIC from KAFKA_TOPIC when it is empty;
 //   - reads each *_FILE variable into its secret, and splits
-//     REFERSION_API_KEY into PublicKey and SecretKey.
+//     REFERSION_API_KEY into PublicKey and SecretKey;
+//   - moves ADMIN_ADDR's default to 127.0.0.1:9464 when ADMIN_TOKEN is set.
 //
 // Problems found in the last step (an unreadable file, two forms of one
 // secret, a malformed REFERSION_API_KEY) are kept in the Config and reported
@@ -33,7 +34,21 @@ func Load() (Config, error) {
 	}
 	c.normalize()
 	c.problems = c.resolveSecrets(os.ReadFile)
+	c.adminDefault(os.LookupEnv)
 	return c, nil
+}
+
+// LocalAdminAddr is ADMIN_ADDR's default when ADMIN_TOKEN is set: the
+// console's actions are then served to this machine only, unless ADMIN_ADDR
+// says otherwise.
+const LocalAdminAddr = "127.0.0.1:9464"
+
+// adminDefault moves ADMIN_ADDR to LocalAdminAddr when ADMIN_TOKEN is set
+// and ADMIN_ADDR is not.
+func (c *Config) adminDefault(lookup func(string) (string, bool)) {
+	if _, set := lookup("ADMIN_ADDR"); !set && c.AdminToken.IsSet() {
+		c.AdminAddr = LocalAdminAddr
+	}
 }
 
 // process fills c from the environment one variable at a time, and returns
@@ -123,6 +138,7 @@ func (c *Config) resolveSecrets(read func(string) ([]byte, error)) []error {
 		{"REFERSION_PUBLIC_KEY", c.PublicKeyFile, &c.PublicKey},
 		{"REFERSION_SECRET_KEY", c.SecretKeyFile, &c.SecretKey},
 		{"REFERSION_API_KEY", c.APIKeyFile, &c.APIKey},
+		{"ADMIN_TOKEN", c.AdminTokenFile, &c.AdminToken},
 	} {
 		if s.file == "" {
 			continue

@@ -191,7 +191,7 @@ func Markdown() string {
 		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Name, def, strings.ReplaceAll(v.Desc, "|", `\|`))
 	}
 	b.WriteString(`
-Secrets (` + "`REFERSION_SECRET_KEY`, `REFERSION_API_KEY`, `KAFKA_SASL_PASSWORD`" + `) are masked
+Secrets (` + "`REFERSION_SECRET_KEY`, `REFERSION_API_KEY`, `KAFKA_SASL_PASSWORD`, `ADMIN_TOKEN`" + `) are masked
 wherever the configuration is printed; ` + "`config`" + ` shows the public key, which names the account,
 and the public part of ` + "`REFERSION_API_KEY`" + `. Each key and password can be given instead as a file,
 for Kubernetes secrets: set the variable's ` + "`_FILE`" + ` form to the path (` + "`REDIS_URL_FILE`" + ` too); the

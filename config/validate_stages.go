@@ -184,9 +184,19 @@ func (o Observability) check() []error {
 	if !isHostPort(o.AdminAddr, false) {
 		errs = append(errs, fmt.Errorf("ADMIN_ADDR %s is not host:port: %s", quote("ADMIN_ADDR", o.AdminAddr), setLike("ADMIN_ADDR")))
 	}
+	if o.AdminToken.IsSet() && len(o.AdminToken.Reveal()) < minAdminToken {
+		errs = append(errs, fmt.Errorf("ADMIN_TOKEN is shorter than %d characters: set a random one, e.g. ADMIN_TOKEN=$(openssl rand -hex 16)", minAdminToken))
+	}
+	if o.JournalSize != 0 { // 0, as in a Config built by hand, is the default
+		errs = appendErr(errs, atLeast("JOURNAL_SIZE", o.JournalSize, 1))
+	}
 	errs = appendErr(errs, oneOf("LOG_LEVEL", o.LogLevel, "debug", "info", "warn", "error"))
 	return appendErr(errs, oneOf("LOG_FORMAT", o.LogFormat, "json", "text", "auto"))
 }
+
+// minAdminToken is ADMIN_TOKEN's least length: it guards actions that send
+// orders to Refersion.
+const minAdminToken = 16
 
 func (p Pipeline) check() []error {
 	var errs []error
