@@ -51,6 +51,20 @@ func run(bin string, s scenario, events int, seed int64, full bool) (r row) {
 			return r
 		}
 	}
+	if s.huge {
+		if err := w.ProduceBad(hugeMessages()...); err != nil {
+			r.err = err
+			return r
+		}
+	}
+	if s.poison { // one valid order, the poison; it ends dead-lettered as undelivered
+		for id := range w.Valid {
+			w.Sandbox.SetFailOrders(id)
+			delete(w.Valid, id)
+			w.Bad++
+			break
+		}
+	}
 	r.events, r.valid, r.expectedDLQ = w.Events, len(w.Valid), w.Invalid+w.Bad
 
 	dir, err := os.MkdirTemp("", "chaos")
@@ -60,6 +74,9 @@ func run(bin string, s scenario, events int, seed int64, full bool) (r row) {
 	}
 	defer os.RemoveAll(dir)
 	env := []string{"STATE_BACKEND=" + s.backend, "STATE_DIR=" + filepath.Join(dir, "state")}
+	if s.poison {
+		env = append(env, "PIPELINE_POISON_ATTEMPTS=3", "PIPELINE_POISON_AFTER=2s")
+	}
 	var redis *harness.Redis
 	if s.backend == "redis" {
 		if redis, err = harness.StartRedis(dir); err != nil {
@@ -81,6 +98,23 @@ func run(bin string, s scenario, events int, seed int64, full bool) (r row) {
 func drive(ctx context.Context, bin string, w *harness.World, s scenario, env []string, redis *harness.Redis, rnd *rand.Rand) error {
 	limit := time.Until(deadline(ctx))
 	delivered := func() int { return len(w.Sandbox.Orders()) }
+	if s.wrong {
+		// A wrong path rejects every order: the relay stops after the
+		// rejection limit, dead-lettering no more; then the right path.
+		wrongEnv := append(append([]string{}, env...), "REFERSION_URL="+w.Sandbox.URL()+"/wrong/path", "PIPELINE_REJECTION_LIMIT=10")
+		rl, err := harness.Start(bin, w.Env(wrongEnv...))
+		if err != nil {
+			return err
+		}
+		stopped := func() bool { return strings.Contains(rl.Stderr(), "the destination looks misconfigured") }
+		if err := harness.WaitFor(limit, "the relay to stop on a wrong path", stopped, rl); err != nil {
+			rl.Kill()
+			return err
+		}
+		if err := rl.Stop(30 * time.Second); err != nil {
+			return err
+		}
+	}
 	for _, at := range killPoints(rnd, s.kills, len(w.Valid)) {
 		rl, err := harness.Start(bin, w.Env(env...))
 		if err != nil {

@@ -20,6 +20,9 @@ type scenario struct {
 	kills   int           // SIGKILL the relay this many times at random points
 	outage  time.Duration // the sandbox is down this long, from the first deliveries on
 	redis   bool          // restart redis-server mid-stream (redis backend)
+	poison  bool          // one valid order answered 500 every time, the others accepted
+	wrong   bool          // first run with a wrong webhook path (404 to everything), then the right one
+	huge    bool          // dead letters bigger than the broker takes (20,000 bad products, ~1 MiB of junk)
 	short   bool          // part of the short run CI does
 }
 
@@ -38,6 +41,9 @@ func scenarios(full bool) []scenario {
 		{name: "SIGKILL ×3, memory state", backend: "memory", kills: 3},
 		{name: "malformed, oversized, nested, invalid UTF-8", backend: "disk", bad: true, short: true},
 		{name: "Redis restart", backend: "redis", redis: true, short: true},
+		{name: "a poison order (500 for one order_id only)", backend: "disk", poison: true, short: true},
+		{name: "wrong webhook path (404), then fixed", backend: "disk", wrong: true},
+		{name: "dead letters over the broker's limit", backend: "disk", huge: true},
 		{name: "all of it: 5xx, 429, resets, bad input, SIGKILL ×2", backend: "disk", bad: true, kills: 2,
 			sandbox: sandbox.Options{FailRate: 0.1, ThrottleRate: 0.05, ResetRate: 0.1}},
 	}
@@ -86,4 +92,14 @@ func runCtx(full bool) (context.Context, context.CancelFunc) {
 		limit = 10 * time.Minute
 	}
 	return context.WithTimeout(context.Background(), limit)
+}
+
+// hugeMessages are messages whose dead letters, as they are, would be over
+// the broker's 1 MiB: an invalid order of 20,000 bad products, and junk of
+// just under 1 MiB.
+func hugeMessages() [][]byte {
+	bad := `{"type":"track","event":"Order Completed","properties":{"cart_id":"c","order_id":"huge","currency":"USD","products":[` +
+		strings.TrimSuffix(strings.Repeat(`{"sku":"A","price":"x"},`, 20000), ",") + `]}}`
+	junk := append([]byte(`{"type":"page","x":"`), bytes.Repeat([]byte("z"), 1000000)...)
+	return [][]byte{[]byte(bad), junk}
 }

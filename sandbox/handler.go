@@ -104,7 +104,7 @@ func (s *Server) paid(w http.ResponseWriter, r *http.Request) {
 		s.answer(w, v.status, v.body, outRejected)
 		return
 	}
-	if slices.Contains(s.opts.FailOrders, v.orderID) {
+	if slices.Contains(s.opts.FailOrders, v.orderID) || s.failing(v.orderID) {
 		s.answer(w, http.StatusInternalServerError, errorBody("Internal server error (sandbox: this order always fails)"), outFailed)
 		return
 	}

@@ -48,6 +48,24 @@ type Server struct {
 	down    bool
 	timers  []*time.Timer
 	started bool
+	fail    map[string]bool // order_ids answered 500 (SetFailOrders)
+}
+
+// SetFailOrders makes the sandbox answer 500 to these order_ids from now
+// on, every time, as Options.FailOrders does from the start.
+func (s *Server) SetFailOrders(ids ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = map[string]bool{}
+	for _, id := range ids {
+		s.fail[id] = true
+	}
+}
+
+func (s *Server) failing(orderID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fail[orderID]
 }
 
 // New returns a sandbox configured by opts; Start makes it listen.
