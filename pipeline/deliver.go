@@ -50,6 +50,7 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, 
 	}
 	done := p.redo(ctx, func() attempt {
 		sends++
+		tried := time.Now() // a first failure counts from when its try began
 		err := p.sink.Send(ctx, out.Order)
 		switch failure.KindOf(err) {
 		case failure.KindDelivered:
@@ -124,7 +125,7 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, 
 		}
 		now := time.Now()
 		if firstFailure.IsZero() {
-			firstFailure = now
+			firstFailure = tried
 		}
 		redos++
 		if p.poisoned(redos, firstFailure, now) {
@@ -139,14 +140,14 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, 
 }
 
 // poisoned reports whether an order redone redos times since its first
-// failure is a poison order: past both bounds, and other orders are being
-// delivered — one was since its first failure, and within the last
-// PoisonAfter. An outage longer than that (nothing delivered) never
-// poisons an order.
+// failure is a poison order: past both bounds, another order was delivered
+// since its first failure, and the destination looks healthy now (its
+// breaker closed: in an outage the breaker opens, so an order failing with
+// everybody else is never taken for a poison one).
 func (p *Pipeline) poisoned(redos int, first, now time.Time) bool {
-	last := p.lastDelivered.Load()
-	return redos >= p.cfg.PoisonAttempts && now.Sub(first) >= p.cfg.PoisonAfter &&
-		last > first.UnixNano() && last > now.Add(-p.cfg.PoisonAfter).UnixNano()
+	healthy := p.cfg.DestinationHealthy == nil || p.cfg.DestinationHealthy()
+	return healthy && redos >= p.cfg.PoisonAttempts && now.Sub(first) >= p.cfg.PoisonAfter &&
+		p.lastDelivered.Load() > first.UnixNano()
 }
 
 // undeliverable dead-letters a poison order as undelivered, to be replayed

@@ -71,6 +71,9 @@ type Config struct {
 	// between, mean the destination is misconfigured: consuming then stops
 	// until a restart. 0 never stops.
 	RejectionLimit int
+	// DestinationHealthy reports whether the destination takes orders now
+	// (its breaker closed); a poison order is told only then. nil: always.
+	DestinationHealthy func() bool
 
 	// RedoBackoff is the first wait before an order that could not be
 	// delivered for a reason other than itself is tried again; it doubles up
