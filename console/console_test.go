@@ -96,10 +96,10 @@ func newRig(t *testing.T, tok string) *rig {
 	rp := &replayer{}
 	c, err := console.New(console.Options{
 		Journal: j, Version: "test", Topic: "events", Group: "relay", DeadLetterTopic: "events.refersion-dlq",
-		Ready:   func(context.Context) (bool, string) { return false, "paused: refersion unavailable" },
-		Breaker: func() string { return "open" },
-		Stats:   func() pipeline.Snapshot { return pipeline.Snapshot{Events: 100, Delivered: 3} },
-		Lag:     func(context.Context) (map[int]int64, error) { return map[int]int64{0: 5, 1: 7}, nil },
+		Ready:       func(context.Context) (bool, string) { return false, "paused: refersion unavailable" },
+		Breaker:     func() string { return "open" },
+		Stats:       func() pipeline.Snapshot { return pipeline.Snapshot{Events: 100, Delivered: 3} },
+		Lag:         func(context.Context) (map[int]int64, error) { return map[int]int64{0: 5, 1: 7}, nil },
 		DeadLetters: dls, Replay: rp.replay, Token: tok,
 	})
 	if err != nil {
