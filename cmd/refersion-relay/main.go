@@ -41,6 +41,7 @@ func commands() []command {
 		{"replay", "re-send failed orders from the dead-letter topic, a file, or a window of the source topic", cmdReplay},
 		{"forget", "erase what the state store knows of a person (--user-id, --anonymous-id)", cmdForget},
 		{"map", "map NDJSON events on stdin to Refersion payloads on stdout", cmdMap},
+		{"tail", "follow a running relay's outcomes (orders, cancels, dead letters) as they are settled", cmdTail},
 		{"health", "exit 0 if a running relay is ready (a container health check)", cmdHealth},
 		{"config", "print the effective configuration (secrets masked); fails if invalid", cmdConfig},
 		{"version", "print the version (also --version)", cmdVersion},

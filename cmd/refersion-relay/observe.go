@@ -26,7 +26,7 @@ func newLogger(o config.Observability, w io.Writer, secrets ...string) *slog.Log
 // logSecrets are the credentials in cfg, for newLogger to scrub.
 func logSecrets(cfg config.Config) []string {
 	s := []string{cfg.Refersion.PublicKey.Reveal(), cfg.Refersion.SecretKey.Reveal(),
-		cfg.Refersion.APIKey.Reveal(), cfg.Kafka.Password.Reveal()}
+		cfg.Refersion.APIKey.Reveal(), cfg.Kafka.Password.Reveal(), cfg.Observability.AdminToken.Reveal()}
 	if u, err := url.Parse(cfg.State.RedisURL.Reveal()); err == nil && u.User != nil {
 		if p, ok := u.User.Password(); ok {
 			s = append(s, p)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/refersion-relay/refersion-relay/config"
 	"github.com/refersion-relay/refersion-relay/deadletter"
+	"github.com/refersion-relay/refersion-relay/journal"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sink"
@@ -18,6 +19,11 @@ type relay struct {
 	pipeline *pipeline.Pipeline
 	sink     *sink.Refersion
 	closers  []func() error
+	// journal hears every settlement, for tail and the console; mapper
+	// and cancels are the pipeline's, for the console's replays.
+	journal *journal.Journal
+	mapper  *mapping.Mapper
+	cancels *sink.Canceller
 }
 
 // Close releases what buildRelay opened, in reverse order.
@@ -41,7 +47,7 @@ func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts 
 	if err != nil {
 		return nil, fmt.Errorf("mapping settings: %w", err)
 	}
-	r := &relay{}
+	r := &relay{mapper: m, journal: journal.New(journal.Options{Size: cfg.Observability.JournalSize, PII: cfg.Observability.LogPII, Secrets: logSecrets(cfg)})}
 	sinkOpts, err := in.sinkOptions(cfg.Refersion.URL)
 	if err != nil {
 		return nil, err
@@ -68,7 +74,7 @@ func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts 
 			r.Close()
 			return nil, err
 		}
-		cancels = c
+		cancels, r.cancels = c, c
 		r.closers = append(r.closers, func() error { c.Close(); return nil })
 	}
 
@@ -103,6 +109,7 @@ func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts 
 		RebalanceTimeout:   cfg.Kafka.RebalanceTimeout,
 		Logger:             log,
 		TracerProvider:     in.tracerProvider(),
+		Journal:            r.journal,
 	}, m, s, ids, dlq)
 	if err != nil {
 		r.Close()

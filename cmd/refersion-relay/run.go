@@ -51,10 +51,16 @@ func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	}
 	defer r.Close()
 
-	admin, err := startAdmin(cfg.Observability.AdminAddr, r, stores, tel.MetricsHandler())
+	oc, err := newConsole(cfg, r, stores, log)
 	if err != nil {
 		return err
 	}
+	defer oc.Close()
+	admin, err := startAdmin(cfg.Observability.AdminAddr, r, stores, tel.MetricsHandler(), oc.routes)
+	if err != nil {
+		return err
+	}
+	admin.srv.RegisterOnShutdown(oc.shutdown)
 	if cfg.Observability.Pprof {
 		addr, err := startPprof(cfg.Observability.PprofAddr)
 		if err != nil {
@@ -64,7 +70,7 @@ func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	}
 	log.Info("refersion-relay started", "version", version, "topic", cfg.Kafka.Topic, "group", cfg.Kafka.GroupID,
 		"dead_letter_topic", cfg.Kafka.DLQTopic, "destination", destination(cfg.Refersion.URL), "state", stateDescription(cfg.State),
-		"admin", admin.addr)
+		"admin", admin.addr, "console_actions", cfg.Observability.AdminToken.IsSet())
 	// Said at once on SIGTERM: the drain may take up to DRAIN_TIMEOUT, and
 	// nothing else is logged until it ends.
 	stopDrainLine := context.AfterFunc(ctx, func() {
@@ -92,7 +98,10 @@ It has no flags: every setting comes from the environment. Those a first run nee
                         or their _FILE forms)
   REFERSION_URL         the webhook (default Refersion's); a sandbox's for a test
   STATE_BACKEND         disk (default, in STATE_DIR), redis (REDIS_URL) or memory
-  ADMIN_ADDR            /healthz, /readyz and /metrics (default :9464)
+  ADMIN_ADDR            /healthz, /readyz, /metrics, the console at / and the journal
+                        that 'refersion-relay tail' follows (default :9464)
+  ADMIN_TOKEN           enables the console's replays (ADMIN_ADDR then defaults to
+                        127.0.0.1:9464)
   LOG_LEVEL, LOG_FORMAT debug|info|warn|error; json|text|auto
   DRAIN_TIMEOUT         time given to work in flight after SIGTERM (default 25s)
 
@@ -146,14 +155,16 @@ func stateDescription(s config.State) string {
 	return s.Backend
 }
 
-// adminServer serves /healthz, /readyz and /metrics.
+// adminServer serves /healthz, /readyz and /metrics, and the console and
+// the journal's stream (console.go).
 type adminServer struct {
 	srv  *http.Server
 	addr string
 }
 
-// startAdmin listens on addr and serves in the background. metrics may be nil.
-func startAdmin(addr string, r *relay, stores *state.Stores, metrics http.Handler) (*adminServer, error) {
+// startAdmin listens on addr and serves in the background. metrics may be
+// nil; routes add more handlers (the console's).
+func startAdmin(addr string, r *relay, stores *state.Stores, metrics http.Handler, routes ...func(*http.ServeMux)) (*adminServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
@@ -180,6 +191,9 @@ func startAdmin(addr string, r *relay, stores *state.Stores, metrics http.Handle
 	})
 	if metrics != nil {
 		mux.Handle("GET /metrics", metrics)
+	}
+	for _, add := range routes {
+		add(mux)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
