@@ -142,15 +142,15 @@ func (c *Console) servePage(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-// outcomeClass is the CSS class of an outcome: ok, bad or warn.
+// outcomeClass is the CSS class of an outcome's row: o-ok, o-bad or o-warn.
 func outcomeClass(outcome string, deadLettered bool) string {
 	switch {
 	case deadLettered, outcome == "unauthorized", outcome == "stopped":
-		return "bad"
+		return "o-bad"
 	case outcome == "skipped", outcome == "already_done", outcome == "nothing_to_cancel", outcome == "no_conversion", outcome == "replayed":
-		return "warn"
+		return "o-warn"
 	}
-	return "ok"
+	return "o-ok"
 }
 
 var funcs = template.FuncMap{

@@ -14,9 +14,9 @@
   }
 
   function outcomeClass(e) {
-    if (e.dead_lettered || e.outcome === 'unauthorized' || e.outcome === 'stopped') { return 'bad'; }
-    if (['skipped', 'already_done', 'nothing_to_cancel', 'no_conversion', 'replayed'].indexOf(e.outcome) >= 0) { return 'warn'; }
-    return 'ok';
+    if (e.dead_lettered || e.outcome === 'unauthorized' || e.outcome === 'stopped') { return 'o-bad'; }
+    if (['skipped', 'already_done', 'nothing_to_cancel', 'no_conversion', 'replayed'].indexOf(e.outcome) >= 0) { return 'o-warn'; }
+    return 'o-ok';
   }
 
   function clock(iso) {
@@ -68,7 +68,7 @@
     });
     es.addEventListener('lost', function (ev) {
       var l = JSON.parse(ev.data);
-      var tr = text('tr', null, 'warn');
+      var tr = text('tr', null, 'o-warn');
       var td = text('td', l.lost + ' outcomes came faster than this page could read them: see tail or the metrics');
       td.colSpan = 8;
       tr.appendChild(td);
