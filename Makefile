@@ -10,7 +10,7 @@ FUZZTIME  ?= 10m
 BENCH_COUNT ?= 3
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: build build-note run image test lint bench chaos fuzz tools deps deps-redis deps-promtool rules docs
+.PHONY: build build-note run image test lint bench chaos fuzz tools deps deps-redis deps-promtool deps-chromium rules docs
 
 # build writes bin/refersion-relay, the binary the README's examples run.
 build: build-note
@@ -44,15 +44,19 @@ lint: tools
 	cd deploy && PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
 
 # deps installs what the tests need beyond Go, once: redis-server, which the
-# redis backend's tests start for themselves, and promtool, which checks the
-# alert rules. Each script does nothing when its tool is on PATH.
-deps: deps-redis deps-promtool
+# redis backend's tests start for themselves, promtool, which checks the
+# alert rules, and Chromium, which the console's browser test drives headless.
+# Each script does nothing when its tool is there.
+deps: deps-redis deps-promtool deps-chromium
 
 deps-redis:
 	@bash .ci/ensure-redis.sh
 
 deps-promtool:
 	@bash .ci/ensure-promtool.sh
+
+deps-chromium:
+	@bash .ci/ensure-chromium.sh
 
 # rules checks the Prometheus alert rules and runs their unit tests.
 rules: deps-promtool
