@@ -106,7 +106,9 @@ func (c *Console) serveReplay(w http.ResponseWriter, r *http.Request) {
 		orderIDs[dls[i].Record.OrderID] = true
 	}
 	var out bytes.Buffer
+	began := time.Now()
 	sum, err := c.o.Replay(ctx, records, req.DryRun, &out)
+	took := time.Since(began)
 	resp := ReplayResponse{DryRun: req.DryRun, Summary: sum, Text: summaryText(sum, req.DryRun)}
 	if err != nil {
 		resp.Error = err.Error()
@@ -125,7 +127,8 @@ func (c *Console) serveReplay(w http.ResponseWriter, r *http.Request) {
 	}
 	c.mu.Unlock()
 	if !req.DryRun {
-		e := journal.Entry{Outcome: "replayed", Reason: fmt.Sprintf("console replay of %d dead letters: %s", len(ids), resp.Text)}
+		e := journal.Entry{Outcome: "replayed", LatencyMS: float64(took.Microseconds()) / 1000,
+			Reason: fmt.Sprintf("console replay of %d dead letters: %s", len(ids), resp.Text)}
 		if len(orderIDs) == 1 {
 			for id := range orderIDs {
 				e.OrderID = id
