@@ -26,6 +26,7 @@ type Config struct {
 	Retry      RetryConfig
 	Breaker    BreakerConfig
 	RateLimit  RateLimitConfig
+	Adaptive   AdaptiveConfig
 }
 
 // RetryConfig bounds the one retry layer: exponential backoff with full

@@ -7,6 +7,8 @@
 //	idempotent  claims the order_id in a store.Sent; skips an order already sent
 //	ratelimit   waits for a token (orders per second, off by default)
 //	retry       the only retry layer: backoff with full jitter, Retry-After
+//	adaptive    adaptive concurrency: requests in flight limited to what
+//	            Refersion keeps up with (Config.Adaptive; off when Max is 0)
 //	breaker     circuit breaker (gobreaker) around each request
 //	http        one POST; classify turns the response into an outcome; each
 //	            POST is a client span and an Attempt (observe.go)
@@ -39,9 +41,10 @@ type Sink interface {
 
 // Refersion is the Sink New builds. Safe for concurrent use.
 type Refersion struct {
-	head    Sink
-	client  *http.Client
-	breaker *breakerSink
+	head     Sink
+	client   *http.Client
+	breaker  *breakerSink
+	adaptive *adaptiveSink // nil when off
 }
 
 // Send implements Sink. Its errors, by failure.Kind:
@@ -69,6 +72,15 @@ type Refersion struct {
 // Refersion's side, which is not documented.
 func (r *Refersion) Send(ctx context.Context, o mapping.Order) error {
 	return r.head.Send(ctx, o)
+}
+
+// ConcurrencyLimit is adaptive concurrency's current limit of requests in
+// flight, or 0 when adaptation is off.
+func (r *Refersion) ConcurrencyLimit() int {
+	if r.adaptive == nil {
+		return 0
+	}
+	return r.adaptive.Limit()
 }
 
 // BreakerState is the circuit breaker's state now, for readiness reports.
@@ -131,7 +143,13 @@ func New(cfg Config, store store.Sent, opts ...Option) (*Refersion, error) {
 	}
 	var s Sink = newHTTPSender(cfg, o.client, newAttemptRecorder(cfg.Endpoint, o.tracerProvider, o.attempts))
 	br := newBreaker(s, cfg.Breaker, o.logger, o.observer)
-	s = newRetry(br, cfg.Retry, o.logger)
+	s = br
+	var ad *adaptiveSink
+	if cfg.Adaptive.Max > 0 {
+		ad = newAdaptive(s, cfg.Adaptive)
+		s = ad
+	}
+	s = newRetry(s, cfg.Retry, o.logger)
 	if cfg.RateLimit.PerSecond > 0 {
 		s = newRateLimit(s, cfg.RateLimit)
 	}
@@ -139,5 +157,5 @@ func New(cfg Config, store store.Sent, opts ...Option) (*Refersion, error) {
 		s = &ledgerSink{next: s, ledger: o.ledger, log: o.logger}
 	}
 	s = newIdempotent(s, store, cfg.ClaimLease, o.logger)
-	return &Refersion{head: s, client: o.client, breaker: br}, nil
+	return &Refersion{head: s, client: o.client, breaker: br, adaptive: ad}, nil
 }
