@@ -128,7 +128,7 @@ func (c *Console) serveReplay(w http.ResponseWriter, r *http.Request) {
 	c.mu.Unlock()
 	if !req.DryRun {
 		e := journal.Entry{Outcome: "replayed", LatencyMS: float64(took.Microseconds()) / 1000,
-			Reason: fmt.Sprintf("console replay of %d dead letters: %s", len(ids), resp.Text)}
+			Reason: fmt.Sprintf("console replay of %d dead letter%s: %s", len(ids), plural(len(ids)), resp.Text)}
 		if len(orderIDs) == 1 {
 			for id := range orderIDs {
 				e.OrderID = id
@@ -174,4 +174,11 @@ func summaryText(s replay.Summary, dryRun bool) string {
 	}
 	return fmt.Sprintf("delivered %d, skipped as already sent %d, repeated %d, still invalid %d, failed again %d (back on the dead-letter topic: %d); identity changes %d, dropped %d",
 		s.Delivered, s.Skipped, s.Repeated, s.StillInvalid, s.FailedAgain, s.Requeued, s.Identities, s.Ignored)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

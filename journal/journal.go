@@ -121,8 +121,8 @@ func (j *Journal) Add(e Entry) uint64 {
 	// Copies, masked: the strings may point into a whole Kafka message,
 	// which the ring must not keep alive.
 	e.OrderID = j.mask.Text(strings.Clone(e.OrderID))
-	e.Body = j.mask.Text(cut(e.Body, j.bodyMax))
-	e.Reason = j.mask.Text(cut(e.Reason, j.bodyMax))
+	e.Body = j.mask.Text(cut(strings.TrimSpace(e.Body), j.bodyMax))
+	e.Reason = j.mask.Text(cut(strings.TrimSpace(e.Reason), j.bodyMax))
 	j.mu.Lock()
 	e.Seq = j.next
 	j.next++

@@ -134,11 +134,12 @@ func tailLine(e journal.Entry, color bool) string {
 	if e.Outcome != "replayed" {
 		parts = append(parts, fmt.Sprintf("p%d@%d", e.Partition, e.Offset))
 	}
+	oneLine := strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
 	if e.Reason != "" {
-		parts = append(parts, e.Reason)
+		parts = append(parts, oneLine.Replace(e.Reason))
 	}
 	if e.Body != "" {
-		parts = append(parts, e.Body)
+		parts = append(parts, oneLine.Replace(e.Body))
 	}
 	if e.TraceID != "" {
 		parts = append(parts, "trace "+e.TraceID)
