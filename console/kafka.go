@@ -117,7 +117,8 @@ func (k KafkaDeadLetters) List(ctx context.Context, limit int) (Listing, error) 
 	return l, nil
 }
 
-// Get implements DeadLetters.
+// Get implements DeadLetters: one reader per partition, reading on from one
+// record to the next when they are close, seeking otherwise.
 func (k KafkaDeadLetters) Get(ctx context.Context, ids []RecordID) ([]DeadLetter, error) {
 	first, end, err := k.offsets(ctx)
 	if errors.Is(err, errNoTopic) {
@@ -126,32 +127,63 @@ func (k KafkaDeadLetters) Get(ctx context.Context, ids []RecordID) ([]DeadLetter
 	if err != nil {
 		return nil, err
 	}
-	out := make([]DeadLetter, 0, len(ids))
+	byPartition := map[int][]int64{}
 	for _, id := range ids {
 		if e, ok := end[id.Partition]; !ok || id.Offset < first[id.Partition] || id.Offset >= e {
 			return nil, fmt.Errorf("record %s is not in %s", id, k.Topic)
 		}
-		var got *DeadLetter
-		err := k.read(ctx, id.Partition, id.Offset, func(m kafka.Message) (bool, error) {
-			if m.Offset != id.Offset {
-				return false, fmt.Errorf("record %s is no longer in %s (retention)", id, k.Topic)
+		byPartition[id.Partition] = append(byPartition[id.Partition], id.Offset)
+	}
+	got := map[RecordID]DeadLetter{}
+	for p, offsets := range byPartition {
+		slices.Sort(offsets)
+		if err := k.readAt(ctx, p, slices.Compact(offsets), got); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]DeadLetter, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, got[id])
+	}
+	return out, nil
+}
+
+// readAt reads the records of partition at offsets (ascending) into got.
+func (k KafkaDeadLetters) readAt(ctx context.Context, partition int, offsets []int64, got map[RecordID]DeadLetter) error {
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: k.Brokers, Topic: k.Topic, Partition: partition, Dialer: k.Dialer,
+		MaxWait: 250 * time.Millisecond, MaxBytes: 8 << 20})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	next := int64(-1) // the offset the reader reads next
+	for _, want := range offsets {
+		if next < 0 || want < next || want-next > 1000 { // far: seek; near: read on
+			if err := r.SetOffset(want); err != nil {
+				return err
+			}
+		}
+		for {
+			m, err := r.FetchMessage(ctx)
+			if err != nil {
+				return fmt.Errorf("reading %s partition %d: %w", k.Topic, partition, err)
+			}
+			next = m.Offset + 1
+			if m.Offset < want {
+				continue
+			}
+			id := RecordID{partition, want}
+			if m.Offset > want {
+				return fmt.Errorf("record %s is no longer in %s (retention)", id, k.Topic)
 			}
 			d, err := deadletter.Parse(m)
 			if err != nil {
-				return false, fmt.Errorf("record %s: %w", id, err)
+				return fmt.Errorf("record %s: %w", id, err)
 			}
-			got = &DeadLetter{ID: id, Time: m.Time, Record: d}
-			return false, nil
-		})
-		if err != nil {
-			return nil, err
+			got[id] = DeadLetter{ID: id, Time: m.Time, Record: d}
+			break
 		}
-		if got == nil {
-			return nil, fmt.Errorf("record %s not found in %s", id, k.Topic)
-		}
-		out = append(out, *got)
 	}
-	return out, nil
+	return nil
 }
 
 // read calls fn with the messages of partition from offset on, while fn

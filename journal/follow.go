@@ -30,6 +30,11 @@ type FollowOptions struct {
 	// Notice, if not nil, hears what a reader should know of besides the
 	// entries: entries lost because the follower fell behind, reconnections.
 	Notice func(msg string)
+	// Idle is how long a stream may stay silent before it is taken for
+	// dead and reconnected (default 45s; the server writes a keepalive
+	// every 15s), so that a connection lost without a word (a dropped
+	// port-forward, a sleeping laptop) does not hang the follower.
+	Idle time.Duration
 }
 
 // ErrNoJournal means the admin server answered 404 at StreamPath: a relay
@@ -50,6 +55,10 @@ func Follow(ctx context.Context, base string, o FollowOptions, fn func(Entry) er
 	if notice == nil {
 		notice = func(string) {}
 	}
+	idle := o.Idle
+	if idle <= 0 {
+		idle = 45 * time.Second
+	}
 	var epoch string
 	var seq uint64
 	connected, wait := false, 250*time.Millisecond
@@ -69,6 +78,10 @@ func Follow(ctx context.Context, base string, o FollowOptions, fn func(Entry) er
 			q.Set("since", strconv.FormatUint(seq, 10))
 		}
 		err := func() error {
+			ctx, cancel := context.WithCancelCause(ctx)
+			defer cancel(nil)
+			silent := time.AfterFunc(idle, func() { cancel(fmt.Errorf("no word from the relay for %v", idle)) })
+			defer silent.Stop()
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+StreamPath+"?"+q.Encode(), nil)
 			if err != nil {
 				return err
@@ -90,7 +103,7 @@ func Follow(ctx context.Context, base string, o FollowOptions, fn func(Entry) er
 				notice("following again")
 			}
 			connected, wait = true, 250*time.Millisecond
-			return readEvents(resp.Body, func(event string, data []byte) error {
+			err = readEvents(resp.Body, func() { silent.Reset(idle) }, func(event string, data []byte) error {
 				switch event {
 				case "hello":
 					var h struct {
@@ -121,6 +134,10 @@ func Follow(ctx context.Context, base string, o FollowOptions, fn func(Entry) er
 				}
 				return nil
 			})
+			if cause := context.Cause(ctx); err != nil && cause != nil && cause != context.Canceled {
+				return cause
+			}
+			return err
 		}()
 		var fnErr *callbackError
 		switch {
@@ -158,14 +175,16 @@ type callbackError struct{ err error }
 
 func (e *callbackError) Error() string { return e.err.Error() }
 
-// readEvents parses a text/event-stream body and calls fn for each event.
-// It returns nil at the end of the body.
-func readEvents(r io.Reader, fn func(event string, data []byte) error) error {
+// readEvents parses a text/event-stream body and calls fn for each event,
+// and alive for each line (keepalives included). It returns nil at the end
+// of the body.
+func readEvents(r io.Reader, alive func(), fn func(event string, data []byte) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
 	var event string
 	var data []byte
 	for sc.Scan() {
+		alive()
 		line := sc.Text()
 		if line == "" {
 			if data != nil {

@@ -225,3 +225,45 @@ func TestFollowErrors(t *testing.T) {
 		t.Errorf("fn's error: %v, want it returned", err)
 	}
 }
+
+// A stream that goes silent (no keepalive) is taken for dead and resumed.
+func TestFollowReconnectsASilentStream(t *testing.T) {
+	var mu sync.Mutex
+	connections := 0
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		connections++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "event: hello\ndata: {\"epoch\":\"e\",\"next\":1,\"size\":1}\n\n")
+		w.(http.Flusher).Flush()
+		select { // then nothing, as a connection lost without a word
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := &collector{}
+	errc := make(chan error, 1)
+	go func() {
+		errc <- journal.Follow(ctx, srv.URL, journal.FollowOptions{Follow: true, Idle: 50 * time.Millisecond, Notice: c.notice}, c.add)
+	}()
+	waitFor(t, "a second connection", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return connections >= 2
+	})
+	cancel()
+	if err := <-errc; err != nil {
+		t.Error(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.notices) == 0 || !strings.Contains(c.notices[0], "no word from the relay") {
+		t.Errorf("notices %q", c.notices)
+	}
+}
