@@ -39,8 +39,9 @@ func newCancels() *cancels {
 	return &cancels{accepted: map[string]map[string]int64{}, cancelled: map[string]map[string]int64{}}
 }
 
-// recordOrder notes an accepted paid order's units per sku (a duplicate
-// order_id replaces them, as Refersion keeps one conversion per order).
+// recordOrder notes an accepted paid order's units per sku. A duplicate
+// order_id changes nothing: Refersion keeps one conversion per order, and
+// what was cancelled of it stays cancelled.
 func (c *cancels) recordOrder(body []byte) {
 	var o struct {
 		OrderID string `json:"order_id"`
@@ -62,7 +63,9 @@ func (c *cancels) recordOrder(body []byte) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.accepted[o.OrderID] = units
+	if _, dup := c.accepted[o.OrderID]; !dup {
+		c.accepted[o.OrderID] = units
+	}
 }
 
 // SetAPIDown starts or ends an outage of the REST API alone (503 to every
