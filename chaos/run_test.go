@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -115,6 +116,18 @@ func drive(ctx context.Context, bin string, w *harness.World, s scenario, env []
 			return err
 		}
 	}
+	rejected := 0 // dead-lettered by the wrong path: replayed at the end
+	if s.wrong {
+		dls, err := w.DeadLetters(ctx)
+		if err != nil {
+			return err
+		}
+		for _, d := range dls {
+			if d.Reason == deadletter.ReasonRejected {
+				rejected++
+			}
+		}
+	}
 	for _, at := range killPoints(rnd, s.kills, len(w.Valid)) {
 		rl, err := harness.Start(bin, w.Env(env...))
 		if err != nil {
@@ -151,9 +164,22 @@ func drive(ctx context.Context, bin string, w *harness.World, s scenario, env []
 	}
 	done := func() bool {
 		got, err := w.Accepted()
-		return err == nil && len(got) >= len(w.Valid) && w.Lag() == 0
+		return err == nil && len(got) >= len(w.Valid)-rejected && w.Lag() == 0
 	}
-	return harness.WaitFor(time.Until(deadline(ctx)), "the whole stream", done, rl)
+	if err := harness.WaitFor(time.Until(deadline(ctx)), "the whole stream", done, rl); err != nil || rejected == 0 {
+		return err
+	}
+	// What the wrong path dead-lettered is replayed, as an operator would,
+	// with the relay stopped (the disk state is one process's).
+	if err := rl.Stop(30 * time.Second); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, bin, "replay", "--reason", deadletter.ReasonRejected)
+	cmd.Env = w.Env(env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("replay of the rejected orders: %v\n%s", err, out)
+	}
+	return nil
 }
 
 func deadline(ctx context.Context) time.Time {
@@ -189,7 +215,7 @@ func measure(ctx context.Context, w *harness.World, r *row) {
 	}
 	total := 0
 	for reason, n := range r.deadLettered {
-		if reason != deadletter.ReasonRejected {
+		if reason != deadletter.ReasonRejected && reason != deadletter.ReasonUndelivered || r.scenario.poison && reason == deadletter.ReasonUndelivered {
 			total += n
 		}
 	}

@@ -84,7 +84,7 @@ func TestVersion(t *testing.T) {
 // variables a first run needs (real ones) and points to config --markdown.
 func TestRunHelpListsTheEnvironment(t *testing.T) {
 	_, stdout, _ := runCLI(t, "run", "--help")
-	if strings.Contains(stdout, "Flags:") || !strings.Contains(stdout, "config --markdown") {
+	if strings.Contains(stdout, "Flags:\n\n") || strings.HasSuffix(strings.TrimSpace(stdout), "Flags:") || !strings.Contains(stdout, "config --markdown") {
 		t.Errorf("run --help:\n%s", stdout)
 	}
 	names := regexp.MustCompile(`(?m)^  ([A-Z_]+)`).FindAllStringSubmatch(stdout, -1)

@@ -16,10 +16,12 @@ import (
 	"github.com/refersion-relay/refersion-relay/config"
 	"github.com/refersion-relay/refersion-relay/state"
 	"github.com/refersion-relay/refersion-relay/telemetry"
+	"github.com/segmentio/kafka-go"
 )
 
 func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("run", runSynopsis, stdout)
+	acceptNew := fs.Bool("accept-new-state", false, "start on a sent-order store that is new although the consumer group has committed offsets (STATE_ACCEPT_NEW): orders read again may be sent again")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -45,6 +47,19 @@ func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		return err
 	}
 	defer stores.Close()
+	if cfg.State.Backend != "memory" { // memory state is new on every start, by design
+		_, transport, err := cfg.Kafka.Clients()
+		if err != nil {
+			return err
+		}
+		kc := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Timeout: 10 * time.Second}
+		if transport != nil {
+			kc.Transport = transport
+		}
+		if err := stores.CheckNew(ctx, state.KafkaGroup(kc, cfg.Kafka.Topic, cfg.Kafka.GroupID), cfg.State.AcceptNew || *acceptNew); err != nil {
+			return err
+		}
+	}
 	r, err := buildRelay(cfg, stores, log, withTelemetry(tel))
 	if err != nil {
 		return err
@@ -90,7 +105,7 @@ func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 const runSynopsis = `run
 
 Consumes KAFKA_TOPIC and delivers its orders to Refersion until SIGTERM or SIGINT.
-It has no flags: every setting comes from the environment. Those a first run needs:
+Every setting comes from the environment (one flag below says yes to a new state store). Those a first run needs:
 
   KAFKA_BROKERS         comma list of bootstrap brokers, host:port
   KAFKA_TOPIC           topic of Segment events; it must exist
