@@ -138,6 +138,7 @@ type Observability struct {
 // Pipeline is how many messages are worked on at once and how shutdown drains.
 type Pipeline struct {
 	Concurrency    int           `envconfig:"PIPELINE_CONCURRENCY" default:"64" desc:"Messages in flight at once across all partitions."`
+	Adaptive       bool          `envconfig:"PIPELINE_ADAPTIVE" default:"true" desc:"Adaptive concurrency: requests in flight to Refersion grow while its latency holds and back off on 429/503 or rising latency, up to PIPELINE_CONCURRENCY. false keeps PIPELINE_CONCURRENCY fixed."`
 	DrainTimeout   time.Duration `envconfig:"DRAIN_TIMEOUT" default:"25s" desc:"On SIGTERM, time given to in-flight orders before exit; unfinished ones are redone after restart."`
 	PoisonAttempts int           `envconfig:"PIPELINE_POISON_ATTEMPTS" default:"10" desc:"An order Refersion keeps failing (5xx, timeouts) while accepting others is dead-lettered as undelivered after this many redos and PIPELINE_POISON_AFTER; an outage never dead-letters."`
 	PoisonAfter    time.Duration `envconfig:"PIPELINE_POISON_AFTER" default:"2m" desc:"Least time an order is redone before it can be dead-lettered as undelivered (see PIPELINE_POISON_ATTEMPTS)."`

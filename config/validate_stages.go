@@ -90,6 +90,15 @@ func (r Refersion) SinkConfig() sink.Config {
 	}
 }
 
+// AdaptiveConfig is the sink's adaptive concurrency for these settings:
+// capped by PIPELINE_CONCURRENCY, off when PIPELINE_ADAPTIVE is false.
+func (p Pipeline) AdaptiveConfig() sink.AdaptiveConfig {
+	if !p.Adaptive {
+		return sink.AdaptiveConfig{}
+	}
+	return sink.AdaptiveConfig{Max: p.Concurrency}
+}
+
 func (m Mapping) check() []error {
 	var errs []error
 	if len(m.OrderEvents) == 0 {

@@ -132,7 +132,7 @@ func userAgent() string { return "refersion-relay/" + version }
 // the built-in ones.
 func buildSink(cfg config.Config, stores *state.Stores, log *slog.Logger, extra ...sink.Option) (*sink.Refersion, error) {
 	sc := cfg.Refersion.SinkConfig()
-	sc.UserAgent = userAgent()
+	sc.UserAgent, sc.Adaptive = userAgent(), cfg.Pipeline.AdaptiveConfig()
 	s, err := sink.New(sc, stores.Sent, append([]sink.Option{sink.WithLogger(log)}, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("refersion settings: %w", err)
