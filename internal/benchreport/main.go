@@ -28,6 +28,8 @@ var suites = []suite{
 	{"mapping", []string{"test", "./mapping", "-run", "^$", "-bench", "Stream", "-benchmem", "-cpu", "1"}},
 	{"end to end", []string{"test", "./e2e", "-run", "^$", "-bench", "EndToEnd|BareConsumer|DeliveryLatency", "-benchtime", "1x"}},
 	{"state", []string{"test", "./state/memory", "./state/disk", "./state/redisstore", "-run", "^$", "-bench", ".", "-benchtime", "1s"}},
+	{"journal", []string{"test", "./journal", "-run", "^$", "-bench", "Settled", "-benchmem", "-benchtime", "1s"}},
+	{"journal in the pipeline", []string{"test", "./pipeline", "-run", "^$", "-bench", "PipelineJournal", "-benchtime", "1x"}},
 }
 
 func main() {
@@ -160,6 +162,22 @@ func render(r map[string]map[string][]float64, commands []string, count int) str
 		p("| %s | %.0f | %.0f | %.0f | %.0f | %.0f |\n", be.label, get(r, i+"Identify", "identifies/s"), get(r, i+"IdentifyParallel", "identifies/s"),
 			get(r, i+"Lookup", "lookups/s"), get(r, s+"Claim", "claims/s"), get(r, s+"ClaimParallel", "claims/s"))
 	}
+	p("\n## Journal (tail and the console)\n\nWhat the pipeline pays per settlement with the journal always on: mask, copy, one short critical section.\n\n")
+	p("| settlement | ns | allocs | bytes |\n|---|---|---|---|\n")
+	for _, row := range []struct{ label, name string }{
+		{"delivered order", "journal.BenchmarkSettled"},
+		{"rejection with Refersion's answer (masked, cut)", "journal.BenchmarkSettledRejected"},
+		{"delivered, every core at once", "journal.BenchmarkSettledParallel"},
+		{"delivered, with a follower (tail or the console open)", "journal.BenchmarkSettledFollowed"},
+	} {
+		p("| %s | %.0f | %.0f | %.0f |\n", row.label, get(r, row.name, "ns/op"), get(r, row.name, "allocs/op"), get(r, row.name, "B/op"))
+	}
+	off, on := get(r, "pipeline.BenchmarkPipelineJournal/journal=off", "events/s"), get(r, "pipeline.BenchmarkPipelineJournal/journal=on", "events/s")
+	p("\nThe pipeline alone (in process, broker and sandbox on loopback, 200,000 events): %.0f events/s without the journal, %.0f with it", off, on)
+	if off > 0 {
+		p(" (%+.1f%%, within the runs' noise unless larger than a few percent)", 100*(on-off)/off)
+	}
+	p(".\n")
 	p("\n## Commands\n\n```sh\n%s\n```\n", strings.Join(commands, "\n"))
 	return b.String()
 }
