@@ -1,10 +1,8 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/failure"
+	"github.com/refersion-relay/refersion-relay/internal/syncbuf"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/state/memory"
 	"github.com/refersion-relay/refersion-relay/store"
@@ -88,9 +87,8 @@ func TestEveryEventOfAMessageIsSettledAndCounted(t *testing.T) {
 	})
 	dlq := &dlqRecorder{}
 	p := newTestPipeline(t, s, memory.NewIdentities(memory.Options{}), dlq)
-	var logs bytes.Buffer
-	var logMu sync.Mutex
-	p.log = slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var logs syncbuf.Buffer
+	p.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	pt := feed(t, p,
 		`{"type":"page"}{"type":"identify","userId":"u","traits":{"email":"e@example.com"}}`+"\n"+testOrder+` junk`,
 		`{"type":"identify"}`,
@@ -110,9 +108,7 @@ func TestEveryEventOfAMessageIsSettledAndCounted(t *testing.T) {
 	if got := dlq.reasons(); len(got) != len(want) || got[deadletter.ReasonMalformed] != 2 || got[deadletter.ReasonIdentity] != 1 {
 		t.Errorf("dead letters %v, want %v", got, want)
 	}
-	logMu.Lock()
 	out := logs.String()
-	logMu.Unlock()
 	if strings.Count(out, "msg=dead-lettered") != 3 || strings.Count(out, "msg=\"order delivered\"") != 1 || strings.Contains(out, "e@example.com") {
 		t.Errorf("one line per dead letter and per delivered order, no email:\n%s", out)
 	}
@@ -205,15 +201,4 @@ func TestAnOrderHeldByAnotherSenderDoesNotPause(t *testing.T) {
 	if paused || p.Stats().Delivered != 1 {
 		t.Errorf("paused %v, stats %+v", paused, p.Stats())
 	}
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }

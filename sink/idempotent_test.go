@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/failure"
+	"github.com/refersion-relay/refersion-relay/internal/syncbuf"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/sink/sinktest"
@@ -387,7 +388,7 @@ func TestALongSendKeepsItsClaimByRenewingIt(t *testing.T) {
 // other sender's now.
 func TestAClaimLostMidSendStopsTheAttempts(t *testing.T) {
 	ws := newWatchedStore()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	next := sinkFunc(func(ctx context.Context) error {
 		ws.lose.Store(true)
@@ -411,7 +412,7 @@ func TestAClaimLostMidSendStopsTheAttempts(t *testing.T) {
 // line when it starts and one when it ends, not a line per order.
 func TestAStoreOutageIsLoggedOncePerChangeNotPerOrder(t *testing.T) {
 	ws := newWatchedStore()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	s := sink.NewIdempotent(&scripted{}, ws, time.Minute, log)
 	const orders = 50
@@ -440,22 +441,4 @@ func TestAStoreOutageIsLoggedOncePerChangeNotPerOrder(t *testing.T) {
 			t.Fatalf("order %d not recorded after the outage: %v", i, c.Status)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a handler's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

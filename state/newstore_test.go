@@ -14,6 +14,7 @@ import (
 
 	"github.com/refersion-relay/refersion-relay/broker"
 	"github.com/refersion-relay/refersion-relay/config"
+	"github.com/refersion-relay/refersion-relay/internal/syncbuf"
 	"github.com/refersion-relay/refersion-relay/state"
 	"github.com/refersion-relay/refersion-relay/state/disk"
 	"github.com/refersion-relay/refersion-relay/state/statetest"
@@ -25,7 +26,7 @@ func group(committed bool) state.Group {
 }
 
 // openLogged opens cfg's stores with a logger into logs.
-func openLogged(t *testing.T, cfg config.State, logs *syncBuffer, opts ...state.Option) *state.Stores {
+func openLogged(t *testing.T, cfg config.State, logs *syncbuf.Buffer, opts ...state.Option) *state.Stores {
 	t.Helper()
 	s, err := state.Open(context.Background(), cfg, append(opts, state.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))...)
 	if err != nil {
@@ -58,7 +59,7 @@ func TestCheckNewRefusesALostDiskStore(t *testing.T) {
 	cfg := stateConfig("disk")
 	cfg.Dir = t.TempDir()
 	path := filepath.Join(cfg.Dir, disk.SentFile)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 
 	// First start: the group has no offsets yet, so the store is adopted.
 	s := openLogged(t, cfg, &logs)
@@ -119,7 +120,7 @@ func TestCheckNewRefusesARedisThatLostTheStore(t *testing.T) {
 	srv := statetest.StartRedis(t)
 	cfg := stateConfig("redis")
 	cfg.RedisURL = config.NewURL(srv.URL())
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	s := openLogged(t, cfg, &logs)
 	if err := s.CheckNew(ctx, group(false), false); err != nil {
 		t.Fatal(err)
@@ -139,7 +140,7 @@ func TestCheckNewWaitsForRedis(t *testing.T) {
 	srv := statetest.StartRedis(t)
 	cfg := stateConfig("redis")
 	cfg.RedisURL = config.NewURL(srv.URL())
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	s := openLogged(t, cfg, &logs)
 	logs.Take()
 	srv.Stop()
@@ -165,7 +166,7 @@ func TestCheckNewWaitsForRedis(t *testing.T) {
 // offsets, unless accepted.
 func TestCheckNewOnMemory(t *testing.T) {
 	ctx := context.Background()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	s := openLogged(t, stateConfig("memory"), &logs)
 	wantRefused(t, s.CheckNew(ctx, group(true), false), "STATE_BACKEND=memory")
 	if err := s.CheckNew(ctx, group(true), true); err != nil {
@@ -218,7 +219,7 @@ func TestOpenLogsTheAbsoluteStateDir(t *testing.T) {
 	t.Chdir(root)
 	cfg := stateConfig("disk")
 	cfg.Dir = "./refersion-relay-state"
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	s := openLogged(t, cfg, &logs)
 	abs := filepath.Join(root, "refersion-relay-state")
 	if real, err := filepath.EvalSymlinks(root); err == nil && s.Dir != abs {

@@ -1,41 +1,21 @@
 package state_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/config"
 	"github.com/refersion-relay/refersion-relay/failure"
+	"github.com/refersion-relay/refersion-relay/internal/syncbuf"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/state"
 	"github.com/refersion-relay/refersion-relay/state/statetest"
 	"github.com/refersion-relay/refersion-relay/store"
 )
-
-// syncBuffer is a bytes.Buffer safe for a handler's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Take() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	defer s.b.Reset()
-	return s.b.String()
-}
 
 // A redis outage under the stores Open built: every call fails as a
 // store_unavailable naming the redis store, the redis client's own lines
@@ -46,7 +26,7 @@ func TestRedisOutageGoesThroughTheLogger(t *testing.T) {
 	srv := statetest.StartRedis(t, "--requirepass", password)
 	cfg := stateConfig("redis")
 	cfg.RedisURL = config.NewURL("redis://:" + password + "@" + strings.TrimPrefix(srv.URL(), "redis://"))
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	s, err := state.Open(context.Background(), cfg, state.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
 	if err != nil {
 		t.Fatal(err)

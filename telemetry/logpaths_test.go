@@ -1,7 +1,6 @@
 package telemetry_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,10 +8,10 @@ import (
 	"net/http/httptest"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/refersion-relay/refersion-relay/internal/syncbuf"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/sink"
@@ -21,27 +20,9 @@ import (
 	"github.com/refersion-relay/refersion-relay/telemetry"
 )
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a server.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestRecoveredPanicLeaksNothing(t *testing.T) {
 	for _, level := range []string{"debug", "error"} {
-		var buf syncBuffer
+		var buf syncbuf.Buffer
 		log := telemetry.NewLogger(&buf, level, "json", false, publicKey, secretKey)
 
 		// A panic recovered by the relay's own code.
@@ -86,7 +67,7 @@ func TestSinkErrorPathsLeakNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Close()
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	log := telemetry.NewLogger(&buf, "debug", "text", false, publicKey, secretKey, wrongPublic, wrongSecret)
 
 	send := func(keys sink.Keys, o func(string) mapping.Order) {

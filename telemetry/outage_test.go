@@ -10,6 +10,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/refersion-relay/refersion-relay/internal/syncbuf"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/sink/sinktest"
@@ -69,7 +70,7 @@ func TestOutageShowsInAttemptsAndBreakerState(t *testing.T) {
 }
 
 func TestLagUnavailableReportsNoSeriesAndLogsOnce(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	tel, err := telemetry.Setup(context.Background(), telemetry.Options{Logger: telemetry.NewLogger(&logs, "info", "json", false)})
 	if err != nil {
 		t.Fatal(err)

@@ -7,10 +7,10 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/refersion-relay/refersion-relay/internal/syncbuf"
 	"github.com/refersion-relay/refersion-relay/journal"
 )
 
@@ -76,7 +76,7 @@ func TestTailFollowsUntilInterrupted(t *testing.T) {
 	addr := serveJournal(t, j)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- cmdTail(ctx, []string{"--addr", addr, "--json"}, nil, out, out) }()
 	// Entries added once tail is connected (it subscribes on connecting;
@@ -107,22 +107,4 @@ func TestTailErrors(t *testing.T) {
 	if code, _, stderr := runCLI(t, "tail", "--addr", "127.0.0.1:1", "--no-follow"); code != 1 || !strings.Contains(stderr, "is the relay running") {
 		t.Errorf("nothing listening: exit %d: %s", code, stderr)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,34 +1,16 @@
 package redisstore
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/refersion-relay/refersion-relay/internal/syncbuf"
 )
 
-// syncBuffer is a bytes.Buffer safe for the handler's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newTestLog(out *syncBuffer, now *time.Time) *clientLog {
+func newTestLog(out *syncbuf.Buffer, now *time.Time) *clientLog {
 	l := &clientLog{now: func() time.Time { return *now }}
 	l.out.Store(slog.New(slog.NewTextHandler(out, nil)))
 	return l
@@ -36,7 +18,7 @@ func newTestLog(out *syncBuffer, now *time.Time) *clientLog {
 
 func TestClientLogWritesOneLinePerChangeOfState(t *testing.T) {
 	ctx := context.Background()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	now := time.Unix(1000, 0)
 	l := newTestLog(&out, &now)
 
@@ -78,7 +60,7 @@ func TestClientLogWritesOneLinePerChangeOfState(t *testing.T) {
 
 func TestClientLogHidesPasswords(t *testing.T) {
 	ctx := context.Background()
-	var out syncBuffer
+	var out syncbuf.Buffer
 	now := time.Unix(0, 0)
 	l := newTestLog(&out, &now)
 	l.addSecret("hunter2-secret")
@@ -93,7 +75,7 @@ func TestClientLogHidesPasswords(t *testing.T) {
 }
 
 func TestClientLogDefaultsToSlogDefault(t *testing.T) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	saved := slog.Default()
 	defer slog.SetDefault(saved)
 	slog.SetDefault(slog.New(slog.NewTextHandler(&out, nil)))

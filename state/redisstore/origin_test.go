@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/failure"
+	"github.com/refersion-relay/refersion-relay/internal/syncbuf"
 	"github.com/refersion-relay/refersion-relay/state/redisstore"
 	"github.com/refersion-relay/refersion-relay/state/statetest"
 	"github.com/refersion-relay/refersion-relay/store"
@@ -107,7 +108,7 @@ func TestClaimsStopWhenTheServerLosesTheStore(t *testing.T) {
 	for _, how := range []string{"restarted", "flushed"} {
 		t.Run(how, func(t *testing.T) {
 			srv := statetest.StartRedis(t)
-			var logs syncBuffer
+			var logs syncbuf.Buffer
 			redisstore.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
 			t.Cleanup(func() { redisstore.SetLogger(nil) })
 			c := srv.Client(t)

@@ -1,13 +1,11 @@
 package redisstore_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/refersion-relay/refersion-relay/failure"
+	"github.com/refersion-relay/refersion-relay/internal/syncbuf"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/state/redisstore"
 	"github.com/refersion-relay/refersion-relay/state/statetest"
@@ -144,25 +143,6 @@ func everything(t *testing.T, c *goredis.Client) string {
 	return b.String()
 }
 
-// syncBuffer is a bytes.Buffer safe for a handler's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Take() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	defer s.b.Reset()
-	return s.b.String()
-}
-
 // every method of both stores, each as one call.
 func every(ids *redisstore.Identities, sent *redisstore.Sent) map[string]func(ctx context.Context) error {
 	claim := store.Claim{OrderID: "o-1", Status: store.Claimed, Token: "t"}
@@ -188,7 +168,7 @@ func TestServerDownIsStoreUnavailable(t *testing.T) {
 	c := goredis.NewClient(o)
 	defer c.Close()
 	ids, sent := redisstore.NewIdentities(c, opts()), redisstore.NewSent(c, opts())
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	redisstore.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
 	defer redisstore.SetLogger(nil)
 	if err := ids.Ping(context.Background()); err != nil { // ends an outage an earlier test left
