@@ -79,22 +79,9 @@ func NewCanceller(cfg Config, sent store.Sent, ledger store.Ledger, opts ...Opti
 		return nil, errors.New("sink.NewCanceller: the sent-order store and the ledger are required")
 	}
 	cfg = cfg.withDefaults()
-	o := options{}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.client == nil {
-		o.client = newClient(cfg)
-	}
-	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
-	}
-	var s Sink = newHTTPSender(cfg, o.client, newAttemptRecorder(cfg.Endpoint, o.tracerProvider, o.attempts)).withBody(cancelBody)
-	br := newBreaker(s, cfg.Breaker, o.logger, o.observer)
-	s = newRetry(br, cfg.Retry, o.logger)
-	if cfg.RateLimit.PerSecond > 0 {
-		s = newRateLimit(s, cfg.RateLimit)
-	}
+	cfg.Adaptive = AdaptiveConfig{} // cancels are few: no adaptation
+	c := buildChain(cfg, cancelBody, opts)
+	o, s, br := c.opts, c.head, c.breaker
 	return &Canceller{head: s, breaker: br, client: o.client, ledger: ledger, sent: sent, lease: cfg.ClaimLease, log: o.logger}, nil
 }
 

@@ -131,6 +131,27 @@ func New(cfg Config, store store.Sent, opts ...Option) (*Refersion, error) {
 		return nil, errors.New("sink.New: the sent-order store (store.Sent) is nil: pass state.Stores.Sent, or a state/memory Sent for tests")
 	}
 	cfg = cfg.withDefaults()
+	c := buildChain(cfg, nil, opts)
+	o, s := c.opts, c.head
+	if o.ledger != nil {
+		s = &ledgerSink{next: s, ledger: o.ledger, log: o.logger}
+	}
+	s = newIdempotent(s, store, cfg.ClaimLease, o.logger)
+	return &Refersion{head: s, client: o.client, breaker: c.breaker, adaptive: c.adaptive}, nil
+}
+
+// chain is the layers from rate limit to HTTP, as New and NewCanceller
+// build them: rate limit ▶ retry ▶ adaptive ▶ breaker ▶ HTTP.
+type chain struct {
+	head     Sink
+	breaker  *breakerSink
+	adaptive *adaptiveSink // nil when off
+	opts     options
+}
+
+// buildChain applies opts and builds the chain for cfg (with its
+// defaults); body, if not nil, is what the HTTP layer posts for an order.
+func buildChain(cfg Config, body func(mapping.Order) ([]byte, error), opts []Option) chain {
 	o := options{}
 	for _, opt := range opts {
 		opt(&o)
@@ -141,7 +162,7 @@ func New(cfg Config, store store.Sent, opts ...Option) (*Refersion, error) {
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
-	var s Sink = newHTTPSender(cfg, o.client, newAttemptRecorder(cfg.Endpoint, o.tracerProvider, o.attempts))
+	var s Sink = newHTTPSender(cfg, o.client, newAttemptRecorder(cfg.Endpoint, o.tracerProvider, o.attempts)).withBody(body)
 	br := newBreaker(s, cfg.Breaker, o.logger, o.observer)
 	s = br
 	var ad *adaptiveSink
@@ -153,9 +174,5 @@ func New(cfg Config, store store.Sent, opts ...Option) (*Refersion, error) {
 	if cfg.RateLimit.PerSecond > 0 {
 		s = newRateLimit(s, cfg.RateLimit)
 	}
-	if o.ledger != nil {
-		s = &ledgerSink{next: s, ledger: o.ledger, log: o.logger}
-	}
-	s = newIdempotent(s, store, cfg.ClaimLease, o.logger)
-	return &Refersion{head: s, client: o.client, breaker: br, adaptive: ad}, nil
+	return chain{head: s, breaker: br, adaptive: ad, opts: o}
 }
