@@ -19,9 +19,9 @@ import (
 
 	"github.com/refersion-relay/refersion-relay/broker"
 	"github.com/refersion-relay/refersion-relay/deadletter"
+	"github.com/refersion-relay/refersion-relay/demo"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/storefront"
-	"github.com/refersion-relay/refersion-relay/telemetry"
 )
 
 // Topic names of a World.
@@ -204,18 +204,7 @@ func (w *World) Accepted() (map[string]int, error) {
 
 // Lag is what the relay's group has not committed of the source topic, or
 // -1 when the broker cannot say.
-func (w *World) Lag() int64 {
-	c := &kafka.Client{Addr: kafka.TCP(w.Broker.Addr()), Timeout: 5 * time.Second}
-	parts, err := telemetry.GroupLag(context.Background(), c, Topic, Group)
-	if err != nil {
-		return -1
-	}
-	var n int64
-	for _, l := range parts {
-		n += l
-	}
-	return n
-}
+func (w *World) Lag() int64 { return demo.Lag(w.Broker.Addr(), Topic, Group) }
 
 // DeadLetters reads the whole dead-letter topic.
 func (w *World) DeadLetters(ctx context.Context) ([]deadletter.Record, error) {
