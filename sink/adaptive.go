@@ -58,7 +58,10 @@ func newAdaptive(next Sink, cfg AdaptiveConfig) *adaptiveSink {
 	if cfg.Tolerance <= 0 {
 		cfg.Tolerance = 0.5
 	}
-	return &adaptiveSink{next: next, cfg: cfg, now: time.Now, limit: 1, changed: make(chan struct{}), slowStart: true}
+	// It starts at 16 (or Max), not 1: slow start doubles from there, so a
+	// slow destination is not held to one request for several round trips.
+	start := float64(min(max(cfg.Max, 1), 16))
+	return &adaptiveSink{next: next, cfg: cfg, now: time.Now, limit: start, changed: make(chan struct{}), slowStart: true}
 }
 
 // Limit returns the current limit.
