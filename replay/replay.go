@@ -255,14 +255,7 @@ func (r *Replayer) cancel(ctx context.Context, rec Record, out processor.Outcome
 		r.describe("cancel", out.Cancel)
 		return nil
 	}
-	select {
-	case sem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	wg.Add(1)
-	go func() {
-		defer func() { <-sem; wg.Done() }()
+	return spawn(ctx, sem, wg, func() {
 		res, err := r.cancelWaiting(r.work, out.Cancel)
 		switch {
 		case err == nil && res.Outcome == sink.AlreadyDone:
@@ -279,29 +272,17 @@ func (r *Replayer) cancel(ctx context.Context, rec Record, out processor.Outcome
 				r.requeueCancel(r.work, rec, out, err)
 			}
 		}
-	}()
-	return nil
+	})
 }
 
 // cancelWaiting is sendWaiting for a cancel: an order (or another cancel
 // of it) in flight is waited for, up to ClaimWait.
-func (r *Replayer) cancelWaiting(ctx context.Context, c mapping.Cancel) (sink.CancelResult, error) {
-	deadline := time.Now().Add(max(r.ClaimWait, time.Second))
-	wait := 50 * time.Millisecond
-	for {
-		res, err := r.Cancels.Cancel(ctx, c)
-		if failure.KindOf(err) != failure.KindClaimHeld || time.Now().Add(wait).After(deadline) {
-			return res, err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return res, ctx.Err()
-		case <-t.C:
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
+func (r *Replayer) cancelWaiting(ctx context.Context, c mapping.Cancel) (res sink.CancelResult, err error) {
+	err = r.waitClaim(ctx, func() error {
+		res, err = r.Cancels.Cancel(ctx, c)
+		return err
+	})
+	return res, err
 }
 
 // requeueCancel writes a refund that failed again back to the dead-letter
@@ -345,6 +326,12 @@ func (r *Replayer) order(ctx context.Context, rec Record, out processor.Outcome,
 	if r.DryRun {
 		return r.dryRun(ctx, o)
 	}
+	return spawn(ctx, sem, wg, func() { r.deliver(r.work, rec, out.Event, o) })
+}
+
+// spawn runs job on a worker once sem has room; it returns ctx's error if ctx
+// ends first. wg counts the workers.
+func spawn(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup, job func()) error {
 	select {
 	case sem <- struct{}{}:
 	case <-ctx.Done():
@@ -353,7 +340,7 @@ func (r *Replayer) order(ctx context.Context, rec Record, out processor.Outcome,
 	wg.Add(1)
 	go func() {
 		defer func() { <-sem; wg.Done() }()
-		r.deliver(r.work, rec, out.Event, o)
+		job()
 	}()
 	return nil
 }
@@ -384,6 +371,12 @@ func (r *Replayer) deliver(ctx context.Context, rec Record, ev []byte, o mapping
 // claim, it waits and tries again, up to ClaimWait: the other sender either
 // delivers it (then it is skipped here) or lets it go (then it is sent).
 func (r *Replayer) sendWaiting(ctx context.Context, o mapping.Order) error {
+	return r.waitClaim(ctx, func() error { return r.Sink.Send(ctx, o) })
+}
+
+// waitClaim calls try until it returns anything but failure.ErrClaimHeld,
+// or ClaimWait (default 4m) has passed, or ctx ends.
+func (r *Replayer) waitClaim(ctx context.Context, try func() error) error {
 	limit := r.ClaimWait
 	if limit <= 0 {
 		limit = 4 * time.Minute
@@ -391,7 +384,7 @@ func (r *Replayer) sendWaiting(ctx context.Context, o mapping.Order) error {
 	deadline := time.Now().Add(limit)
 	wait := 50 * time.Millisecond
 	for {
-		err := r.Sink.Send(ctx, o)
+		err := try()
 		if failure.KindOf(err) != failure.KindClaimHeld || time.Now().Add(wait).After(deadline) {
 			return err
 		}
