@@ -137,7 +137,9 @@ func (a *adaptiveSink) endWindow() {
 	if w.n > 0 {
 		mean = w.sum / time.Duration(w.n)
 	}
-	slower := a.baseline > 0 && float64(mean) > float64(a.baseline)*(1+a.cfg.Tolerance)
+	// Slower means by a margin people would notice too: at round trips of
+	// a millisecond or less, scheduling noise alone moves the mean by 50%.
+	slower := a.baseline > 0 && float64(mean) > float64(a.baseline)*(1+a.cfg.Tolerance) && mean-a.baseline > minLatencyRise
 	switch {
 	case w.congested || slower:
 		a.limit = max(1, a.limit*0.9)
@@ -162,6 +164,9 @@ func (a *adaptiveSink) endWindow() {
 		full      bool
 	}{start: now}
 }
+
+// minLatencyRise is the least rise of the mean latency that backs off.
+const minLatencyRise = 5 * time.Millisecond
 
 // backpressure reports a 429 or 503: Refersion asks for fewer requests.
 func backpressure(err error) bool {
