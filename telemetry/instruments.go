@@ -15,7 +15,7 @@ type pipelineInstruments struct {
 	cancels                                   metric.Int64ObservableCounter
 	commitFailures, fetchErrors, identityErrs metric.Int64ObservableCounter
 	inFlight                                  metric.Int64ObservableUpDownCounter
-	ready, breaker, lag                       metric.Int64ObservableGauge
+	ready, breaker, lag, concurrency          metric.Int64ObservableGauge
 }
 
 func newPipelineInstruments(m metric.Meter) (*pipelineInstruments, error) {
@@ -61,6 +61,8 @@ func newPipelineInstruments(m metric.Meter) (*pipelineInstruments, error) {
 		"1 while consuming (a group member, not paused), else 0; /readyz says why.")
 	gauge(&i.breaker, "refersion_relay.breaker.state", "",
 		"1 for the circuit breaker's current state (closed, half-open, open), 0 for the others.")
+	gauge(&i.concurrency, "refersion_relay.concurrency.limit", "{request}",
+		"Adaptive concurrency's current limit of requests in flight to Refersion (PIPELINE_ADAPTIVE); 0 when off.")
 	gauge(&i.lag, "refersion_relay.consumer.lag", "{message}",
 		"Messages of a partition not yet committed by the consumer group (end offset minus committed offset).")
 	return &i, errors.Join(errs...)
@@ -71,6 +73,6 @@ func newPipelineInstruments(m metric.Meter) (*pipelineInstruments, error) {
 func (i *pipelineInstruments) list() []metric.Observable {
 	return []metric.Observable{
 		i.messages, i.events, i.orders, i.deadLetters, i.redone, i.deadLetterFailures, i.clicks, i.cancels,
-		i.commitFailures, i.fetchErrors, i.identityErrs, i.inFlight, i.ready, i.breaker,
+		i.commitFailures, i.fetchErrors, i.identityErrs, i.inFlight, i.ready, i.breaker, i.concurrency,
 	}
 }

@@ -23,6 +23,8 @@ type Sources struct {
 	Stats   func() pipeline.Snapshot
 	Ready   func() (bool, string)
 	Breaker func() sink.BreakerState
+	// Concurrency is adaptive concurrency's current limit (0 when off).
+	Concurrency func() int
 	// Kafka answers the consumer-lag probe of Topic for Group; it is asked at
 	// most once per LagEvery (default 5s), whatever the collection rate.
 	Kafka    *kafka.Client
@@ -53,6 +55,9 @@ func (t *Telemetry) Observe(src Sources) error {
 		if src.Ready != nil {
 			ready, _ := src.Ready()
 			o.ObserveInt64(i.ready, boolInt(ready), c.with())
+		}
+		if src.Concurrency != nil {
+			o.ObserveInt64(i.concurrency, int64(src.Concurrency()), c.with())
 		}
 		if src.Breaker != nil {
 			now := src.Breaker()

@@ -90,7 +90,7 @@ func (in instrumentation) observe(cfg config.Config, r *relay, transport *kafka.
 		return nil
 	}
 	return in.tel.Observe(telemetry.Sources{
-		Stats: r.pipeline.Stats, Ready: r.pipeline.Ready, Breaker: r.sink.BreakerState,
+		Stats: r.pipeline.Stats, Ready: r.pipeline.Ready, Breaker: r.sink.BreakerState, Concurrency: r.sink.ConcurrencyLimit,
 		Kafka: &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Transport: transport, Timeout: 10 * time.Second},
 		Topic: cfg.Kafka.Topic, Group: cfg.Kafka.GroupID,
 	})
