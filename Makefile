@@ -63,6 +63,11 @@ rules: deps-promtool
 	promtool check rules deploy/observability/alerts.yml
 	promtool test rules deploy/observability/alerts_test.yml
 
+# test-short is the quick loop: unit tests, no end-to-end, chaos or browser
+# suites, no installs.
+test-short:
+	$(GO) test -short -count=1 ./...
+
 test: deps lint rules
 	$(GO) test -race -count=1 ./...
 	cd deploy && $(GO) test -count=1 ./...
