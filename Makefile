@@ -10,7 +10,7 @@ FUZZTIME  ?= 10m
 BENCH_COUNT ?= 3
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: build build-note run image test lint bench chaos fuzz tools deps deps-redis deps-promtool deps-chromium rules docs
+.PHONY: build build-note run image test test-short lint bench chaos fuzz tools deps deps-redis deps-promtool deps-chromium rules docs
 
 # build writes bin/refersion-relay, the binary the README's examples run.
 build: build-note
