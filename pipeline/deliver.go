@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -48,6 +49,15 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, 
 		p.settled(ctx, start, Settlement{Outcome: outcome, OrderID: out.OrderID, Status: status, Attempts: sends, Reason: reason,
 			Partition: km.Partition, Offset: km.Offset})
 	}
+	// finish settles an order that needs no dead letter: counted, on its
+	// span, logged at debug level, journaled, done.
+	finish := func(counter *atomic.Int64, outcome, line string) {
+		counter.Add(1)
+		orderSpan.SetAttributes(attrOutcome.String(outcome))
+		p.log.DebugContext(ctx, line, "order_id", out.OrderID, "partition", km.Partition, "offset", km.Offset)
+		journal(outcome, 0, "")
+		msg.finish()
+	}
 	done := p.redo(ctx, func() attempt {
 		sends++
 		tried := time.Now() // a first failure counts from when its try began
@@ -56,22 +66,10 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, 
 		case failure.KindDelivered:
 			p.lastDelivered.Store(time.Now().UnixNano())
 			p.rejections.Store(0)
-			settle = func() {
-				p.stats.delivered.Add(1)
-				orderSpan.SetAttributes(attrOutcome.String("delivered"))
-				p.log.DebugContext(ctx, "order delivered", "order_id", out.OrderID, "partition", km.Partition, "offset", km.Offset)
-				journal("delivered", 0, "")
-				msg.finish()
-			}
+			settle = func() { finish(&p.stats.delivered, "delivered", "order delivered") }
 			return attempt{done: true}
 		case failure.KindAlreadySent:
-			settle = func() {
-				p.stats.skipped.Add(1)
-				orderSpan.SetAttributes(attrOutcome.String("skipped"))
-				p.log.DebugContext(ctx, "order skipped: already sent", "order_id", out.OrderID, "partition", km.Partition, "offset", km.Offset)
-				journal("skipped", 0, "")
-				msg.finish()
-			}
+			settle = func() { finish(&p.stats.skipped, "skipped", "order skipped: already sent") }
 			return attempt{done: true}
 		case failure.KindPermanent:
 			var perm *failure.Permanent
