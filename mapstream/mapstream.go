@@ -19,10 +19,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/processor"
+	"github.com/refersion-relay/refersion-relay/state/memory"
+	"github.com/refersion-relay/refersion-relay/store"
 )
 
 // Summary counts what map saw, by outcome. Every event ends in exactly one of
@@ -79,7 +82,7 @@ func Run(ctx context.Context, r io.Reader, w io.Writer, proc *processor.Processo
 		maxLine = processor.MaxMessageBytes
 	}
 	sum := Summary{Dropped: map[string]int{}}
-	led := newLedger()
+	led := ledger{memory.NewLedger(memory.Options{})}
 	br := bufio.NewReaderSize(r, 1<<20)
 	bw := bufio.NewWriterSize(w, 1<<20)
 	var werr error
@@ -123,7 +126,8 @@ func Run(ctx context.Context, r io.Reader, w io.Writer, proc *processor.Processo
 
 // mapLine settles the events of one line (one message) of size bytes, of
 // which line holds at most the first maxLine.
-func mapLine(ctx context.Context, proc *processor.Processor, led *ledger, line []byte, size, n int, sum *Summary, emit func(string, any)) error {
+func mapLine(ctx context.Context, proc *processor.Processor, led ledger, line []byte, size, n int, sum *Summary, emit func(string, any)) error {
+	var lerr error // the ledger failed (a memory one does only when ctx ends)
 	settle := func(out processor.Outcome) bool {
 		sum.Events++
 		switch out.Kind {
@@ -147,7 +151,11 @@ func mapLine(ctx context.Context, proc *processor.Processor, led *ledger, line [
 			}
 			return true
 		case processor.Cancel:
-			plan, reason := led.plan(out.Cancel)
+			plan, reason, err := led.plan(ctx, out.Cancel)
+			if err != nil {
+				lerr = err
+				return false
+			}
 			switch {
 			case reason != "":
 				sum.Invalid++
@@ -164,7 +172,9 @@ func mapLine(ctx context.Context, proc *processor.Processor, led *ledger, line [
 			}
 			return true
 		case processor.Order:
-			led.record(out.Order)
+			if lerr = led.L.RecordDelivery(ctx, out.OrderID, mapping.LinesOf(out.Order)); lerr != nil {
+				return false
+			}
 			sum.Orders++
 			switch out.Credit {
 			case mapping.Credited:
@@ -195,7 +205,7 @@ func mapLine(ctx context.Context, proc *processor.Processor, led *ledger, line [
 		}
 		return err
 	}
-	return proc.Process(ctx, line, settle)
+	return errors.Join(proc.Process(ctx, line, settle), lerr)
 }
 
 // readLine returns the next line without its end of line and its size in
@@ -230,45 +240,30 @@ func trimEOL(b []byte) []byte {
 	return b
 }
 
-// ledger is map's own order ledger: the lines of the orders mapped so far
-// and what the refunds after them cancelled, so that a cancel line is the
-// request the relay would send at that point of the stream.
-type ledger struct {
-	lines     map[string][]mapping.Line
-	cancelled map[string]map[string]int64
-	done      map[string]bool
-}
-
-func newLedger() *ledger {
-	return &ledger{lines: map[string][]mapping.Line{}, cancelled: map[string]map[string]int64{}, done: map[string]bool{}}
-}
-
-func (l *ledger) record(o mapping.Order) { l.lines[o.OrderID] = mapping.LinesOf(o) }
+// ledger is map's order ledger: the relay's own (a memory one), fed the
+// orders mapped so far, so that a cancel line is the request the relay would
+// send at that point of the stream.
+type ledger struct{ L *memory.Ledger }
 
 var reasonText = map[string]string{
 	deadletter.ReasonRefundBeforeOrder: "no order with this order_id was mapped before the refund",
 	deadletter.ReasonAmountOnly:        "a refund of an amount less than the order's items, naming no items, cannot be said per item",
 }
 
-// plan is the cancel request for c, or the dead-letter reason it gets.
-func (l *ledger) plan(c mapping.Cancel) (mapping.Plan, string) {
-	lines, ok := l.lines[c.OrderID]
-	if !ok {
-		return mapping.Plan{}, deadletter.ReasonRefundBeforeOrder
+// plan is the cancel request for c, or the dead-letter reason it gets, as
+// sink.Canceller plans it: a cancel id done before cancels nothing.
+func (l ledger) plan(ctx context.Context, c mapping.Cancel) (mapping.Plan, string, error) {
+	claim, err := l.L.ClaimCancel(ctx, c.OrderID, c.ID, time.Minute)
+	if err != nil || claim.Status == store.AlreadySent {
+		return mapping.Plan{}, "", err
 	}
-	if l.done[c.ID] {
-		return mapping.Plan{}, ""
+	e, found, err := l.L.Entry(ctx, c.OrderID)
+	if err != nil || !found {
+		return mapping.Plan{}, deadletter.ReasonRefundBeforeOrder, errors.Join(err, l.L.ReleaseCancel(ctx, claim))
 	}
-	p := mapping.PlanCancel(c, lines, l.cancelled[c.OrderID])
+	p := mapping.PlanCancel(c, e.Lines, e.Cancelled)
 	if p.AmountOnly {
-		return p, deadletter.ReasonAmountOnly
+		return p, deadletter.ReasonAmountOnly, l.L.ReleaseCancel(ctx, claim)
 	}
-	l.done[c.ID] = true
-	if l.cancelled[c.OrderID] == nil {
-		l.cancelled[c.OrderID] = map[string]int64{}
-	}
-	for _, it := range p.Request.Items {
-		l.cancelled[c.OrderID][it.SKU] += it.Quantity
-	}
-	return p, ""
+	return p, "", l.L.ConfirmCancel(ctx, claim, p.Request.Items)
 }
