@@ -36,6 +36,11 @@ const (
 	// ReasonAmountOnly marks a refund of an amount less than the order's
 	// items that names no items: it cannot be said per item.
 	ReasonAmountOnly = "amount_only_refund"
+	// ReasonConflict marks an order whose order_id was delivered before
+	// with different content (cart_id, totals, currency or items): it was
+	// not sent, since Refersion would credit the order_id twice. The
+	// record's problem names both versions' totals (failure.Conflict).
+	ReasonConflict = "conflict"
 )
 
 // Record is one event that cannot be delivered, with why.

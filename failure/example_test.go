@@ -12,6 +12,7 @@ func ExampleKindOf() {
 	outcomes := []error{
 		nil,
 		failure.ErrAlreadySent,
+		&failure.Conflict{OrderID: "1001", Sent: "total 104.50 USD, 3 items", Now: "total 99.00 USD, 3 items"},
 		&failure.Permanent{Status: 422, Reason: "rejected"},
 		&failure.Unauthorized{Status: 401},
 		failure.ErrBreakerOpen,
@@ -25,6 +26,10 @@ func ExampleKindOf() {
 			fmt.Println(k, "-> done")
 		case failure.KindPermanent:
 			fmt.Println(k, "-> dead-letter")
+		case failure.KindConflict:
+			var c *failure.Conflict
+			errors.As(err, &c)
+			fmt.Println(k, "-> warn and dead-letter: sent", c.Sent+"; now", c.Now)
 		case failure.KindUnauthorized, failure.KindBreakerOpen:
 			fmt.Println(k, "-> pause consuming")
 		case failure.KindStoreUnavailable:
@@ -38,6 +43,7 @@ func ExampleKindOf() {
 	// Output:
 	// delivered -> done
 	// already_sent -> done
+	// conflict -> warn and dead-letter: sent total 104.50 USD, 3 items; now total 99.00 USD, 3 items
 	// permanent -> dead-letter
 	// unauthorized -> pause consuming
 	// breaker_open -> pause consuming

@@ -8,6 +8,8 @@
 //	kind              found with                          the caller
 //	----------------  ----------------------------------  ------------------------------------------------
 //	AlreadySent       errors.Is(err, ErrAlreadySent)      counts it as skipped and treats the order as done
+//	Conflict          errors.As(err, **Conflict)          warns with both versions' totals and writes the
+//	                                                      order to the dead-letter store (reason conflict)
 //	Permanent         errors.As(err, **Permanent)         writes the order to the dead-letter store
 //	Unauthorized      errors.As(err, **Unauthorized)      pauses consuming: the keys fail for every order
 //	BreakerOpen       errors.Is(err, ErrBreakerOpen)      pauses consuming: the destination is down
@@ -37,6 +39,31 @@ import (
 // ErrAlreadySent means the order's order_id was delivered before, so it was
 // not sent again. The order is done.
 var ErrAlreadySent = errors.New("order already sent")
+
+// Conflict means the order's order_id was delivered before with different
+// content (cart_id, totals, currency or items), so this order was not sent:
+// sending it would credit the order_id twice, and skipping it would hide the
+// change. Nothing was sent; the order is done once the caller has
+// dead-lettered it. A redelivery of the same content is ErrAlreadySent
+// instead. Sent and Now are short summaries of the two versions (their
+// totals and currency, never customer data).
+type Conflict struct {
+	OrderID string
+	Sent    string // what was delivered under OrderID, e.g. "total 104.50 USD, 3 items"
+	Now     string // what this order says
+}
+
+func (e *Conflict) Error() string {
+	return fmt.Sprintf("order %s conflicts with the order already sent under its order_id: sent %s, now %s; not sent again",
+		e.OrderID, orUnknown(e.Sent), orUnknown(e.Now))
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(unknown)"
+	}
+	return s
+}
 
 // ErrBreakerOpen means the circuit breaker refused the request without sending
 // it, because recent requests failed. Nothing was sent; the order is un-done.

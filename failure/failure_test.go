@@ -19,6 +19,7 @@ func TestKindOfFindsWrappedKinds(t *testing.T) {
 	}{
 		{"nil", nil, failure.KindDelivered},
 		{"already sent", fmt.Errorf("order 1: %w", failure.ErrAlreadySent), failure.KindAlreadySent},
+		{"conflict", fmt.Errorf("send: %w", &failure.Conflict{OrderID: "1", Sent: "total 5.00 USD, 1 item", Now: "total 6.00 USD, 1 item"}), failure.KindConflict},
 		{"unauthorized", fmt.Errorf("send: %w", &failure.Unauthorized{Status: 401}), failure.KindUnauthorized},
 		{"breaker open", fmt.Errorf("send: %w", failure.ErrBreakerOpen), failure.KindBreakerOpen},
 		{"permanent", fmt.Errorf("send: %w", &failure.Permanent{Status: 422}), failure.KindPermanent},
@@ -50,6 +51,7 @@ func TestKindStringIsStable(t *testing.T) {
 	want := map[failure.Kind]string{
 		failure.KindDelivered:        "delivered",
 		failure.KindAlreadySent:      "already_sent",
+		failure.KindConflict:         "conflict",
 		failure.KindUnauthorized:     "unauthorized",
 		failure.KindBreakerOpen:      "breaker_open",
 		failure.KindPermanent:        "permanent",
@@ -75,7 +77,7 @@ func TestIsSystemicMeansPause(t *testing.T) {
 			t.Errorf("IsSystemic(%v) = false", err)
 		}
 	}
-	for _, err := range []error{&failure.Permanent{}, &failure.Retryable{}, nil, failure.ErrClaimHeld,
+	for _, err := range []error{&failure.Permanent{}, &failure.Retryable{}, nil, failure.ErrClaimHeld, &failure.Conflict{OrderID: "1"},
 		&failure.StoreUnavailable{Store: "identity store", Err: context.Canceled}} {
 		if failure.IsSystemic(err) {
 			t.Errorf("IsSystemic(%v) = true", err)
@@ -134,5 +136,26 @@ func TestStoreUnavailableNamesTheStoreAndUnwraps(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "refersion") {
 		t.Fatalf("a store outage reads as the destination's: %q", err.Error())
+	}
+}
+
+// A conflict's text names the order and both versions' totals, and nothing
+// else: the log line and the dead-letter record carry it.
+func TestConflictNamesTheOrderAndBothTotals(t *testing.T) {
+	err := fmt.Errorf("order 1001: %w", &failure.Conflict{OrderID: "1001", Sent: "total 104.50 USD, 3 items", Now: "total 99.00 USD, 3 items"})
+	for _, want := range []string{"1001", "conflict", "sent total 104.50 USD, 3 items", "now total 99.00 USD, 3 items"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q lacks %q", err.Error(), want)
+		}
+	}
+	var c *failure.Conflict
+	if !errors.As(err, &c) || c.OrderID != "1001" || !failure.IsConflict(err) {
+		t.Fatalf("errors.As: %+v", c)
+	}
+	if failure.IsPermanent(err) || failure.IsRetryable(err) || errors.Is(err, failure.ErrAlreadySent) {
+		t.Fatalf("a conflict reads as another kind: %v", err)
+	}
+	if got := (&failure.Conflict{OrderID: "7"}).Error(); !strings.Contains(got, "sent (unknown), now (unknown)") {
+		t.Fatalf("without summaries: %q", got)
 	}
 }

@@ -18,6 +18,7 @@ type Kind int
 const (
 	KindDelivered        Kind = iota // nil error
 	KindAlreadySent                  // ErrAlreadySent
+	KindConflict                     // *Conflict
 	KindUnauthorized                 // *Unauthorized
 	KindBreakerOpen                  // ErrBreakerOpen
 	KindPermanent                    // *Permanent
@@ -31,6 +32,7 @@ const (
 var kindNames = [...]string{
 	KindDelivered:        "delivered",
 	KindAlreadySent:      "already_sent",
+	KindConflict:         "conflict",
 	KindUnauthorized:     "unauthorized",
 	KindBreakerOpen:      "breaker_open",
 	KindPermanent:        "permanent",
@@ -68,6 +70,8 @@ func KindOf(err error) Kind {
 		return KindDelivered
 	case errors.Is(err, ErrAlreadySent):
 		return KindAlreadySent
+	case IsConflict(err):
+		return KindConflict
 	case IsUnauthorized(err):
 		return KindUnauthorized
 	case errors.Is(err, ErrBreakerOpen):
@@ -91,6 +95,12 @@ func KindOf(err error) Kind {
 func IsPermanent(err error) bool {
 	var p *Permanent
 	return errors.As(err, &p)
+}
+
+// IsConflict reports whether err carries a *Conflict.
+func IsConflict(err error) bool {
+	var c *Conflict
+	return errors.As(err, &c)
 }
 
 // IsRetryable reports whether err carries a *Retryable.
