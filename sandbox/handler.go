@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -20,14 +21,21 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+PaidOrderPath, s.paid)
 	mux.HandleFunc("POST "+CancelPath, s.cancel)
-	mux.HandleFunc("GET /_sandbox/cancels", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, s.Cancels())
+	mux.HandleFunc("GET /_sandbox/cancels", func(w http.ResponseWriter, r *http.Request) {
+		cancels := s.Cancels()
+		if key, ok := r.URL.Query()["public_key"]; ok {
+			cancels = slices.DeleteFunc(cancels, func(c Cancel) bool { return c.PublicKey != key[0] })
+		}
+		writeJSON(w, http.StatusOK, cancels)
 	})
 	mux.HandleFunc("GET /_sandbox/stats", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stats())
 	})
 	mux.HandleFunc("GET /_sandbox/orders", func(w http.ResponseWriter, r *http.Request) {
-		orders := s.Orders()
+		orders := s.AcceptedOrders()
+		if key, ok := r.URL.Query()["public_key"]; ok {
+			orders = slices.DeleteFunc(orders, func(o Order) bool { return o.PublicKey != key[0] })
+		}
 		if v := r.URL.Query().Get("last"); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
@@ -36,7 +44,11 @@ func (s *Server) Handler() http.Handler {
 			}
 			orders = orders[max(len(orders)-n, 0):]
 		}
-		writeJSON(w, http.StatusOK, orders)
+		out := make([]json.RawMessage, len(orders))
+		for i, o := range orders {
+			out[i] = withPublicKey(o)
+		}
+		writeJSON(w, http.StatusOK, out)
 	})
 	mux.HandleFunc("DELETE /_sandbox/orders", func(w http.ResponseWriter, _ *http.Request) {
 		s.Reset()
@@ -90,7 +102,8 @@ func (s *Server) paid(w http.ResponseWriter, r *http.Request) {
 		s.answer(w, http.StatusOK, errorBody("Order could not be processed (sandbox fault)"), outRejected)
 		return
 	}
-	if !s.authorized(r) {
+	public, ok := s.authorized(r)
+	if !ok {
 		s.answer(w, http.StatusUnauthorized, errorBody("Invalid API credentials (error 2)."), outUnauthorized)
 		return
 	}
@@ -108,17 +121,37 @@ func (s *Server) paid(w http.ResponseWriter, r *http.Request) {
 		s.answer(w, http.StatusInternalServerError, errorBody("Internal server error (sandbox: this order always fails)"), outFailed)
 		return
 	}
-	duplicate := s.ledger.accept(v.orderID, body)
-	s.cancels.recordOrder(body)
-	s.log.Info("paid order", "status", v.status, "order_id", v.orderID, "duplicate", duplicate)
+	duplicate := s.ledger.accept(public, v.orderID, body)
+	s.cancels.recordOrder(public, body)
+	s.log.Info("paid order", "status", v.status, "order_id", v.orderID, "public_key", public, "duplicate", duplicate)
 	writeJSON(w, v.status, v.body)
 }
 
-// authorized compares both key headers in constant time.
-func (s *Server) authorized(r *http.Request) bool {
-	pub := subtle.ConstantTimeCompare([]byte(r.Header.Get("Refersion-Public-Key")), []byte(s.public))
-	sec := subtle.ConstantTimeCompare([]byte(r.Header.Get("Refersion-Secret-Key")), []byte(s.secret))
-	return pub&sec == 1
+// authorized returns the public key of the accepted pair that both key
+// headers match, comparing each pair in constant time.
+func (s *Server) authorized(r *http.Request) (public string, ok bool) {
+	gotPub, gotSec := []byte(r.Header.Get("Refersion-Public-Key")), []byte(r.Header.Get("Refersion-Secret-Key"))
+	for _, p := range s.pairs {
+		pub := subtle.ConstantTimeCompare(gotPub, []byte(p.public))
+		sec := subtle.ConstantTimeCompare(gotSec, []byte(p.secret))
+		if pub&sec == 1 {
+			public, ok = p.public, true
+		}
+	}
+	return public, ok
+}
+
+// withPublicKey is o's payload with "public_key" added as its first member,
+// as GET /_sandbox/orders lists it. Payloads are JSON objects: the webhook
+// accepts nothing else.
+func withPublicKey(o Order) json.RawMessage {
+	key, _ := json.Marshal(o.PublicKey)
+	body := bytes.TrimSpace(o.Payload)
+	out := append([]byte(`{"public_key":`), key...)
+	if rest := bytes.TrimSpace(body[1:]); len(rest) > 0 && rest[0] != '}' {
+		out = append(out, ',')
+	}
+	return append(out, body[1:]...)
 }
 
 // answer counts and logs a request that was not accepted, and writes body.

@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// DefaultKeys are the credentials a sandbox accepts when Options.Keys is empty.
+// DefaultKeys are the credentials a sandbox accepts when neither
+// Options.Keys nor Options.KeyPairs gives any.
 const DefaultKeys = "sandbox-public.sandbox-secret"
 
 // DefaultMaxOrders is how many accepted payloads Orders keeps by default.
@@ -23,7 +24,14 @@ const DefaultMaxOrders = 100_000
 // FailRate, else a 429 with ThrottleRate (the rates must sum to at most 1).
 type Options struct {
 	Addr string // listen address; "" means 127.0.0.1:0 (a free port)
-	Keys string // accepted credentials as PUBLIC.SECRET; "" means DefaultKeys
+	Keys string // accepted credentials as PUBLIC.SECRET; "" means DefaultKeys (unless KeyPairs are given)
+	// KeyPairs are further accepted credentials, each PUBLIC.SECRET, one per
+	// Refersion account. Every pair is an account of its own: the sandbox
+	// records which public key sent each order and cancel, and an order
+	// accepted under one key cannot be cancelled with another. With KeyPairs
+	// and an empty Keys, DefaultKeys are not accepted. No two pairs, Keys
+	// included, may share a public key.
+	KeyPairs []string
 
 	Seed         uint64        // seed of the fault generator
 	Latency      time.Duration // added before every paid-order answer
@@ -70,8 +78,22 @@ func (o Options) ValidateAs(name func(field string) string) error {
 		return field
 	}
 	var errs []error
-	if _, _, err := splitKeys(o.keys()); err != nil {
-		errs = append(errs, fmt.Errorf("%s: %w", n("Keys"), err))
+	seen := map[string]bool{}
+	pair := func(name, v string) {
+		public, _, err := splitKeys(v)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		case seen[public]:
+			errs = append(errs, fmt.Errorf("%s: the public key of an earlier pair (each account has its own)", name))
+		}
+		seen[public] = true
+	}
+	if o.Keys != "" || len(o.KeyPairs) == 0 {
+		pair(n("Keys"), o.keys())
+	}
+	for i, kp := range o.KeyPairs {
+		pair(fmt.Sprintf("%s #%d", n("KeyPairs"), i+1), kp)
 	}
 	rates := len(errs)
 	for _, r := range []struct {
@@ -117,6 +139,25 @@ func (o Options) keys() string {
 		return DefaultKeys
 	}
 	return o.Keys
+}
+
+// keyPair is one accepted credential: one Refersion account.
+type keyPair struct{ public, secret string }
+
+// pairs are the accepted credentials, Keys first, then KeyPairs in order;
+// malformed ones (which Validate reports) are left out.
+func (o Options) pairs() []keyPair {
+	var all []string
+	if o.Keys != "" || len(o.KeyPairs) == 0 {
+		all = append(all, o.keys())
+	}
+	var out []keyPair
+	for _, kp := range append(all, o.KeyPairs...) {
+		if public, secret, err := splitKeys(kp); err == nil {
+			out = append(out, keyPair{public, secret})
+		}
+	}
+	return out
 }
 
 func (o Options) addr() string {

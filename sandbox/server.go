@@ -4,11 +4,18 @@
 // repeated order_ids, and injects faults on demand: latency, 503s, 429s with
 // Retry-After, dropped connections, outages and blanket rejection.
 //
+// It accepts one key pair or several (Options.KeyPairs), each a Refersion
+// account of its own: orders and cancels are recorded with the public key
+// that sent them, and an order_id is one order per account.
+//
 // Endpoints:
 //
 //	POST   /tracker/orders/paid   the webhook
+//	POST   /v2/conversion/cancel  the REST API's cancel
 //	GET    /_sandbox/stats        Stats as JSON
-//	GET    /_sandbox/orders       the accepted payloads, oldest first; ?last=N the N newest
+//	GET    /_sandbox/orders       the accepted payloads, oldest first, each with "public_key" added;
+//	                              ?public_key=P only that account's; ?last=N the N newest
+//	GET    /_sandbox/cancels      the accepted cancels, oldest first; ?public_key=P only that account's
 //	DELETE /_sandbox/orders       forget orders and zero the stats
 package sandbox
 
@@ -30,16 +37,16 @@ const PaidOrderPath = "/tracker/orders/paid"
 
 // Server is a running sandbox. Its methods are safe for concurrent use.
 type Server struct {
-	opts           Options
-	public, secret string
-	ledger         *ledger
-	cancels        *cancels
-	faults         *faults
-	log            *slog.Logger
-	srv            *http.Server
-	quit           chan struct{} // closed when the server stops
-	stopOnce       sync.Once
-	serving        sync.WaitGroup
+	opts     Options
+	pairs    []keyPair // the accepted credentials, one per account
+	ledger   *ledger
+	cancels  *cancels
+	faults   *faults
+	log      *slog.Logger
+	srv      *http.Server
+	quit     chan struct{} // closed when the server stops
+	stopOnce sync.Once
+	serving  sync.WaitGroup
 
 	mu      sync.Mutex
 	addr    string                // fixed by Start
@@ -82,7 +89,7 @@ func New(opts Options) *Server {
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s.public, s.secret, _ = splitKeys(opts.keys())
+	s.pairs = opts.pairs()
 	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ConnState: s.track}
 	return s
 }
@@ -167,8 +174,32 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
-// Orders returns the accepted payloads, oldest first (at most MaxOrders).
-func (s *Server) Orders() []json.RawMessage { return s.ledger.accepted() }
+// Orders returns the accepted payloads, as sent, oldest first (at most
+// MaxOrders), whatever key pair sent them.
+func (s *Server) Orders() []json.RawMessage {
+	all := s.ledger.accepted()
+	out := make([]json.RawMessage, len(all))
+	for i, o := range all {
+		out[i] = o.Payload
+	}
+	return out
+}
+
+// AcceptedOrders returns the accepted orders with the public key that sent
+// each, oldest first (at most MaxOrders).
+func (s *Server) AcceptedOrders() []Order { return s.ledger.accepted() }
+
+// OrdersFor returns the payloads accepted under publicKey, oldest first
+// (among the MaxOrders kept).
+func (s *Server) OrdersFor(publicKey string) []json.RawMessage {
+	var out []json.RawMessage
+	for _, o := range s.ledger.accepted() {
+		if o.PublicKey == publicKey {
+			out = append(out, o.Payload)
+		}
+	}
+	return out
+}
 
 // Reset forgets accepted orders and zeroes the counters.
 func (s *Server) Reset() { s.ledger.reset() }

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"encoding/json"
+	"maps"
 	"sync"
 )
 
@@ -11,7 +12,7 @@ import (
 type Stats struct {
 	Requests     int  `json:"requests"`     // paid-order requests decided
 	Accepted     int  `json:"accepted"`     // answered 200; includes Duplicates
-	Duplicates   int  `json:"duplicates"`   // accepted with an order_id accepted before
+	Duplicates   int  `json:"duplicates"`   // accepted with an order_id accepted before under the same public key
 	Rejected     int  `json:"rejected"`     // answered 400, 404, 413 or 422, or 200 with an error body
 	Unauthorized int  `json:"unauthorized"` // answered 401
 	Failed       int  `json:"failed"`       // injected 503
@@ -25,6 +26,17 @@ type Stats struct {
 	// /v2/conversion/cancel; CancelRejected those answered otherwise.
 	Cancels        int `json:"cancels"`
 	CancelRejected int `json:"cancel_rejected"`
+	// OrdersByKey and CancelsByKey split Accepted and Cancels by the public
+	// key that sent them; a key with nothing accepted is absent. Stats
+	// returns copies of the maps.
+	OrdersByKey  map[string]int `json:"orders_by_key,omitempty"`
+	CancelsByKey map[string]int `json:"cancels_by_key,omitempty"`
+}
+
+// Order is one accepted paid order and the public key that sent it.
+type Order struct {
+	PublicKey string          `json:"public_key"`
+	Payload   json.RawMessage `json:"payload"` // the body as sent
 }
 
 // outcome is the counter one paid-order request adds to.
@@ -44,9 +56,9 @@ const (
 type ledger struct {
 	mu        sync.Mutex
 	stats     Stats
-	seen      map[string]struct{} // order_ids accepted
-	orders    []json.RawMessage   // accepted payloads, a ring of at most maxOrders
-	head      int                 // index of the oldest payload once the ring is full
+	seen      map[[2]string]struct{} // (public key, order_id) accepted
+	orders    []Order                // accepted orders, a ring of at most maxOrders
+	head      int                    // index of the oldest payload once the ring is full
 	maxOrders int
 }
 
@@ -54,24 +66,30 @@ func newLedger(maxOrders int) *ledger {
 	if maxOrders == 0 {
 		maxOrders = DefaultMaxOrders
 	}
-	return &ledger{seen: map[string]struct{}{}, maxOrders: maxOrders}
+	return &ledger{seen: map[[2]string]struct{}{}, maxOrders: maxOrders}
 }
 
-// accept records an accepted payload and reports whether its order_id was
-// accepted before.
-func (l *ledger) accept(orderID string, payload []byte) (duplicate bool) {
+// accept records a payload accepted under publicKey and reports whether its
+// order_id was accepted under that key before.
+func (l *ledger) accept(publicKey, orderID string, payload []byte) (duplicate bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.stats.Requests++
 	l.stats.Accepted++
-	if _, duplicate = l.seen[orderID]; duplicate {
+	if l.stats.OrdersByKey == nil {
+		l.stats.OrdersByKey = map[string]int{}
+	}
+	l.stats.OrdersByKey[publicKey]++
+	id := [2]string{publicKey, orderID}
+	if _, duplicate = l.seen[id]; duplicate {
 		l.stats.Duplicates++
 	}
-	l.seen[orderID] = struct{}{}
+	l.seen[id] = struct{}{}
+	o := Order{PublicKey: publicKey, Payload: json.RawMessage(payload)}
 	if len(l.orders) < l.maxOrders {
-		l.orders = append(l.orders, json.RawMessage(payload))
+		l.orders = append(l.orders, o)
 	} else {
-		l.orders[l.head] = json.RawMessage(payload)
+		l.orders[l.head] = o
 		l.head = (l.head + 1) % l.maxOrders
 	}
 	return duplicate
@@ -100,12 +118,17 @@ func (l *ledger) count(o outcome) {
 	}
 }
 
-// countCancel counts one cancel request's answer.
-func (l *ledger) countCancel(accepted bool) {
+// countCancel counts one cancel request's answer; publicKey is the key that
+// sent an accepted one.
+func (l *ledger) countCancel(accepted bool, publicKey string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if accepted {
 		l.stats.Cancels++
+		if l.stats.CancelsByKey == nil {
+			l.stats.CancelsByKey = map[string]int{}
+		}
+		l.stats.CancelsByKey[publicKey]++
 	} else {
 		l.stats.CancelRejected++
 	}
@@ -120,13 +143,16 @@ func (l *ledger) connected() {
 func (l *ledger) snapshot() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.stats
+	st := l.stats
+	st.OrdersByKey = maps.Clone(st.OrdersByKey)
+	st.CancelsByKey = maps.Clone(st.CancelsByKey)
+	return st
 }
 
-func (l *ledger) accepted() []json.RawMessage {
+func (l *ledger) accepted() []Order {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make([]json.RawMessage, 0, len(l.orders))
+	out := make([]Order, 0, len(l.orders))
 	out = append(out, l.orders[l.head:]...)
 	return append(out, l.orders[:l.head]...)
 }
@@ -135,7 +161,7 @@ func (l *ledger) reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.stats = Stats{}
-	l.seen = map[string]struct{}{}
+	l.seen = map[[2]string]struct{}{}
 	l.orders = nil
 	l.head = 0
 }
