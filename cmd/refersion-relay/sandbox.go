@@ -8,21 +8,24 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/sandbox"
 )
 
-const sandboxSynopsis = `sandbox [--addr HOST:PORT] [--keys PUB.SEC] [fault flags]
+const sandboxSynopsis = `sandbox [--addr HOST:PORT] [--keys PUB.SEC]... [fault flags]
 
 Serves POST /tracker/orders/paid as Refersion does, with faults on demand.
-What arrived: GET /_sandbox/orders (the accepted payloads), GET /_sandbox/stats
-(counts), -v (a line per request on stderr).`
+Each --keys is one Refersion account; orders and cancels are kept per account.
+What arrived: GET /_sandbox/orders (the accepted payloads, each with the
+public_key that sent it), GET /_sandbox/cancels, GET /_sandbox/stats (counts),
+-v (a line per request on stderr).`
 
 // sandboxOptionFlags are the flags that set sandbox.Options' fields, by
 // field name, without their dashes.
 var sandboxOptionFlags = map[string]string{
-	"Keys": "keys", "Seed": "seed", "Latency": "latency", "FailRate": "fail-rate", "ThrottleRate": "throttle-rate",
+	"Keys": "keys", "KeyPairs": "keys", "Seed": "seed", "Latency": "latency", "FailRate": "fail-rate", "ThrottleRate": "throttle-rate",
 	"ResetRate": "reset-rate", "RetryAfter": "retry-after", "DownAfter": "down-after", "DownFor": "down-for",
 	"RejectAll": "reject-all", "MaxOrders": "max-orders",
 }
@@ -47,8 +50,9 @@ func cmdSandbox(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	var o sandbox.Options
 	var downMode string
 	var verbose bool
+	keys := keyPairsFlag{pairs: []string{sandbox.DefaultKeys}}
 	fs.StringVar(&o.Addr, "addr", "127.0.0.1:8089", "listen address HOST:PORT; port 0 picks a free port")
-	fs.StringVar(&o.Keys, "keys", sandbox.DefaultKeys, "accepted credentials as PUBLIC.SECRET")
+	fs.Var(&keys, "keys", "accepted credentials as `PUBLIC.SECRET`; repeat it for several Refersion accounts, one pair each")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the fault generator; the same seed gives the same faults")
 	fs.DurationVar(&o.Latency, "latency", 0, "delay added before every answer, e.g. 50ms")
 	fs.Float64Var(&o.FailRate, "fail-rate", 0, "share of orders answered 503, 0 to 1")
@@ -64,6 +68,13 @@ func cmdSandbox(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	fs.BoolVar(&verbose, "v", false, "log every paid-order request to stderr")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	// One pair is Keys, as always; several are KeyPairs, so that a problem
+	// names the --keys it comes from ("--keys #2").
+	if len(keys.pairs) == 1 {
+		o.Keys = keys.pairs[0]
+	} else {
+		o.KeyPairs = keys.pairs
 	}
 	switch downMode {
 	case "503":
@@ -97,5 +108,37 @@ func cmdSandbox(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	st := s.Stats()
 	fmt.Fprintf(stderr, "sandbox: %d accepted (%d duplicates), %d rejected, %d unauthorized, %d failed, %d throttled, %d reset\n",
 		st.Accepted, st.Duplicates, st.Rejected, st.Unauthorized, st.Failed, st.Throttled, st.Resets)
+	if len(keys.pairs) > 1 {
+		var by []string
+		for _, kp := range keys.pairs {
+			public, _, _ := strings.Cut(kp, ".")
+			by = append(by, fmt.Sprintf("%s %d accepted, %d cancels", public, st.OrdersByKey[public], st.CancelsByKey[public]))
+		}
+		fmt.Fprintf(stderr, "sandbox: by public key: %s\n", strings.Join(by, "; "))
+	}
+	return nil
+}
+
+// keyPairsFlag is --keys: the first use replaces the default pairs, each
+// further use adds a pair.
+type keyPairsFlag struct {
+	pairs []string
+	given bool // set once --keys was used
+}
+
+// String lists the pairs; the flag package shows it as the default.
+func (k *keyPairsFlag) String() string {
+	if k == nil {
+		return ""
+	}
+	return strings.Join(k.pairs, ",")
+}
+
+// Set adds a pair, or replaces the default with the first one given.
+func (k *keyPairsFlag) Set(v string) error {
+	if !k.given {
+		k.pairs, k.given = nil, true
+	}
+	k.pairs = append(k.pairs, v)
 	return nil
 }
