@@ -13,6 +13,8 @@
 // REFERSION_PUBLIC_KEY, REFERSION_SECRET_KEY, REFERSION_API_KEY and
 // KAFKA_SASL_PASSWORD may each be given instead as a *_FILE path whose content
 // (whitespace trimmed) is the value, for Kubernetes secrets mounted as files.
+// ACCOUNTS_FILE names a file of several Refersion accounts, each with its
+// keys (LoadAccounts); Validate reads it.
 //
 // OpenTelemetry's own variables (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
 // OTEL_EXPORTER_OTLP_*, ...) are read by the OTel SDK, not by this package.
@@ -82,6 +84,7 @@ type Refersion struct {
 	PublicKeyFile       string        `envconfig:"REFERSION_PUBLIC_KEY_FILE" default:"" desc:"File holding REFERSION_PUBLIC_KEY."`
 	SecretKeyFile       string        `envconfig:"REFERSION_SECRET_KEY_FILE" default:"" desc:"File holding REFERSION_SECRET_KEY."`
 	APIKeyFile          string        `envconfig:"REFERSION_API_KEY_FILE" default:"" desc:"File holding REFERSION_API_KEY."`
+	AccountsFile        string        `envconfig:"ACCOUNTS_FILE" default:"" desc:"YAML or JSON file of several Refersion accounts fed by one stream (see Several accounts, and deploy/accounts.example.yaml): the event field that chooses the account, then each account's select values, keys (the names of variables or files holding them, never the keys), order-id prefix, rate limit and concurrency. When set, REFERSION_PUBLIC_KEY, REFERSION_SECRET_KEY and REFERSION_API_KEY are optional."`
 	RequestTimeout      time.Duration `envconfig:"REFERSION_REQUEST_TIMEOUT" default:"10s" desc:"Time limit of one HTTP request."`
 	RetryMaxAttempts    int           `envconfig:"REFERSION_RETRY_MAX_ATTEMPTS" default:"8" desc:"Requests per order before a retryable failure is given up; 1 means no retry."`
 	RetryMaxElapsed     time.Duration `envconfig:"REFERSION_RETRY_MAX_ELAPSED" default:"2m" desc:"Time limit of all attempts for one order."`
