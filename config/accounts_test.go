@@ -303,6 +303,35 @@ func accountsEnv(t *testing.T) map[string]string {
 	return env
 }
 
+// TestValidateWithAccountsFile: with ACCOUNTS_FILE the single account's
+// keys are optional, and the file's problems are reported with the others.
+func TestValidateWithAccountsFile(t *testing.T) {
+	env := accountsEnv(t)
+	c := mustLoad(t, env)
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	a, err := c.LoadAccounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAccounts(t, a)
+	if sc := c.Refersion.AccountSinkConfig(a.Accounts[0]); sc.RateLimit.PerSecond != 10 || !sc.Keys.IsSet() || sc.Endpoint != c.URL {
+		t.Errorf("AccountSinkConfig = %+v", sc)
+	}
+
+	env["BRAND_A_SECRET_KEY"] = ""
+	env["LOG_LEVEL"] = "loud"
+	err = mustLoad(t, env).Validate()
+	if err == nil {
+		t.Fatal("Validate accepted an unset key variable")
+	}
+	problems := unjoin(err)
+	if len(problems) != 2 || !strings.Contains(err.Error(), "LOG_LEVEL") || !strings.Contains(err.Error(), "BRAND_A_SECRET_KEY, which is not set") {
+		t.Errorf("want LOG_LEVEL's and the account's problems, got:\n%v", err)
+	}
+}
+
 // TestAccountsNeverShowSecrets: the loaded accounts printed every way show
 // no secret key; their rendering shows the public keys.
 func TestAccountsNeverShowSecrets(t *testing.T) {
@@ -328,5 +357,56 @@ account brand_b (default): select none; public key "` + bPublic + `"; secret key
 `
 	if d.String() != want || a.String() != want {
 		t.Errorf("Describe =\n%s\nwant\n%s", d.String(), want)
+	}
+}
+
+// TestPrintShowsAccountsMasked: Print and PrintSources show the accounts
+// with their public keys and no secret key; with a bad file, they say so
+// and Validate's problems quote no key.
+func TestPrintShowsAccountsMasked(t *testing.T) {
+	env := accountsEnv(t)
+	c := mustLoad(t, env)
+	for name, print := range map[string]func(*strings.Builder) error{
+		"Print":        func(b *strings.Builder) error { return c.Print(b) },
+		"PrintSources": func(b *strings.Builder) error { return c.PrintSources(b, os.LookupEnv) },
+	} {
+		var b strings.Builder
+		if err := print(&b); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		if !strings.Contains(out, "\n# accounts of ACCOUNTS_FILE (2)\n# route context.groupId\n# account brand-a: select") || !strings.Contains(out, aPublic) || !strings.Contains(out, bPublic) {
+			t.Errorf("%s does not show the accounts:\n%s", name, out)
+		}
+		for _, s := range []string{aSecret, bSecret} {
+			if strings.Contains(out, s) {
+				t.Errorf("%s shows a secret key:\n%s", name, out)
+			}
+		}
+	}
+
+	// A file with problems: Print says so; Validate's problems quote no key.
+	env["BRAND_A_PUBLIC_KEY"] = "pub " + aPublic
+	c = mustLoad(t, env)
+	var b strings.Builder
+	if err := c.Print(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "# accounts of ACCOUNTS_FILE: not shown, the file has problems") {
+		t.Errorf("Print with a bad file:\n%s", b.String())
+	}
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "public key (from public_key_env) contains whitespace") {
+		t.Fatalf("Validate: %v", err)
+	}
+	for _, s := range []string{aPublic, aSecret, bPublic, bSecret} {
+		if strings.Contains(err.Error(), s) {
+			t.Errorf("Validate shows a key: %v", err)
+		}
+	}
+	for _, s := range []string{aSecret, bSecret} {
+		if strings.Contains(b.String(), s) {
+			t.Errorf("Print shows a secret key:\n%s", b.String())
+		}
 	}
 }

@@ -82,13 +82,31 @@ func vars() []variable {
 // except the public key, printed in full, and REFERSION_API_KEY, whose public
 // part is printed; URL-valued settings (REFERSION_URL, REDIS_URL) print with
 // their credentials masked, or as "****" when they do not parse (see maskURL).
+// When ACCOUNTS_FILE is set, its accounts follow as comment lines (see
+// accountsComment).
 func (c Config) Print(w io.Writer) error {
 	var b strings.Builder
 	for _, x := range vars() {
 		fmt.Fprintf(&b, "%s=%s\n", x.Name, c.shown(x))
 	}
+	if c.AccountsFile != "" {
+		b.WriteString("\n" + c.accountsComment())
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// accountsComment is the accounts of ACCOUNTS_FILE as Accounts.String
+// renders them (public keys shown, secret keys masked), each line a comment
+// so that the output still reads back as an environment file. When the
+// file cannot be loaded it says so; Validate lists the problems.
+func (c Config) accountsComment() string {
+	a, err := c.LoadAccounts()
+	if err != nil {
+		return "# accounts of ACCOUNTS_FILE: not shown, the file has problems (listed with the others)\n"
+	}
+	lines := strings.Split(strings.TrimSuffix(a.String(), "\n"), "\n")
+	return fmt.Sprintf("# accounts of ACCOUNTS_FILE (%d)\n# %s\n", len(a.Accounts), strings.Join(lines, "\n# "))
 }
 
 // PrintSources writes what Print writes in three groups, each under a
@@ -96,7 +114,8 @@ func (c Config) Print(w io.Writer) error {
 // os.LookupEnv for the process), those not set whose value comes from
 // others (KAFKA_DLQ_TOPIC from KAFKA_TOPIC, the keys from REFERSION_API_KEY
 // or a *_FILE), and those at their default. Empty groups are left out. The
-// output still reads back as an environment file.
+// accounts of ACCOUNTS_FILE follow, as in Print. The output still reads back
+// as an environment file.
 func (c Config) PrintSources(w io.Writer, lookup func(string) (string, bool)) error {
 	var set, derived, defaults []string
 	for _, x := range vars() {
@@ -126,6 +145,9 @@ func (c Config) PrintSources(w io.Writer, lookup func(string) (string, bool)) er
 			b.WriteString("\n")
 		}
 		fmt.Fprintf(&b, "# %s (%d)\n%s\n", g.title, len(g.lines), strings.Join(g.lines, "\n"))
+	}
+	if c.AccountsFile != "" {
+		b.WriteString("\n" + c.accountsComment())
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -14,9 +14,11 @@ import (
 // nil. Each message names the variable and says how to fix it; a value it
 // quotes is shown as Print shows it (see quote), so none contains a secret.
 // It checks what the run and replay commands need: brokers, topic and
-// Refersion keys are required. A stage that owns rules for its settings
-// checks them itself (mapping.Options.Validate); its problems are reported
-// under the variables' names. It does no I/O.
+// Refersion keys are required, the keys unless ACCOUNTS_FILE is set, whose
+// problems (see LoadAccounts) are reported with the others. A stage that
+// owns rules for its settings checks them itself (mapping.Options.Validate);
+// its problems are reported under the variables' names. Its only I/O is
+// reading ACCOUNTS_FILE and the key files it names.
 func (c Config) Validate() error {
 	errs := slices.Clone(c.problems)
 	errs = append(errs, c.Kafka.check()...)
@@ -25,12 +27,21 @@ func (c Config) Validate() error {
 	errs = append(errs, c.State.check()...)
 	errs = append(errs, c.Observability.check()...)
 	errs = append(errs, c.Pipeline.check()...)
+	accounts, err := c.LoadAccounts()
+	errs = append(errs, unjoin(err)...)
 	if len(errs) == 0 {
 		// The sink owns its rules: what it would refuse at start is a
 		// configuration problem now, not a failure of run. Its fields are
 		// named after the REFERSION_* variables (see SinkConfig).
-		if err := c.Refersion.SinkConfig().Validate(); err != nil {
-			errs = append(errs, fmt.Errorf("REFERSION_* settings the webhook sink refuses: %w", err))
+		if accounts == nil {
+			if err := c.Refersion.SinkConfig().Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("REFERSION_* settings the webhook sink refuses: %w", err))
+			}
+		}
+		for _, a := range accounts.list() {
+			if err := c.Refersion.AccountSinkConfig(a).Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("ACCOUNTS_FILE account %q: its settings with REFERSION_*'s, which the webhook sink refuses: %w", a.Name, err))
+			}
 		}
 	}
 	return errors.Join(errs...)

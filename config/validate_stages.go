@@ -28,9 +28,11 @@ func (r Refersion) check() []error {
 		errs = append(errs, fmt.Errorf("REFERSION_API_URL %s is plain http to another machine, so the keys would travel in clear: use https, or set REFERSION_ALLOW_INSECURE=true for a sandbox on a private network", quote("REFERSION_API_URL", r.APIURL)))
 	}
 	// A key given in any form that failed to resolve was reported by Load.
+	// With ACCOUNTS_FILE, each account has its keys and these are optional.
 	pub := r.PublicKey.IsSet() || r.PublicKeyFile != "" || r.APIKey.IsSet() || r.APIKeyFile != ""
 	sec := r.SecretKey.IsSet() || r.SecretKeyFile != "" || r.APIKey.IsSet() || r.APIKeyFile != ""
 	switch {
+	case r.AccountsFile != "":
 	case !pub && !sec:
 		errs = append(errs, errors.New("REFERSION_PUBLIC_KEY and REFERSION_SECRET_KEY are not set: set both (Refersion > Account > Settings > Refersion API), or REFERSION_API_KEY=<public>.<secret>; each may be a _FILE path instead"))
 	case !pub:
