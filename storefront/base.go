@@ -45,7 +45,8 @@ func (g *Generator) base(typ string, bo baseOpts) (Event, int) {
 	g.seq++
 	w := &g.w
 	u := g.r.intn(g.o.Users)
-	e := Event{MessageID: "msg-" + pad(g.seq, 12)}
+	g.pickStore()
+	e := Event{MessageID: "msg-" + pad(g.seq, 12), Store: g.storeName()}
 	anon := "anon-" + strconv.FormatUint(uint64(u)*2654435761%(1<<32), 16) + "-" + strconv.FormatUint(uint64(u%65536), 16)
 	if bo.alias || g.r.chance(0.7) {
 		e.UserID = "user_" + strconv.Itoa(u)
@@ -71,6 +72,9 @@ func (g *Generator) base(typ string, bo baseOpts) (Event, int) {
 	}
 	w.key("context")
 	w.begin('{')
+	if e.Store != "" {
+		w.kstr("groupId", e.Store)
+	}
 	g.ip()
 	if bo.server {
 		w.kraw("library", `{"name":"analytics-node","version":"2.1.0"}`)

@@ -62,6 +62,8 @@ type Event struct {
 	// MissingCartID.
 	CartID string
 	Defect Defect // invalid orders only
+	// Store is the event's store ("store-1"...), "" with one store.
+	Store string
 }
 
 // Line is one output line.

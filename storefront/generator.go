@@ -17,15 +17,22 @@ type Generator struct {
 	events []Event
 	tsBuf  []byte
 
-	curPage       int    // index in pages of the last context.page written
-	lastOrder     string // order_id text of the last valid order
-	lastOrderJSON string // the order_id of the last order as it was written (JSON)
+	curPage       int        // index in pages of the last context.page written
+	lastOrders    []orderRef // per store, the last valid order
+	lastOrderJSON string     // the order_id of the last order as it was written (JSON)
 	itemBuf       []item
 
+	// Stores (Options.Stores ≥ 2): their own random draws, the store of the
+	// event being written, the stores of each shared order_id, and counts.
+	sr       rng
+	curStore int
+	owners   map[string][]int
+	stores   []StoreCounts
+
 	// Refunds (Options.Refunds): refunds waiting to be written, and what
-	// each valid order's lines come to after them.
+	// each valid order's lines come to after them, by store name.
 	pending []refund
-	net     map[string]map[string]int
+	net     map[string]map[string]map[string]int
 }
 
 // New returns a Generator for o, or an error if o is out of range.
@@ -38,7 +45,12 @@ func New(o Options) (*Generator, error) {
 		o.Start = DefaultOptions().Start
 	}
 	o.Start = o.Start.UTC()
-	return &Generator{o: o, r: rng{s: uint64(o.Seed)*0x2545f4914f6cdd1d + 0x1234567}}, nil
+	g := &Generator{o: o, r: rng{s: uint64(o.Seed)*0x2545f4914f6cdd1d + 0x1234567},
+		sr: rng{s: uint64(o.Seed)*0x9e3779b97f4a7c15 ^ 0x570e5}, lastOrders: make([]orderRef, max(o.Stores, 1))}
+	if g.multiStore() {
+		g.stores = make([]StoreCounts, o.Stores)
+	}
+	return g, nil
 }
 
 // Next returns the next line, or false once o.N events were generated.
@@ -99,6 +111,7 @@ func (g *Generator) event() {
 		e = g.track()
 	}
 	g.counts.add(e.Kind)
+	g.countStore(e)
 	g.events = append(g.events, e)
 }
 

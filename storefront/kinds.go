@@ -49,7 +49,8 @@ func (g *Generator) page() Event {
 }
 
 // track is any track but an order: product tracks carry a product, the
-// order tracks (Order Updated, Order Refunded) the id of an earlier order.
+// order tracks (Order Updated, Order Refunded) the id of an earlier order of
+// the same store.
 func (g *Generator) track() Event {
 	e, u := g.base("track", baseOpts{})
 	w := &g.w
@@ -74,12 +75,13 @@ func (g *Generator) track() Event {
 			w.kint("quantity", 1+g.r.intn(3))
 			w.kstr("cart_id", "cart-"+strconv.Itoa(u)+"-"+pad(g.r.intn(1000000), 6))
 		case "Order Updated", "Order Refunded":
-			if g.lastOrder != "" {
-				w.kstr("order_id", g.lastOrder)
+			if last := g.lastOrders[g.curStore].key; last != "" {
+				w.kstr("order_id", last)
 				w.kstr("currency", "USD")
 			}
 		}
 	}
+	g.storeProp()
 	w.end('}')
 	w.end('}')
 	e.Kind = TrackOther

@@ -7,6 +7,11 @@
 // `{"batch":[...]}` envelope of 2-5 events, per line. For given Options the
 // bytes are the same on every run and every platform: the package carries its
 // own random number generator and JSON writer.
+//
+// A stream may come from several stores (Options.Stores), one Refersion
+// account each: every event then names its store in context.groupId, and
+// every track in properties.store too, and a few orders reuse an order_id
+// another store used, as separate shops do.
 package storefront
 
 import (
@@ -38,7 +43,20 @@ type Options struct {
 	// stream as it is; when set, the mix's own Order Refunded tracks are
 	// named Order Refund Requested, so that every refund is one of these.
 	Refunds float64
-	Start   time.Time
+	// Stores is how many stores the events come from, named "store-1" to
+	// "store-N" in context.groupId (every event) and properties.store
+	// (track events); each event's store is drawn from the seed, and a
+	// refund or cancellation has its order's. 0 or 1 is one store and no
+	// store fields: the stream is then byte for byte what it was before
+	// stores existed. With several, the rest of the stream is the same as
+	// with one, but for the order_ids Shared reuses.
+	Stores int
+	// Shared is, with Stores ≥ 2, the share of valid orders that reuse the
+	// order_id of another store's latest valid order (never one their own
+	// store used): the same order_id in two accounts. DefaultOptions sets
+	// DefaultShared.
+	Shared float64
+	Start  time.Time
 }
 
 // pageShare is the share of page views; it is fixed, other tracks fill the
@@ -57,6 +75,8 @@ func DefaultOptions() Options {
 		Invalid:    0.05,
 		Aliases:    0.003,
 		Users:      20000,
+		Stores:     1,
+		Shared:     DefaultShared,
 		Start:      time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
 	}
 }
@@ -65,7 +85,7 @@ func (o Options) validate() error {
 	for _, s := range []struct {
 		name string
 		v    float64
-	}{{"orders", o.Orders}, {"identifies", o.Identifies}, {"invalid", o.Invalid}, {"aliases", o.Aliases}, {"batch", o.Batch}, {"clicks", o.Clicks}, {"refunds", o.Refunds}} {
+	}{{"orders", o.Orders}, {"identifies", o.Identifies}, {"invalid", o.Invalid}, {"aliases", o.Aliases}, {"batch", o.Batch}, {"clicks", o.Clicks}, {"refunds", o.Refunds}, {"shared", o.Shared}} {
 		if !(s.v >= 0 && s.v <= 1) {
 			return fmt.Errorf("storefront: %s share %v is not between 0 and 1", s.name, s.v)
 		}
@@ -75,6 +95,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("storefront: negative event count %d", o.N)
 	case o.Users < 1:
 		return fmt.Errorf("storefront: users must be at least 1, got %d", o.Users)
+	case o.Stores < 0:
+		return fmt.Errorf("storefront: negative store count %d", o.Stores)
 	case o.Orders+o.Identifies+pageShare+o.Aliases > 1:
 		return fmt.Errorf("storefront: orders + identifies + aliases + %v pages exceed 1", pageShare)
 	}
@@ -102,6 +124,9 @@ type Counts struct {
 	Cancellations  int `json:"cancellations,omitempty"`
 	ProductRefunds int `json:"product_refunds,omitempty"`
 	AmountRefunds  int `json:"amount_refunds,omitempty"`
+	// SharedOrderIDs are the valid orders (with several stores) whose
+	// order_id an earlier order of another store carries too.
+	SharedOrderIDs int `json:"shared_order_ids,omitempty"`
 }
 
 // Events is the number of events counted.

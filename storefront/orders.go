@@ -65,7 +65,12 @@ func (g *Generator) order(invalid bool) Event {
 		if v1 {
 			key = "orderId"
 		}
-		if g.r.chance(shareNumericID) {
+		numeric := g.r.chance(shareNumericID)
+		if ref, ok := g.shared(invalid); ok {
+			e.OrderID = ref.key
+			w.kraw(key, ref.json)
+			g.lastOrderJSON = ref.json
+		} else if numeric {
 			e.OrderID = strconv.FormatUint(uint64(g.o.Seed)%numericSeeds*1e9+uint64(g.seq), 10)
 			w.kraw(key, e.OrderID)
 			g.lastOrderJSON = e.OrderID
@@ -110,6 +115,7 @@ func (g *Generator) order(invalid bool) Event {
 		w.kstr("subscription_id", "sub-"+seq)
 	}
 	g.writeItems(items, itemCoupons)
+	g.storeProp()
 	w.end('}')
 	w.end('}')
 
@@ -117,10 +123,18 @@ func (g *Generator) order(invalid bool) Event {
 	if invalid {
 		e.Kind = OrderInvalid
 	} else {
-		g.lastOrder = e.OrderID
+		g.lastOrders[g.curStore] = orderRef{key: e.OrderID, json: g.lastOrderJSON}
 		g.noteOrder(e, items)
 	}
 	return e
+}
+
+// shared is sharedID for a valid order; an invalid one never shares.
+func (g *Generator) shared(invalid bool) (orderRef, bool) {
+	if invalid {
+		return orderRef{}, false
+	}
+	return g.sharedID()
 }
 
 // item is one product line of an order.

@@ -17,6 +17,12 @@ func Produce(ctx context.Context, brokers []string, topic string, transport *kaf
 	if err != nil {
 		return Counts{}, err
 	}
+	return ProduceFrom(ctx, brokers, topic, transport, g)
+}
+
+// ProduceFrom is Produce for the lines g has left, so that the caller keeps
+// g for what it tells after (StoreCounts, Survivors).
+func ProduceFrom(ctx context.Context, brokers []string, topic string, transport *kafka.Transport, g *Generator) (Counts, error) {
 	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
 		BatchTimeout: time.Millisecond, BatchSize: 1000, AllowAutoTopicCreation: true}
 	if transport != nil {

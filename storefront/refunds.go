@@ -6,6 +6,7 @@ import "strconv"
 type refund struct {
 	due     int    // the event number at which it is written
 	kind    int    // 0 cancellation, 1 by product, 2 amount only
+	store   int    // the order's store
 	orderID string // JSON text of the order_id, as the order wrote it
 	key     string // the order's order_id as the relay reads it
 	anon    string
@@ -19,7 +20,12 @@ func (g *Generator) noteOrder(e Event, items []item) {
 		return
 	}
 	if g.net == nil {
-		g.net = map[string]map[string]int{}
+		g.net = map[string]map[string]map[string]int{}
+	}
+	orders := g.net[e.Store]
+	if orders == nil {
+		orders = map[string]map[string]int{}
+		g.net[e.Store] = orders
 	}
 	lines := map[string]int{}
 	var first string
@@ -40,11 +46,11 @@ func (g *Generator) noteOrder(e Event, items []item) {
 		lines[sku] += q
 		cents += it.p.cents * int64(q)
 	}
-	g.net[e.OrderID] = lines
+	orders[e.OrderID] = lines
 	if first == "" || !g.r.chance(g.o.Refunds) {
 		return
 	}
-	g.pending = append(g.pending, refund{due: g.seq + 3 + g.r.intn(20), kind: g.r.intn(3), orderID: g.lastOrderJSON,
+	g.pending = append(g.pending, refund{due: g.seq + 3 + g.r.intn(20), kind: g.r.intn(3), store: g.curStore, orderID: g.lastOrderJSON,
 		key: e.OrderID, anon: e.AnonymousID, sku: first, cents: max(1, cents/3)})
 }
 
@@ -53,14 +59,21 @@ func (g *Generator) refund() Event {
 	rf := g.pending[0]
 	g.pending = g.pending[1:]
 	g.seq++
+	g.curStore = rf.store
 	w := &g.w
-	e := Event{MessageID: "msg-" + pad(g.seq, 12), AnonymousID: rf.anon, OrderID: rf.key, Kind: TrackOther}
+	e := Event{MessageID: "msg-" + pad(g.seq, 12), AnonymousID: rf.anon, OrderID: rf.key, Kind: TrackOther, Store: g.storeName()}
 	w.begin('{')
 	w.kstr("type", "track")
 	w.kstr("messageId", e.MessageID)
 	w.kstr("timestamp", string(g.timestamp(g.seq, 0)))
 	w.kstr("anonymousId", rf.anon)
-	w.kraw("context", `{"library":{"name":"analytics-node","version":"2.1.0"}}`)
+	w.key("context")
+	w.begin('{')
+	if e.Store != "" {
+		w.kstr("groupId", e.Store)
+	}
+	w.kraw("library", `{"name":"analytics-node","version":"2.1.0"}`)
+	w.end('}')
 	switch rf.kind {
 	case 0:
 		w.kstr("event", "Order Cancelled")
@@ -71,7 +84,7 @@ func (g *Generator) refund() Event {
 	w.key("properties")
 	w.begin('{')
 	w.kraw("order_id", rf.orderID)
-	lines := g.net[rf.key]
+	lines := g.net[e.Store][rf.key]
 	switch rf.kind {
 	case 0:
 		for sku := range lines {
@@ -93,12 +106,9 @@ func (g *Generator) refund() Event {
 		w.kraw("total", strconv.FormatInt(rf.cents/100, 10)+"."+pad(int(rf.cents%100), 2))
 		g.counts.AmountRefunds++ // cannot be said per item: nothing cancelled
 	}
+	g.storeRefund(rf.kind)
+	g.storeProp()
 	w.end('}')
 	w.end('}')
 	return e
 }
-
-// Survivors returns, for every valid order generated so far, the units per
-// sku (as the relay reads it) that no refund or cancellation took back. It is
-// set only with Options.Refunds.
-func (g *Generator) Survivors() map[string]map[string]int { return g.net }
