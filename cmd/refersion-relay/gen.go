@@ -23,7 +23,7 @@ func genFlagsValid(o storefront.Options) error {
 		flag string
 		v    float64
 	}{{"orders", o.Orders}, {"identifies", o.Identifies}, {"invalid", o.Invalid}, {"aliases", o.Aliases}, {"batch", o.Batch},
-		{"clicks", o.Clicks}, {"refunds", o.Refunds}} {
+		{"clicks", o.Clicks}, {"refunds", o.Refunds}, {"shared", o.Shared}} {
 		if !(s.v >= 0 && s.v <= 1) {
 			errs = append(errs, fmt.Errorf("--%s %v: not between 0 and 1", s.flag, s.v))
 		}
@@ -34,12 +34,16 @@ func genFlagsValid(o storefront.Options) error {
 	if o.Users < 1 {
 		errs = append(errs, fmt.Errorf("--users %d: less than 1", o.Users))
 	}
+	if o.Stores < 1 {
+		errs = append(errs, fmt.Errorf("--stores %d: less than 1", o.Stores))
+	}
 	return errors.Join(errs...)
 }
 
 // cmdGen writes a deterministic storefront stream (NDJSON) to stdout and its
-// counts, as one JSON object, to stderr. It stops early, with ctx's error,
-// when ctx is cancelled.
+// counts, as one JSON object, to stderr: storefront.Counts, and with
+// --stores 2 or more "stores", each store's storefront.StoreCounts by name.
+// It stops early, with ctx's error, when ctx is cancelled.
 func cmdGen(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	o := storefront.DefaultOptions()
 	fs := newFlags("gen", genSynopsis, stdout)
@@ -55,6 +59,8 @@ func cmdGen(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	fs.Float64Var(&o.Batch, "batch", o.Batch, `share of lines that are {"batch":[...]} envelopes of 2-5 events`)
 	fs.Float64Var(&o.Clicks, "clicks", o.Clicks, "share of page views that are affiliate landings (?rfsn=...), for click capture (a tenth dated outside the 30-day window)")
 	fs.Float64Var(&o.Refunds, "refunds", o.Refunds, "share of valid orders cancelled or refunded (by product, or by an amount only) a few events later; run the relay with REFUND_EVENTS='Order Refunded' CANCEL_EVENTS='Order Cancelled'")
+	fs.IntVar(&o.Stores, "stores", o.Stores, "stores the events come from, named store-1..store-N in context.groupId (and properties.store on tracks); run the relay with one account per store. 1 leaves the store fields out")
+	fs.Float64Var(&o.Shared, "shared", o.Shared, "with --stores 2 or more, share of valid orders that reuse an order_id another store used (the same id in two accounts)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -69,11 +75,10 @@ func cmdGen(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		return fmt.Errorf("%w: %v", errUsage, strings.TrimPrefix(err.Error(), "storefront: "))
 	}
 	if *brokers != "" {
-		counts, err := storefront.Produce(ctx, splitList(*brokers), *topic, nil, o)
-		if err != nil {
+		if _, err := storefront.ProduceFrom(ctx, splitList(*brokers), *topic, nil, g); err != nil {
 			return err
 		}
-		return printCounts(stderr, counts)
+		return printCounts(stderr, g)
 	}
 	w := bufio.NewWriterSize(stdout, 1<<20)
 	for i := 0; ; i++ {
@@ -92,12 +97,19 @@ func cmdGen(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	return printCounts(stderr, g.Counts())
+	return printCounts(stderr, g)
 }
 
-// printCounts writes the stream's counts as one JSON line.
-func printCounts(w io.Writer, c storefront.Counts) error {
-	sum, err := json.Marshal(c)
+// genSummary is what gen prints on stderr: the counts, and each store's
+// with several stores.
+type genSummary struct {
+	storefront.Counts
+	Stores map[string]storefront.StoreCounts `json:"stores,omitempty"`
+}
+
+// printCounts writes g's counts as one JSON line.
+func printCounts(w io.Writer, g *storefront.Generator) error {
+	sum, err := json.Marshal(genSummary{Counts: g.Counts(), Stores: g.StoreCounts()})
 	if err != nil {
 		return err
 	}
