@@ -39,7 +39,7 @@ import (
 //	Claim ──Claimed──▶ POST ──2xx──────────▶ Confirm   (order_id is sent, for the store's TTL)
 //	  │        ▲         └──any failure────▶ Release   (order_id is free again)
 //	  │        └─ Renew, every lease/3 while the POST lasts
-//	  ├──AlreadySent──▶ skip: the order is done
+//	  ├──AlreadySent──▶ skip: the order is done (the Claim carries what was recorded of its content)
 //	  └──HeldElsewhere─▶ another sender is on it; try again later
 //
 // A claim whose sender dies expires after its lease and can be claimed again.
@@ -52,8 +52,9 @@ type Sent interface {
 	// Claim takes orderID for one delivery for at most lease. It returns a
 	// Claim whose Status says whether the caller now holds it.
 	Claim(ctx context.Context, orderID string, lease time.Duration) (Claim, error)
-	// Confirm records c's order_id as sent. It succeeds even if the lease has
-	// expired or another sender holds it now: the delivery happened.
+	// Confirm records c's order_id as sent, with c's Fingerprint and
+	// Summary (replacing any recorded before). It succeeds even if the lease
+	// has expired or another sender holds it now: the delivery happened.
 	Confirm(ctx context.Context, c Claim) error
 	// Release frees c's order_id if c still holds it; it does nothing if the
 	// lease expired and another sender claimed it, or if it was confirmed.
@@ -104,6 +105,15 @@ type Claim struct {
 	// Token identifies this claim, so that a late Release of an expired
 	// claim cannot free a newer one. Set when Status is Claimed.
 	Token string
+	// Fingerprint and Summary describe the content of the order delivered
+	// under OrderID (mapping.Fingerprint and mapping.Summary). The sender
+	// sets them on the Claim it passes to Confirm, and the store records
+	// them with the order_id; a Claim answered AlreadySent carries the
+	// recorded ones. Both are empty when nothing was recorded: the order_id
+	// was confirmed without them, or by a version of the relay that kept
+	// none. An empty Fingerprint is unknown content, never a different one.
+	Fingerprint string
+	Summary     string
 }
 
 // Identities stores what identify, alias and delete events said about

@@ -56,6 +56,40 @@ func live(v []byte, now time.Time) bool {
 	return err == nil && now.Before(exp)
 }
 
+// encodeSent is a sent order_id's record: its expiry, then, when either is
+// given, the fingerprint and summary of its content, each length-prefixed.
+// Records written before contents were kept are the expiry alone; readers
+// of the expiry alone (live, the sweep) read either form.
+func encodeSent(expires time.Time, fingerprint, summary string) []byte {
+	b := putExpiry(make([]byte, 0, 8+2+len(fingerprint)+len(summary)), expires)
+	if fingerprint == "" && summary == "" {
+		return b
+	}
+	for _, f := range [...]string{fingerprint, summary} {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
+// decodeSent returns the content a sent order_id's record holds; a record
+// of the expiry alone, or one whose content does not read, holds none.
+func decodeSent(v []byte) (fingerprint, summary string) {
+	_, rest, err := expiry(v)
+	if err != nil || len(rest) == 0 {
+		return "", ""
+	}
+	var f [2]string
+	for i := range f {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || uint64(len(rest)-k) < n {
+			return "", ""
+		}
+		f[i], rest = string(rest[k:k+int(n)]), rest[k+int(n):]
+	}
+	return f[0], f[1]
+}
+
 // encodeTraits is the traits record: expiry, then each field length-prefixed.
 func encodeTraits(t mapping.Traits, expires time.Time) []byte {
 	b := putExpiry(make([]byte, 0, 8+3+len(t.Email)+len(t.FirstName)+len(t.LastName)), expires)

@@ -15,7 +15,7 @@ import (
 )
 
 var (
-	bSent     = []byte("sent") // key(order_id) → expiry
+	bSent     = []byte("sent") // key(order_id) → expiry, then the content recorded, if any (see encodeSent)
 	bSentMeta = []byte("meta") // kStoreID → the store's identity, kCreated → when it was recorded
 	kStoreID  = []byte("store_id")
 	kCreated  = []byte("created")
@@ -139,27 +139,31 @@ func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (
 		return store.Claim{OrderID: orderID, Status: store.HeldElsewhere}, nil
 	}
 	sent := false
+	var fingerprint, summary string
 	if err := s.view(func(tx *bolt.Tx) error {
-		sent = live(tx.Bucket(bSent).Get(key(orderID)), now)
+		v := tx.Bucket(bSent).Get(key(orderID))
+		if sent = live(v, now); sent {
+			fingerprint, summary = decodeSent(v)
+		}
 		return nil
 	}); err != nil {
 		return store.Claim{}, unavailable(sentStore, fmt.Errorf("claim: %w", err))
 	}
 	if sent {
-		return store.Claim{OrderID: orderID, Status: store.AlreadySent}, nil
+		return store.Claim{OrderID: orderID, Status: store.AlreadySent, Fingerprint: fingerprint, Summary: summary}, nil
 	}
 	c := claim{token: rand.Text(), expires: now.Add(lease)}
 	s.claims[orderID] = c
 	return store.Claim{OrderID: orderID, Status: store.Claimed, Token: c.token}, nil
 }
 
-// Confirm implements store.Sent. It returns once the order_id is
-// durable.
+// Confirm implements store.Sent. It returns once the order_id, with c's
+// Fingerprint and Summary, is durable.
 func (s *Sent) Confirm(ctx context.Context, c store.Claim) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	exp := putExpiry(nil, s.opts.Now().Add(s.opts.TTL))
+	exp := encodeSent(s.opts.Now().Add(s.opts.TTL), c.Fingerprint, c.Summary)
 	k := key(c.OrderID)
 	if err := s.update(func(tx *bolt.Tx) error { return tx.Bucket(bSent).Put(k, exp) }); err != nil {
 		return unavailable(sentStore, fmt.Errorf("confirm: %w", err))

@@ -13,7 +13,8 @@ import (
 // Sent is a bounded store.Sent in process memory, for one replica. A
 // claim lives for its lease, a confirmed order_id for the TTL. When a bound
 // is passed the entry changed longest ago is evicted: a confirmed order_id
-// is then forgotten early, so size MaxBytes (about 185 bytes per order_id)
+// is then forgotten early, so size MaxBytes (about 185 bytes per order_id,
+// and about 110 more for the fingerprint and summary recorded with it)
 // above the orders of a TTL.
 type Sent struct {
 	opts Options
@@ -24,9 +25,17 @@ type Sent struct {
 }
 
 type sentEntry struct {
-	token string // of the claim holding the order_id; "" once sent
-	sent  bool
+	token   string // of the claim holding the order_id; "" once sent
+	sent    bool
+	content *sentContent // recorded by Confirm; nil when none was given
 }
+
+// sentContent is what Confirm records of an order's content.
+type sentContent struct{ fingerprint, summary string }
+
+// sentContentOverhead is what a sentContent costs in the Go heap beyond the
+// bytes of its text: the struct, and its strings' rounding to size classes.
+const sentContentOverhead = 48
 
 // NewSent returns an empty store; opts.TTL defaults to 30 days.
 func NewSent(opts Options) *Sent {
@@ -50,7 +59,11 @@ func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (
 	s.c.expire(now)
 	if e, ok := s.c.get(orderID, now); ok {
 		if e.sent {
-			return store.Claim{OrderID: orderID, Status: store.AlreadySent}, nil
+			c := store.Claim{OrderID: orderID, Status: store.AlreadySent}
+			if e.content != nil {
+				c.Fingerprint, c.Summary = e.content.fingerprint, e.content.summary
+			}
+			return c, nil
 		}
 		return store.Claim{OrderID: orderID, Status: store.HeldElsewhere}, nil
 	}
@@ -66,7 +79,12 @@ func (s *Sent) Confirm(ctx context.Context, c store.Claim) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.c.put(c.OrderID, sentEntry{sent: true}, 0, s.opts.Now().Add(s.opts.TTL))
+	e, size := sentEntry{sent: true}, 0
+	if c.Fingerprint != "" || c.Summary != "" {
+		e.content = &sentContent{fingerprint: c.Fingerprint, summary: c.Summary}
+		size = sentContentOverhead + len(c.Fingerprint) + len(c.Summary)
+	}
+	s.c.put(c.OrderID, e, size, s.opts.Now().Add(s.opts.TTL))
 	s.c.trim()
 	return nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +21,12 @@ import (
 // Sent is a store.Sent in Redis, shared by every replica. For a prefix
 // P, the key "P s:order_id" holds "c:" and the claim's token while claimed,
 // expiring with the lease, and "s" once confirmed, expiring after SentTTL.
+// The content recorded with a confirmed order_id (store.Claim's Fingerprint
+// and Summary) is in a key of its own, "P sc:order_id", set and expiring
+// with it (see encodeContent): "P s:order_id" keeps the form every version
+// reads, so that replicas of an earlier version, in a rolling upgrade, still
+// skip the order_ids a newer one confirmed; an order_id confirmed without a
+// content key (by such a replica) reads as content unknown.
 // The hash "P store" holds the store's identity (store.Identified: id and
 // created), without expiry. Once a Sent has read or adopted the identity,
 // its claims check that the server still holds it: a server that lost its
@@ -45,16 +53,22 @@ func NewSent(c goredis.UniversalClient, opts Options) *Sent {
 	return &Sent{c: c, opts: opts.withDefaults()}
 }
 
-const sentValue = "s"
-
-// claimScript takes a free order_id: 1 claimed, 2 already sent, 3 held; 4
+// claimScript takes a free order_id: {1} claimed, {2, content} already
+// sent, with the content recorded (KEYS[3]; empty when none), {3} held; {4}
 // when the store's identity (KEYS[2]) is not ARGV[3] (unless that is empty).
 var claimScript = goredis.NewScript(`
-if ARGV[3] ~= '' and redis.call('HGET', KEYS[2], 'id') ~= ARGV[3] then return 4 end
+if ARGV[3] ~= '' and redis.call('HGET', KEYS[2], 'id') ~= ARGV[3] then return {4} end
 local v = redis.call('GET', KEYS[1])
-if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]); return 1 end
-if v == 's' then return 2 end
-return 3`)
+if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]); return {1} end
+if v == 's' then return {2, redis.call('GET', KEYS[3]) or ''} end
+return {3}`)
+
+// confirmScript records the order_id (KEYS[1]) as sent for ARGV[1] ms, with
+// its content ARGV[2] in KEYS[2], or no content key when ARGV[2] is empty.
+var confirmScript = goredis.NewScript(`
+redis.call('SET', KEYS[1], 's', 'PX', ARGV[1])
+if ARGV[2] == '' then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[1]) end
+return 1`)
 
 // releaseScript deletes the claim only if it is still the caller's.
 var releaseScript = goredis.NewScript(`
@@ -70,6 +84,31 @@ if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]); return 1 end
 return 0`)
 
 func (s *Sent) key(orderID string) string { return s.opts.Prefix + "s:" + orderID }
+
+func (s *Sent) contentKey(orderID string) string { return s.opts.Prefix + "sc:" + orderID }
+
+// encodeContent is the value of a content key: the fingerprint's length in
+// decimal, ":", the fingerprint, then the summary; "" when both are empty.
+func encodeContent(fingerprint, summary string) string {
+	if fingerprint == "" && summary == "" {
+		return ""
+	}
+	return strconv.Itoa(len(fingerprint)) + ":" + fingerprint + summary
+}
+
+// decodeContent reads a content key's value; one that does not read holds
+// no content.
+func decodeContent(v string) (fingerprint, summary string) {
+	n, rest, ok := strings.Cut(v, ":")
+	if !ok {
+		return "", ""
+	}
+	l, err := strconv.Atoi(n)
+	if err != nil || l < 0 || l > len(rest) {
+		return "", ""
+	}
+	return rest[:l], rest[l:]
+}
 
 func (s *Sent) storeKey() string { return s.opts.Prefix + "store" }
 
@@ -87,7 +126,11 @@ func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (
 		return store.Claim{}, errors.New("redis sent store: lease must be positive")
 	}
 	token := rand.Text()
-	n, err := claimScript.Run(ctx, s.c, []string{s.key(orderID), s.storeKey()}, "c:"+token, ms(lease), s.expected()).Int()
+	res, err := claimScript.Run(ctx, s.c, []string{s.key(orderID), s.storeKey(), s.contentKey(orderID)}, "c:"+token, ms(lease), s.expected()).Slice()
+	var n int64
+	if err == nil {
+		n, err = claimAnswer(res)
+	}
 	if err != nil {
 		// The server may have taken the claim before the connection failed;
 		// nobody would release it, and the order would wait out the lease.
@@ -100,7 +143,12 @@ func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (
 	case 1:
 		return store.Claim{OrderID: orderID, Status: store.Claimed, Token: token}, nil
 	case 2:
-		return store.Claim{OrderID: orderID, Status: store.AlreadySent}, nil
+		c := store.Claim{OrderID: orderID, Status: store.AlreadySent}
+		if len(res) > 1 {
+			v, _ := res[1].(string)
+			c.Fingerprint, c.Summary = decodeContent(v)
+		}
+		return c, nil
 	case 4:
 		s.lostOnce.Do(func() {
 			logs.logger().LogAttrs(ctx, slog.LevelError, "the redis sent-order store lost its data: no order is claimed until the relay restarts",
@@ -112,9 +160,22 @@ func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (
 	}
 }
 
-// Confirm implements store.Sent: the order_id is sent whoever holds it.
+// claimAnswer is the status code claimScript answered.
+func claimAnswer(res []any) (int64, error) {
+	if len(res) > 0 {
+		if n, ok := res[0].(int64); ok {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("unexpected answer to a claim: %v", res)
+}
+
+// Confirm implements store.Sent: the order_id is sent whoever holds it,
+// with c's content.
 func (s *Sent) Confirm(ctx context.Context, c store.Claim) error {
-	return outcome(ctx, sentStore, "confirm", s.c.Set(ctx, s.key(c.OrderID), sentValue, s.opts.SentTTL).Err())
+	err := confirmScript.Run(ctx, s.c, []string{s.key(c.OrderID), s.contentKey(c.OrderID)},
+		ms(s.opts.SentTTL), encodeContent(c.Fingerprint, c.Summary)).Err()
+	return outcome(ctx, sentStore, "confirm", err)
 }
 
 // Release implements store.Sent.

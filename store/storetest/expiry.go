@@ -47,25 +47,32 @@ func TestIdentityExpiry(t *testing.T, ttl time.Duration, newStore func(t *testin
 	})
 }
 
-// TestSentExpiry checks that a confirmed order_id is remembered for ttl and
-// then may be claimed again. See TestIdentityExpiry for newStore.
+// TestSentExpiry checks that a confirmed order_id is remembered for ttl,
+// with its content, and then may be claimed again, its content gone with
+// it. See TestIdentityExpiry for newStore.
 func TestSentExpiry(t *testing.T, ttl time.Duration, newStore func(t *testing.T, ttl time.Duration) (store.Sent, Advance)) {
 	ctx := context.Background()
 	s, advance := newStore(t, ttl)
 	c, err := s.Claim(ctx, "o-ttl", time.Minute)
 	must(t, err)
+	c.Fingerprint, c.Summary = "v1:ttl", "total 1.00 USD, 1 item"
 	must(t, s.Confirm(ctx, c))
-	if c, err = s.Claim(ctx, "o-ttl", time.Minute); err != nil || c.Status != store.AlreadySent {
-		t.Fatalf("Claim after Confirm = %v, %v; want already sent", c.Status, err)
+	if c, err = s.Claim(ctx, "o-ttl", time.Minute); err != nil || c.Status != store.AlreadySent || c.Fingerprint != "v1:ttl" {
+		t.Fatalf("Claim after Confirm = %v (fingerprint %q), %v; want already sent, v1:ttl", c.Status, c.Fingerprint, err)
 	}
 	if advance != nil {
 		advance(ttl + time.Millisecond)
 	}
+	var again store.Claim
 	eventually(t, "the order_id is free after its TTL", func() bool {
-		c, err := s.Claim(ctx, "o-ttl", time.Minute)
+		again, err = s.Claim(ctx, "o-ttl", time.Minute)
 		must(t, err)
-		return c.Status == store.Claimed
+		return again.Status == store.Claimed
 	})
+	must(t, s.Confirm(ctx, again)) // sent again, by a sender that records no content
+	if c, err = s.Claim(ctx, "o-ttl", time.Minute); err != nil || c.Status != store.AlreadySent || c.Fingerprint != "" || c.Summary != "" {
+		t.Fatalf("Claim after the TTL and a Confirm without content = %+v, %v; want already sent, no content", c, err)
+	}
 }
 
 // TestSentReplicas checks idempotency across replicas. newStores returns
@@ -93,6 +100,7 @@ func TestSentReplicas(t *testing.T, newStores func(t *testing.T) []store.Sent) {
 						switch c.Status {
 						case store.Claimed:
 							sent[(i+r*7+w*13)%orders].Add(1)
+							c.Fingerprint, c.Summary = "fp-"+id, "summary of "+id
 							if err := s.Confirm(ctx, c); err != nil {
 								t.Error(err)
 								return
@@ -112,6 +120,17 @@ func TestSentReplicas(t *testing.T, newStores func(t *testing.T) []store.Sent) {
 	for i := range sent {
 		if n := sent[i].Load(); n != 1 {
 			t.Errorf("order o-%d was sent %d times", i, n)
+		}
+	}
+	// Every replica reads the content whichever recorded it.
+	for r, s := range replicas {
+		for i := range orders {
+			id := fmt.Sprintf("o-%d", i)
+			c, err := s.Claim(ctx, id, time.Minute)
+			must(t, err)
+			if c.Status != store.AlreadySent || c.Fingerprint != "fp-"+id || c.Summary != "summary of "+id {
+				t.Errorf("replica %d: Claim(%s) = %+v, want already sent with its content", r, id, c)
+			}
 		}
 	}
 }

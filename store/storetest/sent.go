@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -176,6 +177,85 @@ func TestSent(t *testing.T, newStore func(t *testing.T) store.Sent) {
 			t.Fatal(err)
 		}
 		want(t, claim(t, s, "o-1", lease), store.AlreadySent)
+	})
+	// confirmed claims id, which must be sent already, and returns the
+	// answer; wantContent checks the content an answer carries.
+	confirmed := func(t *testing.T, s store.Sent, id string) store.Claim {
+		t.Helper()
+		c := claim(t, s, id, lease)
+		want(t, c, store.AlreadySent)
+		if c.Token != "" {
+			t.Fatalf("an already-sent answer carries a token: %+v", c)
+		}
+		return c
+	}
+	wantContent := func(t *testing.T, c store.Claim, fingerprint, summary string) {
+		t.Helper()
+		if c.Fingerprint != fingerprint || c.Summary != summary {
+			t.Fatalf("Claim(%q) carries content (%q, %q), want (%q, %q)", c.OrderID, c.Fingerprint, c.Summary, fingerprint, summary)
+		}
+	}
+	t.Run("ConfirmRecordsTheContent", func(t *testing.T) {
+		s := newStore(t)
+		c := claim(t, s, "o-1", lease)
+		if c.Fingerprint != "" || c.Summary != "" {
+			t.Fatalf("a fresh claim carries content: %+v", c)
+		}
+		c.Fingerprint, c.Summary = "v1:00112233445566778899aabbccddeeff", "total 104.50 USD, 3 items"
+		if err := s.Confirm(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		wantContent(t, confirmed(t, s, "o-1"), c.Fingerprint, c.Summary)
+		wantContent(t, confirmed(t, s, "o-1"), c.Fingerprint, c.Summary) // a Claim reads it, does not take it
+		other := claim(t, s, "o-2", lease)
+		want(t, other, store.Claimed)
+		wantContent(t, other, "", "")
+		wantContent(t, claim(t, s, "o-2", lease), "", "") // held elsewhere: no content
+	})
+	t.Run("ConfirmWithoutContentIsUnknown", func(t *testing.T) {
+		s := newStore(t)
+		if err := s.Confirm(ctx, claim(t, s, "o-1", lease)); err != nil {
+			t.Fatal(err)
+		}
+		wantContent(t, confirmed(t, s, "o-1"), "", "")
+	})
+	t.Run("ConfirmReplacesTheContent", func(t *testing.T) {
+		s := newStore(t)
+		c := claim(t, s, "o-1", lease)
+		c.Fingerprint, c.Summary = "fp-a", "total 1.00 USD, 1 item"
+		if err := s.Confirm(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		c.Fingerprint, c.Summary = "fp-b", "total 2.00 USD, 1 item"
+		if err := s.Confirm(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		wantContent(t, confirmed(t, s, "o-1"), "fp-b", "total 2.00 USD, 1 item")
+		c.Fingerprint, c.Summary = "", ""
+		if err := s.Confirm(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		wantContent(t, confirmed(t, s, "o-1"), "", "") // nothing stale comes back
+	})
+	t.Run("ContentIsKeptByteForByte", func(t *testing.T) {
+		s := newStore(t)
+		cases := []struct{ id, fingerprint, summary string }{
+			{"o-colons", "12:v1:ab:cd", "3:total: 5"},
+			{"o-summary-only", "", "total ? EUR, 1 item"},
+			{"o-fingerprint-only", "v1:ff", ""},
+			{"o-text", "v1:\x00\n", "total 1 234,50 € — 2 items\n"},
+			{"o-long-" + strings.Repeat("x", 300), strings.Repeat("f", 200), strings.Repeat("s", 500)},
+		}
+		for _, k := range cases {
+			c := claim(t, s, k.id, lease)
+			c.Fingerprint, c.Summary = k.fingerprint, k.summary
+			if err := s.Confirm(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, k := range cases {
+			wantContent(t, confirmed(t, s, k.id), k.fingerprint, k.summary)
+		}
 	})
 	t.Run("ConcurrentClaimsHaveOneWinner", func(t *testing.T) {
 		s := newStore(t)
