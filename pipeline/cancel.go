@@ -27,40 +27,58 @@ type Cancels interface {
 //	order never delivered                       dead-lettered: refund_before_order
 //	amount-only refund                          dead-lettered: amount_only_refund
 //	rejected for good                           dead-lettered: rejected
-//	order or another cancel of it in flight     redone without pausing
+//	order or another cancel of it in flight     waits (holding no worker slot)
 //	store unavailable                           fetching pauses naming the store
-//	API unavailable (breaker, retries)          redone without pausing: paid
-//	                                            orders keep flowing meanwhile
-//	unauthorized                                fetching stops until a restart
+//	API unavailable (breaker, retries)          held by the account's cancel
+//	                                            lane: paid orders keep flowing
+//	unauthorized                                the account's cancel lane stops
+//	                                            until a restart (held, un-done)
 //
 // Cancels of one order go one at a time, in the order they were fetched
 // (wait is closed when the one before is settled), so that a refund after a
 // partial one plans against it.
-func (p *Pipeline) deliverCancel(ctx context.Context, msg *message, km kafka.Message, out processor.Outcome, wait <-chan struct{}, leave func()) {
+func (p *Pipeline) deliverCancel(ctx context.Context, w *worker, msg *message, km kafka.Message, out processor.Outcome, wait <-chan struct{}, leave func()) {
 	defer leave()
-	select {
-	case <-wait:
-	case <-ctx.Done():
+	acct := p.accounts[out.Account]
+	ln := acct.api
+	// Waiting for the cancel before it, or for the order, holds no worker
+	// slot: the order may itself be held by its lane.
+	waitFor := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+		}
+		w.park()
+		select {
+		case <-ch:
+			return w.unpark(ctx)
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if !waitFor(wait) {
 		return
 	}
 	// Its order, fetched before it, is being delivered by this relay: wait
 	// for it, without pausing anyone.
-	select {
-	case <-p.inflight.wait(out.Cancel.OrderID):
-	case <-ctx.Done():
+	if !waitFor(p.inflight.wait(laneKey(out.Account, out.Cancel.OrderID))) {
 		return
 	}
 	start := time.Now()
 	ctx = withSettleStart(ctx, start)
 	sends := 0
 	journal := func(outcome string, status int, reason string) {
-		p.settled(ctx, start, Settlement{Outcome: outcome, OrderID: out.OrderID, Status: status, Attempts: sends, Reason: reason,
+		p.settled(ctx, start, Settlement{Outcome: outcome, OrderID: out.OrderID, Account: out.Account, Status: status, Attempts: sends, Reason: reason,
 			Partition: km.Partition, Offset: km.Offset})
 	}
 	var settle func()
-	done := p.redo(ctx, func() attempt {
+	done := p.redoOn(ctx, w, func() attempt {
+		if final, reason := ln.final(); final {
+			return attempt{lane: ln, cause: reason} // held until a restart; nothing is sent
+		}
 		sends++
-		res, err := p.cancels.Cancel(ctx, out.Cancel)
+		res, err := acct.cancels.Cancel(ctx, out.Cancel)
 		deadLetter := func(reason string, problem string, status int, body string) {
 			settle = func() {
 				d := record(km, out)
@@ -92,20 +110,23 @@ func (p *Pipeline) deliverCancel(ctx context.Context, msg *message, km kafka.Mes
 			deadLetter(deadletter.ReasonRejected, perm.Error(), perm.Status, perm.Body)
 			return attempt{done: true}
 		case failure.KindUnauthorized:
-			settle = func() {
-				p.gate.closeFinal(causeUnauthorized)
-				p.log.ErrorContext(ctx, "refersion's API refused the keys; consuming stops until the keys are fixed and the relay restarted", "error", err)
+			if final, _ := ln.final(); !final {
+				ln.gate.closeFinal(ln.cause(causeUnauthorized))
+				p.log.ErrorContext(ctx, "refersion's API refused the keys; the account's cancels stop until the keys are fixed and the relay restarted",
+					"lane", ln.name(), "error", err)
 				status := 0
 				if ua := (*failure.Unauthorized)(nil); errors.As(err, &ua) {
 					status = ua.Status
 				}
 				journal("unauthorized", status, causeUnauthorized)
 			}
-			return attempt{done: true}
+			return attempt{lane: ln, cause: ln.cause(causeUnauthorized)}
 		case failure.KindStoreUnavailable:
 			return storeAttempt(err)
+		case failure.KindBreakerOpen:
+			return attempt{lane: ln, cause: ln.cause(causeAPI), err: err}
 		}
-		return attempt{err: err}
+		return attempt{lane: ln, err: err}
 	})
 	if done {
 		settle()

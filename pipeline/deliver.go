@@ -17,36 +17,43 @@ import (
 	"github.com/refersion-relay/refersion-relay/processor"
 )
 
-// deliver sends an order until it is delivered, skipped, or rejected for
-// good (then dead-lettered). What happens otherwise, by failure kind:
+// deliver sends an order through its account's lane until it is delivered,
+// skipped, or rejected for good (then dead-lettered). What happens otherwise,
+// by failure kind:
 //
-//	breaker open          Refersion fails for many orders: fetching pauses
-//	                      ("refersion unavailable") and the order is redone
-//	retryable, unknown    redone without pausing (the breaker says when
+//	breaker open          Refersion fails for many orders: the lane holds its
+//	                      work ("refersion unavailable") and the order is redone
+//	retryable, unknown    redone without holding (the breaker says when
 //	                      Refersion fails for everybody); once the order has
 //	                      been redone PoisonAttempts times over PoisonAfter
-//	                      while other orders were delivered, it is a poison
-//	                      order: dead-lettered as undelivered, with a warning
+//	                      while other orders of its lane were delivered, it is
+//	                      a poison order: dead-lettered as undelivered, with a
+//	                      warning
 //	claim held            another sender has it: redone without pausing
 //	store unavailable     fetching pauses naming the store; redone
-//	unauthorized          fetching stops until a restart; the order stays un-done
+//	unauthorized          the lane stops until a restart; the order stays
+//	                      un-done
 //	permanent             dead-lettered as rejected; RejectionLimit rejections
 //	                      in a row with no delivery between mean the destination
-//	                      is misconfigured (a wrong path, a redirect): fetching
+//	                      is misconfigured (a wrong path, a redirect): the lane
 //	                      stops until a restart and the order stays un-done
 //
-// An outage never dead-letters. The message stays un-done if ctx ends first.
-func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, out processor.Outcome) {
+// A lane's trouble holds only that lane's work when the relay has several
+// lanes, and pauses fetching when it has one (see lane). An outage never
+// dead-letters. The message stays un-done if ctx ends first.
+func (p *Pipeline) deliver(ctx context.Context, w *worker, msg *message, km kafka.Message, out processor.Outcome) {
 	orderSpan := trace.SpanFromContext(ctx)
 	ctx, span := p.tracer().Start(ctx, "deliver")
 	defer span.End()
+	acct := p.accounts[out.Account]
+	ln := acct.orders
 	start := time.Now()
 	ctx = withSettleStart(ctx, start)
 	var settle func()
 	var firstFailure time.Time
 	redos, sends := 0, 0
 	journal := func(outcome string, status int, reason string) {
-		p.settled(ctx, start, Settlement{Outcome: outcome, OrderID: out.OrderID, Status: status, Attempts: sends, Reason: reason,
+		p.settled(ctx, start, Settlement{Outcome: outcome, OrderID: out.OrderID, Account: out.Account, Status: status, Attempts: sends, Reason: reason,
 			Partition: km.Partition, Offset: km.Offset})
 	}
 	// finish settles an order that needs no dead letter: counted, on its
@@ -58,14 +65,33 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, 
 		journal(outcome, 0, "")
 		msg.finish()
 	}
-	done := p.redo(ctx, func() attempt {
+	// stop ends a lane until a restart, journaled as outcome. With one lane
+	// that stops consuming, and the order stays un-done; a separate lane
+	// holds the order instead.
+	stop := func(cause, outcome string, status int, line string, args ...any) attempt {
+		if final, _ := ln.final(); !final {
+			ln.gate.closeFinal(ln.cause(cause))
+			span.SetStatus(codes.Error, cause)
+			p.log.ErrorContext(ctx, line, append(args, "lane", ln.name())...)
+			journal(outcome, status, cause)
+		}
+		if ln.separate {
+			return attempt{lane: ln, cause: ln.cause(cause)}
+		}
+		settle = func() {}
+		return attempt{done: true}
+	}
+	done := p.redoOn(ctx, w, func() attempt {
+		if final, reason := ln.final(); final && ln.separate {
+			return attempt{lane: ln, cause: reason} // held until a restart; nothing is sent
+		}
 		sends++
 		tried := time.Now() // a first failure counts from when its try began
-		err := p.sink.Send(ctx, out.Order)
+		err := acct.sink.Send(ctx, out.Order)
 		switch failure.KindOf(err) {
 		case failure.KindDelivered:
-			p.lastDelivered.Store(time.Now().UnixNano())
-			p.rejections.Store(0)
+			ln.lastDelivered.Store(time.Now().UnixNano())
+			ln.rejections.Store(0)
 			settle = func() { finish(&p.stats.delivered, "delivered", "order delivered") }
 			return attempt{done: true}
 		case failure.KindAlreadySent:
@@ -74,12 +100,11 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, 
 		case failure.KindPermanent:
 			var perm *failure.Permanent
 			errors.As(err, &perm)
-			if n := p.rejections.Add(1); p.cfg.RejectionLimit > 0 && n >= int64(p.cfg.RejectionLimit) {
-				settle = func() {
-					p.misconfigured(ctx, span, out.OrderID, perm)
-					journal("stopped", perm.Status, "destination misconfigured")
-				}
-				return attempt{done: true}
+			if n := ln.rejections.Add(1); p.cfg.RejectionLimit > 0 && n >= int64(p.cfg.RejectionLimit) {
+				return stop(fmt.Sprintf("refersion rejected %d orders in a row (last: HTTP %d): check REFERSION_URL, then restart", p.cfg.RejectionLimit, perm.Status),
+					"stopped", perm.Status,
+					"every order is rejected: the destination looks misconfigured; its orders stop until the relay is restarted",
+					"rejections_in_a_row", p.cfg.RejectionLimit, "status", perm.Status, "body", perm.Body, "reason", perm.Reason, "order_id", out.OrderID)
 			}
 			settle = func() {
 				orderSpan.SetAttributes(attrOutcome.String(deadletter.ReasonRejected), attrStatus.Int(perm.Status))
@@ -95,17 +120,12 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, 
 			return attempt{done: true}
 		case failure.KindUnauthorized:
 			// The order stays un-done and is redone after a restart with good keys.
-			settle = func() {
-				span.SetStatus(codes.Error, "unauthorized")
-				p.gate.closeFinal(causeUnauthorized)
-				p.log.ErrorContext(ctx, "refersion refused the keys; consuming stops until the keys are fixed and the relay restarted", "error", err)
-				status := 0
-				if ua := (*failure.Unauthorized)(nil); errors.As(err, &ua) {
-					status = ua.Status
-				}
-				journal("unauthorized", status, causeUnauthorized)
+			status := 0
+			if ua := (*failure.Unauthorized)(nil); errors.As(err, &ua) {
+				status = ua.Status
 			}
-			return attempt{done: true}
+			return stop(causeUnauthorized, "unauthorized", status,
+				"refersion refused the keys; the account's orders stop until the keys are fixed and the relay restarted", "error", err)
 		}
 		if ctx.Err() != nil {
 			return attempt{err: err}
@@ -115,22 +135,22 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, 
 		case failure.KindClaimHeld:
 			// Another sender holding this one order_id is no reason to hold
 			// the others: redone without pausing fetching.
-			return attempt{err: err}
+			return attempt{lane: ln, err: err}
 		case failure.KindStoreUnavailable:
 			return storeAttempt(err)
 		case failure.KindBreakerOpen:
-			return attempt{cause: causeDestination, err: err}
+			return attempt{lane: ln, cause: ln.cause(causeDestination), err: err}
 		}
 		now := time.Now()
 		if firstFailure.IsZero() {
 			firstFailure = tried
 		}
 		redos++
-		if p.poisoned(redos, firstFailure, now) {
+		if p.poisoned(ln, redos, firstFailure, now) {
 			settle = func() { p.undeliverable(ctx, msg, km, out, redos, now.Sub(firstFailure), err, orderSpan) }
 			return attempt{done: true}
 		}
-		return attempt{err: fmt.Errorf("order %s: %w", out.OrderID, err)}
+		return attempt{lane: ln, err: fmt.Errorf("order %s: %w", out.OrderID, err)}
 	})
 	if done {
 		settle()
@@ -138,14 +158,14 @@ func (p *Pipeline) deliver(ctx context.Context, msg *message, km kafka.Message, 
 }
 
 // poisoned reports whether an order redone redos times since its first
-// failure is a poison order: past both bounds, another order was delivered
-// since its first failure, and the destination looks healthy now (its
+// failure is a poison order: past both bounds, another order of its lane was
+// delivered since its first failure, and the lane looks healthy now (its
 // breaker closed: in an outage the breaker opens, so an order failing with
 // everybody else is never taken for a poison one).
-func (p *Pipeline) poisoned(redos int, first, now time.Time) bool {
-	healthy := p.cfg.DestinationHealthy == nil || p.cfg.DestinationHealthy()
+func (p *Pipeline) poisoned(ln *lane, redos int, first, now time.Time) bool {
+	healthy := ln.healthy == nil || ln.healthy()
 	return healthy && redos >= p.cfg.PoisonAttempts && now.Sub(first) >= p.cfg.PoisonAfter &&
-		p.lastDelivered.Load() > first.UnixNano()
+		ln.lastDelivered.Load() > first.UnixNano()
 }
 
 // undeliverable dead-letters a poison order as undelivered, to be replayed
@@ -163,16 +183,4 @@ func (p *Pipeline) undeliverable(ctx context.Context, msg *message, km kafka.Mes
 		d.Status, d.Body = r.Status, r.Body
 	}
 	p.deadLetter(ctx, msg, d)
-}
-
-// misconfigured stops consuming after RejectionLimit rejections in a row:
-// Refersion refusing every order means the relay posts to the wrong place
-// (a wrong path, a redirect), not that every order is bad. The order stays
-// un-done, and nothing more is dead-lettered.
-func (p *Pipeline) misconfigured(ctx context.Context, span trace.Span, orderID string, perm *failure.Permanent) {
-	span.SetStatus(codes.Error, "destination misconfigured")
-	cause := fmt.Sprintf("refersion rejected %d orders in a row (last: HTTP %d): check REFERSION_URL, then restart", p.cfg.RejectionLimit, perm.Status)
-	p.gate.closeFinal(cause)
-	p.log.ErrorContext(ctx, "every order is rejected: the destination looks misconfigured; consuming stops until the relay is restarted",
-		"rejections_in_a_row", p.cfg.RejectionLimit, "status", perm.Status, "body", perm.Body, "reason", perm.Reason, "order_id", orderID)
 }

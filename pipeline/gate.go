@@ -102,6 +102,18 @@ func (g *gate) state() (bool, string) {
 	return len(g.holds) == 0, g.reasonLocked()
 }
 
+// final reports whether a final cause closes the gate, and the causes.
+func (g *gate) final() (bool, string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, n := range g.holds {
+		if n < 0 {
+			return true, g.reasonLocked()
+		}
+	}
+	return false, ""
+}
+
 func (g *gate) reasonLocked() string {
 	causes := make([]string, 0, len(g.holds))
 	for c := range g.holds {

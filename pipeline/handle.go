@@ -126,13 +126,13 @@ func (p *Pipeline) handleEvent(fetchCtx, jobCtx context.Context, claim func() *m
 		return true
 	case processor.Cancel:
 		m := claim()
-		if p.cancels == nil { // no cancel destination: the event cannot be settled here
+		if p.accounts[out.Account].cancels == nil { // no cancel destination: the event cannot be settled here
 			d := record(km, out)
 			d.Reason, d.Problems = deadletter.ReasonRejected, []mapping.Problem{{Reason: "no cancel destination is configured"}}
-			return p.dispatch(fetchCtx, m, func() { p.deadLetter(jobCtx, m, d) })
+			return p.dispatch(fetchCtx, m, func(*worker) { p.deadLetter(jobCtx, m, d) })
 		}
-		wait, leave := p.cancelQueue.enter(out.Cancel.OrderID)
-		if !p.dispatch(fetchCtx, m, func() { p.deliverCancel(jobCtx, m, km, out, wait, leave) }) {
+		wait, leave := p.cancelQueue.enter(laneKey(out.Account, out.Cancel.OrderID))
+		if !p.dispatch(fetchCtx, m, func(w *worker) { p.deliverCancel(jobCtx, w, m, km, out, wait, leave) }) {
 			leave()
 			return false
 		}
@@ -146,9 +146,10 @@ func (p *Pipeline) handleEvent(fetchCtx, jobCtx context.Context, claim func() *m
 			p.stats.clicksOutsideWindow.Add(1)
 		}
 		m := claim()
-		p.inflight.add(out.OrderID)
-		if !p.dispatch(fetchCtx, m, func() { defer p.inflight.done(out.OrderID); p.deliver(jobCtx, m, km, out) }) {
-			p.inflight.done(out.OrderID)
+		key := laneKey(out.Account, out.OrderID)
+		p.inflight.add(key)
+		if !p.dispatch(fetchCtx, m, func(w *worker) { defer p.inflight.done(key); p.deliver(jobCtx, w, m, km, out) }) {
+			p.inflight.done(key)
 			return false
 		}
 		return true
@@ -165,7 +166,7 @@ func (p *Pipeline) handleEvent(fetchCtx, jobCtx context.Context, claim func() *m
 	}
 	m := claim()
 	d := record(km, out)
-	return p.dispatch(fetchCtx, m, func() { p.deadLetter(jobCtx, m, d) })
+	return p.dispatch(fetchCtx, m, func(*worker) { p.deadLetter(jobCtx, m, d) })
 }
 
 // record is the dead-letter record of out, with the message's coordinates.
@@ -178,7 +179,10 @@ func record(km kafka.Message, out processor.Outcome) deadletter.Record {
 // dispatch runs job on a worker once one is free. It blocks while every
 // worker is busy (back-pressure on fetching) and returns false if fetchCtx
 // ends first.
-func (p *Pipeline) dispatch(fetchCtx context.Context, msg *message, job func()) bool {
+//
+// A job may park its worker while it waits on a lane in trouble (see
+// worker): the slot is then another job's until it unparks.
+func (p *Pipeline) dispatch(fetchCtx context.Context, msg *message, job func(*worker)) bool {
 	select {
 	case p.sem <- struct{}{}:
 	case <-fetchCtx.Done():
@@ -188,12 +192,15 @@ func (p *Pipeline) dispatch(fetchCtx context.Context, msg *message, job func()) 
 	msg.pt.jobs.Add(1)
 	p.stats.inFlight.Add(1)
 	go func() {
+		w := &worker{p: p}
 		defer func() {
 			p.stats.inFlight.Add(-1)
-			<-p.sem
+			if !w.parked {
+				<-p.sem
+			}
 			msg.pt.jobs.Done()
 		}()
-		job()
+		job(w)
 	}()
 	return true
 }

@@ -22,7 +22,8 @@ type Settlement struct {
 	Outcome      string
 	DeadLettered bool
 	OrderID      string
-	Status       int // HTTP status of Refersion's answer, when known
+	Account      string // the order's account, "" with one account
+	Status       int    // HTTP status of Refersion's answer, when known
 	// Attempts is how many times the pipeline sent it (each send includes
 	// the sink's own retries), or the dead-letter record's count; 0 when
 	// nothing was sent.

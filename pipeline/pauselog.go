@@ -14,6 +14,8 @@ import (
 type pauseLog struct {
 	log           *slog.Logger
 	quiet, remind time.Duration
+	// the messages of a pause, its end and its reminder
+	paused, resumed, still string
 	now           func() time.Time
 
 	mu         sync.Mutex
@@ -25,7 +27,8 @@ type pauseLog struct {
 }
 
 func newPauseLog(log *slog.Logger) *pauseLog {
-	return &pauseLog{log: log, quiet: 30 * time.Second, remind: 5 * time.Minute, now: time.Now}
+	return &pauseLog{log: log, quiet: 30 * time.Second, remind: 5 * time.Minute, now: time.Now,
+		paused: "consuming paused", resumed: "consuming resumed", still: "consuming still paused"}
 }
 
 // change is the gate's onChange.
@@ -42,7 +45,7 @@ func (l *pauseLog) change(open bool, reason string) {
 			l.pausedAt = time.Time{}
 			return
 		}
-		l.log.Info("consuming resumed", "paused_for", now.Sub(l.pausedAt).Round(time.Millisecond).String(), "changes_not_logged", l.suppressed)
+		l.log.Info(l.resumed, "paused_for", now.Sub(l.pausedAt).Round(time.Millisecond).String(), "changes_not_logged", l.suppressed)
 		l.pausedAt, l.suppressed = time.Time{}, 0
 		return
 	}
@@ -52,7 +55,7 @@ func (l *pauseLog) change(open bool, reason string) {
 	if reason == l.lastReason && now.Sub(l.lastAt) < l.quiet {
 		l.suppressed++
 	} else {
-		l.log.Warn("consuming paused", "reason", reason, "changes_not_logged", l.suppressed)
+		l.log.Warn(l.paused, "reason", reason, "changes_not_logged", l.suppressed)
 		l.lastReason, l.lastAt, l.suppressed = reason, now, 0
 	}
 	if l.timer != nil {
@@ -68,6 +71,6 @@ func (l *pauseLog) reminder(reason string) {
 	if l.pausedAt.IsZero() {
 		return
 	}
-	l.log.Warn("consuming still paused", "reason", reason, "for", l.now().Sub(l.pausedAt).Round(time.Second).String())
+	l.log.Warn(l.still, "reason", reason, "for", l.now().Sub(l.pausedAt).Round(time.Second).String())
 	l.timer = time.AfterFunc(l.remind, func() { l.reminder(reason) })
 }

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,6 +86,14 @@ type Config struct {
 	// Cancels sends refunds and cancellations (REFUND_EVENTS,
 	// CANCEL_EVENTS); nil dead-letters them.
 	Cancels Cancels
+	// Lanes are the destinations of several accounts, by account name, which
+	// Processor.Accounts routes to; then New's sink, Cancels and
+	// DestinationHealthy are not used. nil: one account, named "".
+	Lanes map[string]Lane
+	// HeldLimit bounds the orders and cancels held by lanes in trouble (an
+	// account's outage or refused keys) while the other lanes flow: at the
+	// limit fetching pauses for everybody (default 1000).
+	HeldLimit int
 
 	Logger *slog.Logger
 	// Journal, if not nil, is told what became of every order, cancel and
@@ -128,6 +137,9 @@ func (c *Config) defaults() {
 	if c.PoisonAfter <= 0 {
 		c.PoisonAfter = 2 * time.Minute
 	}
+	if c.HeldLimit <= 0 {
+		c.HeldLimit = 1000
+	}
 	if c.RedoBackoff <= 0 {
 		c.RedoBackoff = time.Second
 	}
@@ -143,8 +155,6 @@ func (c *Config) defaults() {
 type Pipeline struct {
 	cfg     Config
 	proc    *processor.Processor
-	sink    Sink
-	cancels Cancels
 	ids     store.Identities
 	dlq     deadletter.Writer
 	log     *slog.Logger
@@ -153,13 +163,12 @@ type Pipeline struct {
 	sem    chan struct{}
 	stats  stats
 	joined atomic.Bool // a generation is active
-	// lastDelivered is when an order was last accepted (unix ns);
-	// rejections counts orders rejected since.
-	inflight      inflight    // orders dispatched and not settled, for refunds
-	cancelQueue   cancelQueue // cancels of one order, one at a time
-	lastDelivered atomic.Int64
-	rejections    atomic.Int64
-	stopped       atomic.Bool
+	accounts    map[string]*account // by name; "" with one account
+	lanes       []*lane             // every account's, by name
+	heldLimit   heldLimit
+	inflight    inflight    // orders dispatched and not settled, for refunds
+	cancelQueue cancelQueue // cancels of one order, one at a time
+	stopped     atomic.Bool
 }
 
 // New returns a pipeline. None of its arguments may be nil.
@@ -172,8 +181,22 @@ func New(cfg Config, m *mapping.Mapper, s Sink, ids store.Identities, dlq deadle
 	if cfg.Topic == "" {
 		errs = append(errs, errors.New("pipeline: no topic"))
 	}
-	if m == nil || s == nil || ids == nil || dlq == nil {
+	if m == nil || (s == nil && len(cfg.Lanes) == 0) || ids == nil || dlq == nil {
 		errs = append(errs, errors.New("pipeline: mapper, sink, identity store and dead-letter writer are required"))
+	}
+	for name, l := range cfg.Lanes {
+		if l.Sink == nil {
+			errs = append(errs, fmt.Errorf("pipeline: account %s has no sink", name))
+		}
+	}
+	if r := cfg.Processor.Accounts; r != nil {
+		for _, a := range r.Accounts() {
+			if _, ok := cfg.Lanes[a.Name]; !ok {
+				errs = append(errs, fmt.Errorf("pipeline: account %s is routed to but has no lane", a.Name))
+			}
+		}
+	} else if len(cfg.Lanes) > 1 || (len(cfg.Lanes) == 1 && cfg.Lanes[""].Sink == nil) {
+		errs = append(errs, errors.New("pipeline: several accounts need Processor.Accounts to route between them"))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -182,8 +205,9 @@ func New(cfg Config, m *mapping.Mapper, s Sink, ids store.Identities, dlq deadle
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{cfg: cfg, proc: proc, sink: s, cancels: cfg.Cancels, ids: ids, dlq: dlq, log: cfg.Logger, sem: make(chan struct{}, cfg.Concurrency)}
+	p := &Pipeline{cfg: cfg, proc: proc, ids: ids, dlq: dlq, log: cfg.Logger, sem: make(chan struct{}, cfg.Concurrency)}
 	p.gate = newGate(newPauseLog(p.log).change)
+	p.buildAccounts(s)
 	return p, nil
 }
 
@@ -198,6 +222,9 @@ func (p *Pipeline) Ready() (bool, string) {
 	}
 	if open, reason := p.gate.state(); !open {
 		return false, "paused: " + reason
+	}
+	if held := p.laneReasons(); len(held) > 0 {
+		return false, "holding: " + strings.Join(held, "; ")
 	}
 	return true, ""
 }

@@ -11,6 +11,7 @@ import (
 // Gate causes: what /readyz and the "consuming paused" log line name.
 const (
 	causeDestination  = "refersion unavailable"
+	causeAPI          = "refersion API unavailable"
 	causeUnauthorized = "refersion refused the keys (401/403): fix REFERSION_* keys and restart"
 	causeDeadLetters  = "dead-letter topic unavailable"
 )
@@ -22,6 +23,10 @@ type attempt struct {
 	// fetching (the trouble is this one item's, not everybody's).
 	cause string
 	err   error // the failure, logged
+	// lane, when set, is the destination whose trouble it is: the cause is
+	// held on the lane's gate, and a separate lane's work is held (parked)
+	// instead of pausing fetching.
+	lane *lane
 }
 
 // storeAttempt is the attempt of a step whose only failure is a state store
@@ -50,7 +55,11 @@ func storeAttempt(err error) attempt {
 // the work that caused it. Waits between tries double from RedoBackoff up to
 // RedoBackoffMax. The first failure of a run is logged at warn level, later
 // ones at debug: the gate's own "consuming paused" line names the cause once.
-func (p *Pipeline) redo(ctx context.Context, try func() attempt) bool {
+func (p *Pipeline) redo(ctx context.Context, try func() attempt) bool { return p.redoOn(ctx, nil, try) }
+
+// redoOn is redo for a job on worker w: while a try fails for a separate
+// lane's trouble, the job is held by that lane (its slot given back).
+func (p *Pipeline) redoOn(ctx context.Context, w *worker, try func() attempt) bool {
 	backoff := p.cfg.RedoBackoff
 	release := func() {}
 	defer func() { release() }()
@@ -63,16 +72,32 @@ func (p *Pipeline) redo(ctx context.Context, try func() attempt) bool {
 			return false
 		}
 		level := slog.LevelDebug
-		if n == 0 {
+		if n == 0 && (a.lane == nil || !a.lane.separate) { // a held lane's line names the cause once
 			level = slog.LevelWarn
 		}
 		p.log.Log(ctx, level, "will redo", "cause", a.cause, "error", a.err)
 		release()
 		release = func() {}
-		if a.cause != "" {
-			release = p.gate.hold(a.cause)
+		g := p.gate
+		if a.lane != nil {
+			g = a.lane.gate
 		}
-		if sleep(ctx, backoff) != nil {
+		if a.cause != "" {
+			release = g.hold(a.cause)
+		}
+		held := a.lane != nil && a.lane.separate && w != nil
+		if held {
+			w.park()
+			p.hold(a.lane, 1)
+		}
+		err := sleep(ctx, backoff)
+		if held {
+			p.hold(a.lane, -1)
+			if !w.unpark(ctx) {
+				return false
+			}
+		}
+		if err != nil {
 			return false
 		}
 		backoff = min(2*backoff, p.cfg.RedoBackoffMax)

@@ -14,9 +14,9 @@ type stats struct {
 	messages, events                   atomic.Int64
 	orders, delivered, skipped         atomic.Int64
 	identify, alias, delete            atomic.Int64
-	dropped                            [8]atomic.Int64 // by mapping.DropReason
-	deadLettered                       [8]atomic.Int64 // by reasonIndex
-	cancels                            [5]atomic.Int64 // by cancelIndex
+	dropped                            [8]atomic.Int64                      // by mapping.DropReason
+	deadLettered                       [len(deadLetterReasons)]atomic.Int64 // by reasonIndex
+	cancels                            [5]atomic.Int64                      // by cancelIndex
 	orderPanics                        atomic.Int64
 	clicks, clicksMalformed            atomic.Int64
 	cancelEvents                       atomic.Int64
@@ -29,7 +29,7 @@ type stats struct {
 
 var deadLetterReasons = [...]string{deadletter.ReasonInvalid, deadletter.ReasonMalformed, deadletter.ReasonIdentity,
 	deadletter.ReasonRejected, deadletter.ReasonPanic, deadletter.ReasonUndelivered,
-	deadletter.ReasonRefundBeforeOrder, deadletter.ReasonAmountOnly}
+	deadletter.ReasonRefundBeforeOrder, deadletter.ReasonAmountOnly, deadletter.ReasonNoAccount}
 
 var cancelOutcomes = [...]sink.CancelOutcome{sink.Cancelled, sink.Clamped, sink.NothingToCancel, sink.NoConversion, sink.AlreadyDone}
 

@@ -70,6 +70,9 @@ type Outcome struct {
 	// OrderID and MessageID identify the event when it says so (orders,
 	// invalid orders, invalid identity events).
 	OrderID, MessageID string
+	// Account is the Refersion account of an order or cancel (Options.Accounts),
+	// "" with one account.
+	Account string
 }
 
 // DeadLetter reports whether the outcome is for the dead-letter topic.

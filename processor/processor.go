@@ -44,6 +44,13 @@ type Options struct {
 	// timestamps. Off, a page event's URL is never read.
 	ClickCapture      bool
 	AttributionWindow time.Duration
+
+	// Accounts routes orders and cancels to Refersion accounts (several
+	// accounts fed by one stream): the outcome names the account and its
+	// order id carries the account's prefix; an event no account takes is
+	// Invalid with reason deadletter.ReasonNoAccount. nil: one account,
+	// named "".
+	Accounts *mapping.Router
 }
 
 // DefaultAttributionWindow is Refersion's usual cookie lifetime.
@@ -57,6 +64,7 @@ type Processor struct {
 	max     int
 	capture bool
 	window  time.Duration
+	router  *mapping.Router
 }
 
 // New returns a processor. Neither argument may be nil.
@@ -70,7 +78,7 @@ func New(m *mapping.Mapper, ids store.Identities, o Options) (*Processor, error)
 	if o.AttributionWindow <= 0 {
 		o.AttributionWindow = DefaultAttributionWindow
 	}
-	return &Processor{mapper: m, ids: ids, max: o.MaxMessageBytes, capture: o.ClickCapture, window: o.AttributionWindow}, nil
+	return &Processor{mapper: m, ids: ids, max: o.MaxMessageBytes, capture: o.ClickCapture, window: o.AttributionWindow, router: o.Accounts}, nil
 }
 
 // Mapper returns the mapping the processor uses.
@@ -159,15 +167,40 @@ func (p *Processor) Handle(ctx context.Context, ev Event) (out Outcome, err erro
 		}
 	}()
 	switch ev.Class.Kind {
-	case mapping.KindOrder:
-		return p.order(ctx, out, ev)
-	case mapping.KindRefund, mapping.KindCancel:
-		return p.cancel(out, ev), nil
+	case mapping.KindOrder, mapping.KindRefund, mapping.KindCancel:
+		var prefix string
+		if p.router != nil {
+			a, value, ok := p.router.Route(ev.Bytes)
+			if !ok {
+				return p.noAccount(out, ev, value), nil
+			}
+			out.Account, prefix = a.Name, a.OrderPrefix
+		}
+		if ev.Class.Kind == mapping.KindOrder {
+			return p.order(ctx, out, ev, prefix)
+		}
+		return p.cancel(out, ev, prefix), nil
 	}
 	return p.identity(ctx, out, ev)
 }
 
-func (p *Processor) order(ctx context.Context, out Outcome, ev Event) (Outcome, error) {
+// noAccount is the outcome of an order or cancel event that no account
+// takes.
+func (p *Processor) noAccount(out Outcome, ev Event, value string) Outcome {
+	out.Kind, out.Reason = Invalid, deadletter.ReasonNoAccount
+	out.Problems = []mapping.Problem{p.router.NoAccountProblem(value)}
+	if ev.Class.Kind == mapping.KindOrder {
+		o, err := p.mapper.Map(ev.Bytes)
+		out.OrderID, out.MessageID = o.OrderID, o.Source.MessageID
+		var invalid *mapping.InvalidError
+		if errors.As(err, &invalid) {
+			out.OrderID, out.MessageID = invalid.OrderID, invalid.MessageID
+		}
+	}
+	return out
+}
+
+func (p *Processor) order(ctx context.Context, out Outcome, ev Event, prefix string) (Outcome, error) {
 	tr := trace.SpanFromContext(ctx).TracerProvider().Tracer(tracerName)
 	_, span := tr.Start(ctx, "map")
 	o, err := p.mapper.Map(ev.Bytes)
@@ -175,12 +208,13 @@ func (p *Processor) order(ctx context.Context, out Outcome, ev Event) (Outcome, 
 	var invalid *mapping.InvalidError
 	if errors.As(err, &invalid) {
 		out.Kind, out.Reason, out.Problems = Invalid, deadletter.ReasonInvalid, invalid.Problems
-		out.OrderID, out.MessageID = invalid.OrderID, invalid.MessageID
+		out.OrderID, out.MessageID = prefixed(prefix, invalid.OrderID), invalid.MessageID
 		return out, nil
 	}
 	if err != nil { // Map reports only InvalidError; anything else is a defect
 		panic(err)
 	}
+	o.OrderID = prefix + o.OrderID
 	enrichCtx, span := tr.Start(ctx, "enrich")
 	if p.capture {
 		out.Credit, err = mapping.EnrichClick(enrichCtx, &o, p.ids, p.window)
@@ -210,14 +244,15 @@ func (p *Processor) identity(ctx context.Context, out Outcome, ev Event) (Outcom
 }
 
 // cancel reads a refund or cancellation.
-func (p *Processor) cancel(out Outcome, ev Event) Outcome {
+func (p *Processor) cancel(out Outcome, ev Event, prefix string) Outcome {
 	c, err := p.mapper.MapCancel(ev.Bytes, ev.Class.Kind)
 	var invalid *mapping.InvalidError
 	if errors.As(err, &invalid) {
 		out.Kind, out.Reason, out.Problems = Invalid, deadletter.ReasonInvalid, invalid.Problems
-		out.OrderID, out.MessageID = invalid.OrderID, invalid.MessageID
+		out.OrderID, out.MessageID = prefixed(prefix, invalid.OrderID), invalid.MessageID
 		return out
 	}
+	c.OrderID = prefix + c.OrderID
 	out.Kind, out.Cancel, out.OrderID, out.MessageID = Cancel, c, c.OrderID, c.Source.MessageID
 	return out
 }
@@ -267,6 +302,14 @@ func storeError(ctx context.Context, err error) error {
 		return err
 	}
 	return &failure.StoreUnavailable{Store: "identity store", Err: err}
+}
+
+// prefixed is id with an account's order-id prefix, or "" when id is.
+func prefixed(prefix, id string) string {
+	if id == "" {
+		return ""
+	}
+	return prefix + id
 }
 
 const tracerName = "github.com/refersion-relay/refersion-relay/processor"

@@ -1,0 +1,210 @@
+package pipeline_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/refersion-relay/refersion-relay/deadletter"
+	"github.com/refersion-relay/refersion-relay/mapping"
+	"github.com/refersion-relay/refersion-relay/pipeline"
+	"github.com/refersion-relay/refersion-relay/processor"
+	"github.com/refersion-relay/refersion-relay/sandbox"
+	"github.com/refersion-relay/refersion-relay/sink"
+	"github.com/refersion-relay/refersion-relay/state/memory"
+	"github.com/refersion-relay/refersion-relay/store"
+)
+
+// accountOrder is an order of the store that routes it to an account.
+func accountOrder(id, storeID string) kafka.Message {
+	return kafka.Message{Key: []byte(id), Value: []byte(`{"type":"track","event":"Order Completed","context":{"groupId":"` + storeID +
+		`"},"properties":{"cart_id":"c","order_id":"` + id + `","currency":"USD","products":[{"sku":"A","price":1}]}}`)}
+}
+
+// testAccount is one account of a several-account rig: its own sandbox
+// (Refersion account), keys and sent-order store.
+type testAccount struct {
+	name, store string
+	sandbox     *sandbox.Server
+	sent        store.Sent
+}
+
+func newTestAccount(t *testing.T, name, storeID string) *testAccount {
+	t.Helper()
+	sb := sandbox.New(sandbox.Options{Keys: name + "-public." + name + "-secret"})
+	if err := sb.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	return &testAccount{name: name, store: storeID, sandbox: sb, sent: memory.NewSent(memory.Options{})}
+}
+
+// accepted returns the order_ids a's sandbox accepted, with repeats.
+func (a *testAccount) accepted(t *testing.T) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, raw := range a.sandbox.Orders() {
+		var o struct {
+			OrderID string `json:"order_id"`
+		}
+		if err := json.Unmarshal(raw, &o); err != nil {
+			t.Fatal(err)
+		}
+		out[o.OrderID]++
+	}
+	return out
+}
+
+// accountsPipeline routes by context.groupId to accts; keys overrides an
+// account's keys (wrong ones, say).
+func (r *rig) accountsPipeline(t *testing.T, group string, accts []*testAccount, keys map[string]string) *pipeline.Pipeline {
+	t.Helper()
+	var routes []mapping.Account
+	lanes := map[string]pipeline.Lane{}
+	for _, a := range accts {
+		routes = append(routes, mapping.Account{Name: a.name, Select: []string{a.store}})
+		k := a.name + "-public." + a.name + "-secret"
+		if o, ok := keys[a.name]; ok {
+			k = o
+		}
+		pk, err := sink.ParseKeys(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := sink.New(sink.Config{Endpoint: a.sandbox.Endpoint(), Keys: pk, RequestTimeout: 5 * time.Second,
+			Retry:   sink.RetryConfig{MaxAttempts: 2, InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond, MaxElapsed: time.Second},
+			Breaker: sink.BreakerConfig{Failures: 3, OpenTimeout: 50 * time.Millisecond},
+		}, a.sent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		lanes[a.name] = pipeline.Lane{Sink: s, Healthy: func() bool { return s.BreakerState() == sink.BreakerClosed }}
+	}
+	router, err := mapping.NewRouter("context.groupId", routes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pipeline.New(pipeline.Config{Brokers: []string{r.broker.Addr()}, Topic: topic, GroupID: group,
+		MaxWait: 100 * time.Millisecond, HeartbeatInterval: 300 * time.Millisecond, SessionTimeout: 6 * time.Second,
+		DrainTimeout: 2 * time.Second, RedoBackoff: 5 * time.Millisecond, RedoBackoffMax: 50 * time.Millisecond,
+		Processor: processor.Options{Accounts: router}, Lanes: lanes,
+	}, mapping.MustNew(mapping.Options{}), nil, memory.NewIdentities(memory.Options{}), r.dlq())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Three accounts routed by a field, one with wrong keys: its orders are held
+// (not ready names it, nothing of it is dead-lettered or committed past
+// it), the other two deliver everything; an order for no account is
+// dead-lettered. With the keys fixed and the relay restarted, the held orders
+// are delivered exactly once, and nobody else's again. The same order_id in
+// two accounts is two orders.
+func TestAnAccountWithWrongKeysHoldsOnlyItsOwnOrders(t *testing.T) {
+	r := newRig(t, 2, sandbox.Options{})
+	accts := []*testAccount{newTestAccount(t, "a", "store-1"), newTestAccount(t, "b", "store-2"), newTestAccount(t, "c", "store-3")}
+	var msgs []kafka.Message
+	const per = 20
+	for i := range per {
+		for _, a := range accts {
+			msgs = append(msgs, accountOrder(fmt.Sprintf("%s-%d", a.name, i), a.store))
+		}
+	}
+	msgs = append(msgs, accountOrder("shared", "store-1"), accountOrder("shared", "store-3"), accountOrder("lost", "store-9"))
+	r.write(t, msgs...)
+
+	p := r.accountsPipeline(t, "g-accounts", accts, map[string]string{"b": "b-public.wrong"})
+	stop := start(t, p)
+	waitFor(t, 30*time.Second, "accounts a and c delivered, the unknown store dead-lettered", func() bool {
+		return len(accts[0].accepted(t)) == per+1 && len(accts[2].accepted(t)) == per+1 &&
+			p.Stats().DeadLettered[deadletter.ReasonNoAccount] == 1
+	})
+	ready, why := p.Ready()
+	if ready || !strings.Contains(why, "account b") || !strings.Contains(why, "refused the keys") {
+		t.Errorf("Ready() = %v, %q; want not ready naming account b's keys", ready, why)
+	}
+	if strings.Contains(why, "account a") || strings.Contains(why, "account c") {
+		t.Errorf("Ready() names a healthy account: %q", why)
+	}
+	if n := len(accts[1].accepted(t)); n != 0 {
+		t.Errorf("account b with wrong keys had %d orders accepted", n)
+	}
+	if got := p.Stats().DeadLetteredTotal(); got != 1 {
+		t.Errorf("dead-lettered %d, want only the order for no account", got)
+	}
+	if c, end := r.committed("g-accounts"); c >= end {
+		t.Errorf("committed %d of %d: the held orders' offsets must stay uncommitted", c, end)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	p = r.accountsPipeline(t, "g-accounts", accts, nil)
+	start(t, p)
+	waitFor(t, 30*time.Second, "account b's held orders delivered after the restart", func() bool {
+		c, end := r.committed("g-accounts")
+		return len(accts[1].accepted(t)) == per && c == end
+	})
+	for _, a := range accts {
+		for id, n := range a.accepted(t) {
+			if n != 1 {
+				t.Errorf("account %s: order %s accepted %d times", a.name, id, n)
+			}
+		}
+	}
+	for _, a := range []*testAccount{accts[0], accts[2]} {
+		if a.accepted(t)["shared"] != 1 {
+			t.Errorf("account %s: the order_id both accounts use was not delivered to it", a.name)
+		}
+	}
+}
+
+// One account's outage under load: the other accounts deliver everything
+// while it lasts, the account in trouble holds its orders (nothing
+// dead-lettered), and once it is back they are delivered exactly once.
+func TestAnAccountsOutageHoldsOnlyItsLane(t *testing.T) {
+	r := newRig(t, 2, sandbox.Options{})
+	accts := []*testAccount{newTestAccount(t, "a", "store-1"), newTestAccount(t, "b", "store-2"), newTestAccount(t, "c", "store-3")}
+	accts[1].sandbox.SetDown(true)
+	p := r.accountsPipeline(t, "g-outage", accts, nil)
+	start(t, p)
+	const per = 200
+	var msgs []kafka.Message
+	for i := range per {
+		for _, a := range accts {
+			msgs = append(msgs, accountOrder(fmt.Sprintf("%s-%d", a.name, i), a.store))
+		}
+	}
+	r.write(t, msgs...)
+	waitFor(t, 60*time.Second, "accounts a and c delivered during b's outage", func() bool {
+		return len(accts[0].accepted(t)) == per && len(accts[2].accepted(t)) == per
+	})
+	if ready, why := p.Ready(); ready || !strings.Contains(why, "account b") {
+		t.Errorf("Ready() = %v, %q during account b's outage; want not ready naming it", ready, why)
+	}
+	if n := len(accts[1].accepted(t)); n != 0 {
+		t.Fatalf("account b accepted %d orders while down", n)
+	}
+	accts[1].sandbox.SetDown(false)
+	waitFor(t, 60*time.Second, "account b's held orders delivered", func() bool {
+		c, end := r.committed("g-outage")
+		return len(accts[1].accepted(t)) == per && c == end
+	})
+	if s := p.Stats(); s.DeadLetteredTotal() != 0 || s.Delivered != 3*per {
+		t.Errorf("stats %s: want %d delivered, none dead-lettered", describe(s), 3*per)
+	}
+	for _, a := range accts {
+		for id, n := range a.accepted(t) {
+			if n != 1 {
+				t.Errorf("account %s: order %s accepted %d times", a.name, id, n)
+			}
+		}
+	}
+	waitFor(t, 10*time.Second, "ready again", func() bool { ready, _ := p.Ready(); return ready })
+}
