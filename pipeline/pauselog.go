@@ -16,7 +16,7 @@ type pauseLog struct {
 	quiet, remind time.Duration
 	// the messages of a pause, its end and its reminder
 	paused, resumed, still string
-	now           func() time.Time
+	now                    func() time.Time
 
 	mu         sync.Mutex
 	lastReason string    // reason of the last pause logged

@@ -153,16 +153,16 @@ func (c *Config) defaults() {
 
 // Pipeline is one consumer-group member. Run it once.
 type Pipeline struct {
-	cfg     Config
-	proc    *processor.Processor
-	ids     store.Identities
-	dlq     deadletter.Writer
-	log     *slog.Logger
+	cfg  Config
+	proc *processor.Processor
+	ids  store.Identities
+	dlq  deadletter.Writer
+	log  *slog.Logger
 
-	gate   *gate
-	sem    chan struct{}
-	stats  stats
-	joined atomic.Bool // a generation is active
+	gate        *gate
+	sem         chan struct{}
+	stats       stats
+	joined      atomic.Bool         // a generation is active
 	accounts    map[string]*account // by name; "" with one account
 	lanes       []*lane             // every account's, by name
 	heldLimit   heldLimit
