@@ -32,6 +32,9 @@ type Source struct {
 	UserID      string
 	AnonymousID string
 	At          int64 // the event's timestamp, Unix milliseconds; 0 when absent
+	// Account is the Refersion account the event is routed to (a Router),
+	// "" with one account.
+	Account string
 }
 
 // Customer is the buyer as Refersion wants it. Email is personal data: never log it.

@@ -214,7 +214,7 @@ func (p *Processor) order(ctx context.Context, out Outcome, ev Event, prefix str
 	if err != nil { // Map reports only InvalidError; anything else is a defect
 		panic(err)
 	}
-	o.OrderID = prefix + o.OrderID
+	o.OrderID, o.Source.Account = prefix+o.OrderID, out.Account
 	enrichCtx, span := tr.Start(ctx, "enrich")
 	if p.capture {
 		out.Credit, err = mapping.EnrichClick(enrichCtx, &o, p.ids, p.window)
@@ -252,7 +252,7 @@ func (p *Processor) cancel(out Outcome, ev Event, prefix string) Outcome {
 		out.OrderID, out.MessageID = prefixed(prefix, invalid.OrderID), invalid.MessageID
 		return out
 	}
-	c.OrderID = prefix + c.OrderID
+	c.OrderID, c.Source.Account = prefix+c.OrderID, out.Account
 	out.Kind, out.Cancel, out.OrderID, out.MessageID = Cancel, c, c.OrderID, c.Source.MessageID
 	return out
 }
