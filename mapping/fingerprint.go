@@ -1,11 +1,14 @@
 package mapping
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"math"
 	"math/big"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,23 +36,38 @@ const fingerprintVersion = "v1:"
 // not matter. The result is short printable text starting with a version
 // (see FingerprintsDiffer); it holds no personal data.
 func Fingerprint(o Order) string {
-	var b []byte
-	for _, f := range [...]string{o.CartID, o.CurrencyCode, canonicalAmount(string(o.Shipping)), canonicalAmount(string(o.Tax)),
-		canonicalAmount(string(o.Discount)), o.DiscountCode} {
-		b = appendField(b, f)
+	b := make([]byte, 0, 256)
+	b = appendField(b, o.CartID)
+	b = appendField(b, o.CurrencyCode)
+	for _, a := range [...]json.Number{o.Shipping, o.Tax, o.Discount} {
+		b = appendCanonicalField(b, string(a))
 	}
-	items := make([]string, len(o.Items))
+	b = appendField(b, o.DiscountCode)
+	// Each item's encoding, then the encodings sorted: items in any order
+	// encode alike.
+	items := make([]byte, 0, 32*len(o.Items))
+	ends := make([]int, len(o.Items))
 	for i, it := range o.Items {
-		var ib []byte
-		for _, f := range [...]string{it.SKU, canonicalAmount(string(it.Quantity)), canonicalAmount(string(it.Price))} {
-			ib = appendField(ib, f)
-		}
-		items[i] = string(ib)
+		items = appendField(items, it.SKU)
+		items = appendCanonicalField(items, string(it.Quantity))
+		items = appendCanonicalField(items, string(it.Price))
+		ends[i] = len(items)
 	}
-	slices.Sort(items)
-	b = binary.AppendUvarint(b, uint64(len(items)))
-	for _, it := range items {
-		b = appendField(b, it)
+	item := func(i int) []byte {
+		if i == 0 {
+			return items[:ends[0]]
+		}
+		return items[ends[i-1]:ends[i]]
+	}
+	order := make([]int, len(o.Items))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(x, y int) int { return bytes.Compare(item(x), item(y)) })
+	b = binary.AppendUvarint(b, uint64(len(order)))
+	for _, i := range order {
+		b = binary.AppendUvarint(b, uint64(len(item(i))))
+		b = append(b, item(i)...)
 	}
 	sum := sha256.Sum256(b)
 	return fingerprintVersion + hex.EncodeToString(sum[:16])
@@ -59,6 +77,32 @@ func Fingerprint(o Order) string {
 // sequences of fields encode alike.
 func appendField(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// appendCanonicalField appends amount s to b as a field, by value: its
+// significant digits and their exponent ("55e-1" for "5.50", "0" for 0 or
+// an empty s). Text that is not a JSON number is kept as it is, marked, so
+// that it equals only itself.
+func appendCanonicalField(b []byte, s string) []byte {
+	var buf [48]byte
+	c := buf[:0]
+	d, ok := parseDecimal(s)
+	lo, hi, exp := d.significant()
+	switch {
+	case !ok:
+		c = append(append(c, '?'), s...)
+	case lo == hi:
+		c = append(c, '0')
+	default:
+		if d.negative {
+			c = append(c, '-')
+		}
+		for i := lo; i < hi; i++ {
+			c = append(c, d.at(i))
+		}
+		c = strconv.AppendInt(append(c, 'e'), int64(exp), 10)
+	}
+	return append(binary.AppendUvarint(b, uint64(len(c))), c...)
 }
 
 // FingerprintsDiffer reports whether recorded, a fingerprint kept when an
@@ -80,30 +124,147 @@ func FingerprintsDiffer(recorded, now string) bool {
 // at least two decimals. An amount that is not a plain number, or too large
 // to add up exactly, makes the total "?".
 func Summary(o Order) string {
-	total := "?"
-	if t, ok := orderTotal(o); ok {
-		total = t
+	b := make([]byte, 0, 48)
+	b = append(b, "total "...)
+	b = appendTotal(b, o)
+	if o.CurrencyCode != "" {
+		b = append(append(b, ' '), o.CurrencyCode...)
 	}
-	units := new(big.Int)
+	var units int64
+	var many *big.Int // the units when they pass an int64
 	for _, it := range o.Items {
 		q, ok := quantity(it.Quantity)
 		if !ok {
-			q = big.NewInt(1) // as Refersion reads an absent quantity
+			q = 1 // as Refersion reads an absent quantity
 		}
-		units.Add(units, q)
+		switch {
+		case many != nil:
+			many.Add(many, big.NewInt(q))
+		case units > math.MaxInt64-q:
+			many = new(big.Int).Add(big.NewInt(units), big.NewInt(q))
+		default:
+			units += q
+		}
 	}
-	var s strings.Builder
-	s.WriteString("total " + total)
-	if o.CurrencyCode != "" {
-		s.WriteString(" " + o.CurrencyCode)
-	}
-	s.WriteString(", " + units.String())
-	if units.Cmp(big.NewInt(1)) == 0 {
-		s.WriteString(" item")
+	b = append(b, ", "...)
+	if many != nil {
+		b = many.Append(b, 10)
 	} else {
-		s.WriteString(" items")
+		b = strconv.AppendInt(b, units, 10)
 	}
-	return s.String()
+	if units == 1 && many == nil {
+		b = append(b, " item"...)
+	} else {
+		b = append(b, " items"...)
+	}
+	return string(b)
+}
+
+// term is one amount of an order's total: value × mult.
+type term struct {
+	value decimalValue
+	mult  int64
+}
+
+// appendTotal appends the order's total as decimal text, or "?" when an
+// amount is not a plain number or is beyond maxTotalExponent.
+func appendTotal(b []byte, o Order) []byte {
+	terms := make([]term, 0, 3+len(o.Items))
+	for _, a := range [...]struct {
+		text json.Number
+		mult int64
+	}{{o.Shipping, 1}, {o.Tax, 1}, {o.Discount, -1}} {
+		d, ok := parseDecimal(string(a.text))
+		if !ok {
+			return append(b, '?')
+		}
+		terms = append(terms, term{d, a.mult})
+	}
+	for _, it := range o.Items {
+		d, ok := parseDecimal(string(it.Price))
+		q, qok := quantity(it.Quantity)
+		if !ok || !qok {
+			return append(b, '?')
+		}
+		terms = append(terms, term{d, q})
+	}
+	if t, ok := appendSmallTotal(b, terms); ok {
+		return t
+	}
+	return appendBigTotal(b, terms)
+}
+
+// pow10 holds the powers of ten an int64 holds.
+var pow10 = func() (p [19]int64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+// appendSmallTotal adds terms up in int64, as every order of plausible
+// amounts can be; ok is false when they do not fit.
+func appendSmallTotal(b []byte, terms []term) ([]byte, bool) {
+	scale := 2 // the total's decimals
+	for _, t := range terms {
+		lo, hi, exp := t.value.significant()
+		if hi-lo > 18 {
+			return b, false
+		}
+		if lo < hi {
+			scale = max(scale, -exp)
+		}
+	}
+	if scale > 18 {
+		return b, false
+	}
+	var sum int64
+	for _, t := range terms {
+		lo, hi, exp := t.value.significant()
+		if lo == hi {
+			continue
+		}
+		shift := exp + scale
+		if shift < 0 || hi-lo+shift > 18 {
+			return b, false
+		}
+		var v int64
+		for i := lo; i < hi; i++ {
+			v = v*10 + int64(t.value.at(i)-'0')
+		}
+		v *= pow10[shift] // < 10^18
+		mult := t.mult
+		if t.value.negative {
+			mult = -mult
+		}
+		neg := mult < 0
+		hiProd, loProd := bits.Mul64(uint64(v), uint64(max(mult, -mult)))
+		if hiProd != 0 || loProd > math.MaxInt64 {
+			return b, false
+		}
+		v = int64(loProd)
+		if neg {
+			v = -v
+		}
+		if v > 0 && sum > math.MaxInt64-v || v < 0 && sum < math.MinInt64+1-v {
+			return b, false
+		}
+		sum += v
+	}
+	abs := uint64(sum)
+	if sum < 0 {
+		b = append(b, '-')
+		abs = uint64(-sum)
+	}
+	unit := uint64(pow10[scale])
+	b = strconv.AppendUint(b, abs/unit, 10)
+	frac := strconv.FormatUint(abs%unit, 10)
+	b = append(b, '.')
+	for range scale - len(frac) {
+		b = append(b, '0')
+	}
+	return append(b, frac...), true
 }
 
 // maxTotalExponent bounds the decimal exponent of an amount Summary adds
@@ -111,126 +272,103 @@ func Summary(o Order) string {
 // huge integers.
 const maxTotalExponent = 64
 
-// orderTotal is the order's total as decimal text; ok is false when an
-// amount is not a plain number or is outside ±10^maxTotalExponent's reach.
-func orderTotal(o Order) (string, bool) {
-	type term struct {
-		d    decimalValue
-		mult *big.Int
-	}
-	var terms []term
-	for _, a := range [...]string{string(o.Shipping), string(o.Tax)} {
-		d, ok := parseDecimal(a)
-		if !ok {
-			return "", false
-		}
-		terms = append(terms, term{d, big.NewInt(1)})
-	}
-	d, ok := parseDecimal(string(o.Discount))
-	if !ok {
-		return "", false
-	}
-	terms = append(terms, term{d, big.NewInt(-1)})
-	for _, it := range o.Items {
-		d, ok := parseDecimal(string(it.Price))
-		if !ok {
-			return "", false
-		}
-		q, ok := quantity(it.Quantity)
-		if !ok {
-			return "", false
-		}
-		terms = append(terms, term{d, q})
-	}
-	exp := 0 // the least exponent of the terms: the sum's unit is 10^exp
+// appendBigTotal adds terms up in big integers, for amounts beyond an
+// int64 and within maxTotalExponent.
+func appendBigTotal(b []byte, terms []term) []byte {
+	least := 0 // the least exponent of the terms: the sum's unit is 10^least
 	for _, t := range terms {
-		if t.d.exp < -maxTotalExponent || t.d.exp > maxTotalExponent || len(t.d.digits) > 2*maxTotalExponent {
-			return "", false
+		lo, hi, exp := t.value.significant()
+		if lo == hi {
+			continue
 		}
-		exp = min(exp, t.d.exp)
+		if exp < -maxTotalExponent || exp > maxTotalExponent || hi-lo > 2*maxTotalExponent {
+			return append(b, '?')
+		}
+		least = min(least, exp)
 	}
 	sum := new(big.Int)
 	ten := big.NewInt(10)
 	for _, t := range terms {
-		v, _ := new(big.Int).SetString(t.d.digits, 10)
-		if t.d.negative {
+		lo, hi, exp := t.value.significant()
+		if lo == hi {
+			continue
+		}
+		v := new(big.Int)
+		for i := lo; i < hi; i++ {
+			v.Mul(v, ten).Add(v, big.NewInt(int64(t.value.at(i)-'0')))
+		}
+		if t.value.negative {
 			v.Neg(v)
 		}
-		v.Mul(v, new(big.Int).Exp(ten, big.NewInt(int64(t.d.exp-exp)), nil))
-		sum.Add(sum, v.Mul(v, t.mult))
+		v.Mul(v, new(big.Int).Exp(ten, big.NewInt(int64(exp-least)), nil))
+		sum.Add(sum, v.Mul(v, big.NewInt(t.mult)))
 	}
-	r := new(big.Rat).SetFrac(sum, new(big.Int).Exp(ten, big.NewInt(int64(-exp)), nil))
-	return r.FloatString(max(2, -exp)), true
+	r := new(big.Rat).SetFrac(sum, new(big.Int).Exp(ten, big.NewInt(int64(-least)), nil))
+	return append(b, r.FloatString(max(2, -least))...)
 }
 
 // quantity reads a quantity as the mapping writes it: plain digits, from 1
 // to the largest int64.
-func quantity(n json.Number) (*big.Int, bool) {
+func quantity(n json.Number) (int64, bool) {
 	s := string(n)
 	if s == "" || strings.Trim(s, "0123456789") != "" {
-		return nil, false
+		return 0, false
 	}
 	q, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || q < 1 {
-		return nil, false
-	}
-	return big.NewInt(q), true
+	return q, err == nil && q >= 1
 }
 
-// decimalValue is a JSON number as digits × 10^exp, digits without leading
-// zeros ("0" for zero, never negative then).
+// decimalValue is a JSON number as written: sign, the digits before and
+// after the point, and the exponent.
 type decimalValue struct {
-	negative bool
-	digits   string
-	exp      int
+	negative    bool
+	whole, frac string
+	exp         int
 }
 
 // parseDecimal reads the JSON number text s; an empty s is 0.
 func parseDecimal(s string) (decimalValue, bool) {
+	var d decimalValue
 	if s == "" {
-		return decimalValue{digits: "0"}, true
+		return d, true
 	}
 	if !isJSONNumber(s) {
-		return decimalValue{}, false
+		return d, false
 	}
-	var d decimalValue
 	if s[0] == '-' {
 		d.negative, s = true, s[1:]
 	}
-	mant, expText, hasExp := strings.Cut(strings.ToLower(s), "e")
-	if hasExp {
-		e, err := strconv.Atoi(strings.TrimPrefix(expText, "+"))
+	mant := s
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		e, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+"))
 		if err != nil || e < -1<<40 || e > 1<<40 {
 			return decimalValue{}, false
 		}
-		d.exp = e
+		mant, d.exp = s[:i], e
 	}
-	whole, frac, _ := strings.Cut(mant, ".")
-	d.exp -= len(frac)
-	d.digits = strings.TrimLeft(whole+frac, "0")
-	if d.digits == "" {
-		return decimalValue{digits: "0"}, true
-	}
+	d.whole, d.frac, _ = strings.Cut(mant, ".")
 	return d, true
 }
 
-// canonicalAmount is the text of amount s by value: digits without leading
-// or trailing zeros and an exponent ("55e-1" for "5.50", "0" for 0 or an
-// empty s). Text that is not a JSON number is kept as it is, marked, so that
-// it equals only itself.
-func canonicalAmount(s string) string {
-	d, ok := parseDecimal(s)
-	if !ok {
-		return "?" + s
+// at is the i-th digit of whole and frac together.
+func (d decimalValue) at(i int) byte {
+	if i < len(d.whole) {
+		return d.whole[i]
 	}
-	if d.digits == "0" {
-		return "0"
+	return d.frac[i-len(d.whole)]
+}
+
+// significant returns the significant digits of d, as the range [lo, hi)
+// of at, and the exponent of the last one: d is ±digits × 10^exp. lo == hi
+// when d is zero.
+func (d decimalValue) significant() (lo, hi, exp int) {
+	n := len(d.whole) + len(d.frac)
+	for lo < n && d.at(lo) == '0' {
+		lo++
 	}
-	trimmed := strings.TrimRight(d.digits, "0")
-	d.exp += len(d.digits) - len(trimmed)
-	sign := ""
-	if d.negative {
-		sign = "-"
+	hi = n
+	for hi > lo && d.at(hi-1) == '0' {
+		hi--
 	}
-	return sign + trimmed + "e" + strconv.Itoa(d.exp)
+	return lo, hi, d.exp - len(d.frac) + (n - hi)
 }

@@ -148,6 +148,18 @@ func TestSummaryGivesTotalCurrencyAndUnits(t *testing.T) {
 			o.Shipping, o.Tax, o.Discount = "", "", "50"
 			o.Items = o.Items[1:]
 		}, "total -30.00 USD, 1 item"},
+		{"amounts past an int64", func(o *mapping.Order) {
+			o.Shipping, o.Tax, o.Discount = "", "", "0.25"
+			o.Items = []mapping.Item{{SKU: "A", Price: "12345678901234567890.5", Quantity: "1"}}
+		}, "total 12345678901234567890.25 USD, 1 item"},
+		{"a product past an int64", func(o *mapping.Order) {
+			o.Shipping, o.Tax, o.Discount = "", "", ""
+			o.Items = []mapping.Item{{SKU: "A", Price: "9000000000", Quantity: "9000000000"}}
+		}, "total 81000000000000000000.00 USD, 9000000000 items"},
+		{"units past an int64", func(o *mapping.Order) {
+			o.Shipping, o.Tax, o.Discount = "", "", ""
+			o.Items = []mapping.Item{{SKU: "A", Price: "0", Quantity: "9223372036854775807"}, {SKU: "B", Price: "0", Quantity: "2"}}
+		}, "total 0.00 USD, 9223372036854775809 items"},
 		{"an amount too small to add up", func(o *mapping.Order) { o.Items[0].Price = "1e-300" }, "total ? USD, 3 items"},
 		{"an amount that is no number", func(o *mapping.Order) { o.Tax = "$1" }, "total ? USD, 3 items"},
 		{"a huge exponent", func(o *mapping.Order) { o.Tax = "1e99999999999999999999" }, "total ? USD, 3 items"},
