@@ -146,4 +146,5 @@ type Pipeline struct {
 	PoisonAttempts int           `envconfig:"PIPELINE_POISON_ATTEMPTS" default:"10" desc:"An order Refersion keeps failing (5xx, timeouts) while accepting others is dead-lettered as undelivered after this many redos and PIPELINE_POISON_AFTER; an outage never dead-letters."`
 	PoisonAfter    time.Duration `envconfig:"PIPELINE_POISON_AFTER" default:"2m" desc:"Least time an order is redone before it can be dead-lettered as undelivered (see PIPELINE_POISON_ATTEMPTS)."`
 	RejectionLimit int           `envconfig:"PIPELINE_REJECTION_LIMIT" default:"20" desc:"Orders rejected in a row (4xx, redirects) with no delivery between that mean REFERSION_URL is wrong: consuming stops until a restart, and no more orders are dead-lettered. 0 never stops."`
+	HeldLimit      int           `envconfig:"PIPELINE_HELD_LIMIT" default:"1000" desc:"With several destinations (ACCOUNTS_FILE, or refunds on), orders and cancels held by one in trouble (an outage, refused keys) while the others flow; at this many, fetching pauses for all. Held work stays uncommitted and in memory."`
 }

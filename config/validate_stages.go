@@ -213,6 +213,7 @@ func (p Pipeline) check() []error {
 	var errs []error
 	errs = appendErr(errs, atLeast("PIPELINE_CONCURRENCY", p.Concurrency, 1))
 	errs = appendErr(errs, atLeast("PIPELINE_POISON_ATTEMPTS", p.PoisonAttempts, 1))
+	errs = appendErr(errs, atLeast("PIPELINE_HELD_LIMIT", p.HeldLimit, 1))
 	errs = appendErr(errs, positive("PIPELINE_POISON_AFTER", p.PoisonAfter))
 	errs = appendErr(errs, atLeast("PIPELINE_REJECTION_LIMIT", p.RejectionLimit, 0))
 	return appendErr(errs, positive("DRAIN_TIMEOUT", p.DrainTimeout))

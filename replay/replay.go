@@ -319,7 +319,7 @@ func (r *Replayer) order(ctx context.Context, rec Record, out processor.Outcome,
 	if rec.DeadLetter != nil {
 		o.Customer = fillCustomer(o.Customer, rec.DeadLetter.Customer)
 	}
-	if _, dup := r.seen.LoadOrStore(o.OrderID, struct{}{}); dup {
+	if _, dup := r.seen.LoadOrStore(store.AccountKey(o.Source.Account, o.OrderID), struct{}{}); dup {
 		atomic.AddInt64(&r.sum.Repeated, 1)
 		return nil
 	}
@@ -420,7 +420,8 @@ func (r *Replayer) requeue(ctx context.Context, rec Record, ev []byte, o mapping
 }
 
 func (r *Replayer) dryRun(ctx context.Context, o mapping.Order) error {
-	c, err := r.Sent.Claim(ctx, o.OrderID, time.Second)
+	sent := store.SentOf(r.Sent, o.Source.Account)
+	c, err := sent.Claim(ctx, o.OrderID, time.Second)
 	if err != nil {
 		return fmt.Errorf("sent-order store: %w", err)
 	}
@@ -430,7 +431,7 @@ func (r *Replayer) dryRun(ctx context.Context, o mapping.Order) error {
 		r.describe("skip", map[string]string{"order_id": o.OrderID, "reason": "already sent"})
 		return nil
 	case store.Claimed:
-		if err := r.Sent.Release(ctx, c); err != nil {
+		if err := sent.Release(ctx, c); err != nil {
 			return fmt.Errorf("sent-order store: %w", err)
 		}
 	}

@@ -27,6 +27,7 @@ func newLogger(o config.Observability, w io.Writer, secrets ...string) *slog.Log
 func logSecrets(cfg config.Config) []string {
 	s := []string{cfg.Refersion.PublicKey.Reveal(), cfg.Refersion.SecretKey.Reveal(),
 		cfg.Refersion.APIKey.Reveal(), cfg.Kafka.Password.Reveal(), cfg.Observability.AdminToken.Reveal()}
+	s = append(s, accountSecrets(cfg)...)
 	if u, err := url.Parse(cfg.State.RedisURL.Reveal()); err == nil && u.User != nil {
 		if p, ok := u.User.Password(); ok {
 			s = append(s, p)
@@ -90,7 +91,7 @@ func (in instrumentation) observe(cfg config.Config, r *relay, transport *kafka.
 		return nil
 	}
 	return in.tel.Observe(telemetry.Sources{
-		Stats: r.pipeline.Stats, Ready: r.pipeline.Ready, Breaker: r.sink.BreakerState, Concurrency: r.sink.ConcurrencyLimit,
+		Stats: r.pipeline.Stats, Ready: r.pipeline.Ready, Breaker: r.dest.breakerState, Concurrency: r.dest.concurrencyLimit,
 		Kafka: &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Transport: transport, Timeout: 10 * time.Second},
 		Topic: cfg.Kafka.Topic, Group: cfg.Kafka.GroupID,
 	})

@@ -17,13 +17,12 @@ import (
 // relay is every stage of `run`, built from one Config.
 type relay struct {
 	pipeline *pipeline.Pipeline
-	sink     *sink.Refersion
+	dest     *destinations
 	closers  []func() error
-	// journal hears every settlement, for tail and the console; mapper
-	// and cancels are the pipeline's, for the console's replays.
+	// journal hears every settlement, for tail and the console; mapper is
+	// the pipeline's, for the console's replays.
 	journal *journal.Journal
 	mapper  *mapping.Mapper
-	cancels *sink.Canceller
 }
 
 // Close releases what buildRelay opened, in reverse order.
@@ -35,9 +34,10 @@ func (r *relay) Close() error {
 	return errors.Join(errs...)
 }
 
-// buildRelay wires the stages: mapper, stores, sink (idempotency, rate limit,
-// retry, breaker, HTTP), dead-letter writer and pipeline. cfg must be valid.
-// opts add instrumentation (withTelemetry).
+// buildRelay wires the stages: mapper, stores, destinations (per account:
+// idempotency, rate limit, retry, breaker, HTTP; the REST API for cancels),
+// dead-letter writer and pipeline. cfg must be valid. opts add
+// instrumentation (withTelemetry).
 func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts ...relayOption) (*relay, error) {
 	var in instrumentation
 	for _, o := range opts {
@@ -52,30 +52,19 @@ func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts 
 	if err != nil {
 		return nil, err
 	}
-	refunds := cfg.Mapping.Refunds()
-	if refunds {
-		sinkOpts = append(sinkOpts, sink.WithLedger(stores.Ledger))
-	}
-	s, err := buildSink(cfg, stores, log, sinkOpts...)
+	d, err := buildDestinations(cfg, stores, log, sinkOpts...)
 	if err != nil {
 		return nil, err
 	}
+	r.dest = d
+	r.closers = append(r.closers, func() error { d.Close(); return nil })
 	ids, err := in.identities(stores.Identities)
 	if err != nil {
-		s.Close()
+		r.Close()
 		return nil, err
 	}
-	r.sink = s
-	r.closers = append(r.closers, func() error { s.Close(); return nil })
-	var cancels pipeline.Cancels
-	if refunds {
-		c, err := buildCanceller(cfg, stores, log)
-		if err != nil {
-			r.Close()
-			return nil, err
-		}
-		cancels, r.cancels = c, c
-		r.closers = append(r.closers, func() error { c.Close(); return nil })
+	if d.router != nil && cfg.Pipeline.Concurrency > 0 && !cfg.Pipeline.Adaptive {
+		log.Warn("PIPELINE_ADAPTIVE is false: the accounts' concurrency caps do not apply; PIPELINE_CONCURRENCY bounds them all together")
 	}
 
 	dialer, transport, err := cfg.Kafka.Clients()
@@ -87,6 +76,10 @@ func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts 
 	dlq.MaxBytes = cfg.Kafka.DLQMaxBytes
 	r.closers = append(r.closers, dlq.Close)
 
+	var one sink.Sink
+	if d.router == nil {
+		one = d.sinks[""]
+	}
 	p, err := pipeline.New(pipeline.Config{
 		Brokers:            cfg.Kafka.Brokers,
 		Topic:              cfg.Kafka.Topic,
@@ -98,9 +91,11 @@ func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts 
 		PoisonAttempts:     cfg.Pipeline.PoisonAttempts,
 		PoisonAfter:        cfg.Pipeline.PoisonAfter,
 		RejectionLimit:     cfg.Pipeline.RejectionLimit,
-		Processor:          cfg.Mapping.ProcessorOptions(),
-		Cancels:            cancels,
-		DestinationHealthy: func() bool { return s.BreakerState() == sink.BreakerClosed },
+		HeldLimit:          cfg.Pipeline.HeldLimit,
+		Processor:          d.processorOptions(cfg),
+		Cancels:            d.canceller(),
+		Lanes:              d.lanes(),
+		DestinationHealthy: func() bool { return d.breakerState() == sink.BreakerClosed },
 		MaxBytes:           cfg.Kafka.MaxBytes,
 		CommitInterval:     cfg.Kafka.CommitInterval,
 		MaxWait:            cfg.Kafka.MaxWait,
@@ -110,7 +105,7 @@ func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts 
 		Logger:             log,
 		TracerProvider:     in.tracerProvider(),
 		Journal:            r.journal,
-	}, m, s, ids, dlq)
+	}, m, one, ids, dlq)
 	if err != nil {
 		r.Close()
 		return nil, err
@@ -126,28 +121,3 @@ func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts 
 // userAgent is the User-Agent of every request to Refersion:
 // refersion-relay/VERSION.
 func userAgent() string { return "refersion-relay/" + version }
-
-// buildSink builds the Refersion sink from cfg: idempotency through the
-// sent-order store, rate limit, retry, breaker, HTTP; extra options follow
-// the built-in ones.
-func buildSink(cfg config.Config, stores *state.Stores, log *slog.Logger, extra ...sink.Option) (*sink.Refersion, error) {
-	sc := cfg.Refersion.SinkConfig()
-	sc.UserAgent, sc.Adaptive = userAgent(), cfg.Pipeline.AdaptiveConfig()
-	s, err := sink.New(sc, stores.Sent, append([]sink.Option{sink.WithLogger(log)}, extra...)...)
-	if err != nil {
-		return nil, fmt.Errorf("refersion settings: %w", err)
-	}
-	return s, nil
-}
-
-// buildCanceller builds the cancel destination (REFERSION_API_URL): the
-// webhook's keys, retry, breaker and rate limit settings, its own instances.
-func buildCanceller(cfg config.Config, stores *state.Stores, log *slog.Logger) (*sink.Canceller, error) {
-	sc := cfg.Refersion.SinkConfig()
-	sc.Endpoint, sc.UserAgent = cfg.Refersion.APIURL, userAgent()
-	c, err := sink.NewCanceller(sc, stores.Sent, stores.Ledger, sink.WithLogger(log))
-	if err != nil {
-		return nil, fmt.Errorf("refersion API settings: %w", err)
-	}
-	return c, nil
-}

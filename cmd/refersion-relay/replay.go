@@ -18,7 +18,6 @@ import (
 	"github.com/refersion-relay/refersion-relay/deadletter"
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/replay"
-	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/state"
 )
 
@@ -212,36 +211,27 @@ func exportDeadLetters(ctx context.Context, src replay.Source, f replay.Filter, 
 }
 
 func runReplay(ctx context.Context, cfg config.Config, transport *kafka.Transport, src replay.Source, f replay.Filter, dryRun bool, stdout, stderr io.Writer) error {
-	log := newLogger(cfg.Observability, stderr)
+	log := newLogger(cfg.Observability, stderr, logSecrets(cfg)...)
 	stores, err := state.Open(ctx, cfg.State, state.WithLogger(log))
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	defer stores.Close()
-	var sinkOpts []sink.Option
-	if cfg.Mapping.Refunds() {
-		sinkOpts = append(sinkOpts, sink.WithLedger(stores.Ledger))
-	}
-	snk, err := buildSink(cfg, stores, log, sinkOpts...)
+	dest, err := buildDestinations(cfg, stores, log)
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	defer snk.Close()
+	defer dest.Close()
 	var cancels replay.Cancels
-	if cfg.Mapping.Refunds() {
-		c, err := buildCanceller(cfg, stores, log)
-		if err != nil {
-			return &exitError{code: 2, err: err}
-		}
-		defer c.Close()
+	if c := dest.canceller(); c != nil {
 		cancels = c
 	}
 	m, err := mapping.New(cfg.Mapping.MapperOptions())
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	r := &replay.Replayer{Mapper: m, Sink: snk, Sent: stores.Sent, Identities: stores.Identities, DryRun: dryRun, Out: stdout,
-		Concurrency: cfg.Pipeline.Concurrency, Processor: cfg.Mapping.ProcessorOptions(), Cancels: cancels, ClaimWait: cfg.Refersion.RetryMaxElapsed + cfg.Refersion.RequestTimeout + 90*time.Second} // past the claim lease
+	r := &replay.Replayer{Mapper: m, Sink: dest.one(), Sent: stores.Sent, Identities: stores.Identities, DryRun: dryRun, Out: stdout,
+		Concurrency: cfg.Pipeline.Concurrency, Processor: dest.processorOptions(cfg), Cancels: cancels, ClaimWait: cfg.Refersion.RetryMaxElapsed + cfg.Refersion.RequestTimeout + 90*time.Second} // past the claim lease
 	if !dryRun {
 		dlq := deadletter.NewKafka(cfg.Kafka.Brokers, cfg.Kafka.DLQTopic, transport)
 		defer dlq.Close()

@@ -173,12 +173,12 @@ func TestRequestsCarryTheVersion(t *testing.T) {
 	defer stores.Close()
 	defer func(v string) { version = v }(version)
 	version = "v1.2.3"
-	s, err := buildSink(cfg, stores, slog.New(slog.DiscardHandler))
+	d, err := buildDestinations(cfg, stores, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	err = s.Send(context.Background(), mapping.Order{CartID: "c", OrderID: "o-1", CurrencyCode: "USD", Items: []mapping.Item{{SKU: "A", Price: "1", Quantity: "1"}}})
+	defer d.Close()
+	err = d.one().Send(context.Background(), mapping.Order{CartID: "c", OrderID: "o-1", CurrencyCode: "USD", Items: []mapping.Item{{SKU: "A", Price: "1", Quantity: "1"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
