@@ -27,6 +27,7 @@ type row struct {
 	expectedDLQ  int            // invalid orders + bad messages
 	lost         int            // valid orders never delivered
 	lostDLQ      int            // events that should have been dead-lettered but were not
+	note         string         // what the scenario's own contract saw, for the table
 	elapsed      time.Duration
 	err          error
 }
@@ -66,7 +67,6 @@ func run(bin string, s scenario, events int, seed int64, full bool) (r row) {
 			break
 		}
 	}
-	r.events, r.valid, r.expectedDLQ = w.Events, len(w.Valid), w.Invalid+w.Bad
 
 	dir, err := os.MkdirTemp("", "chaos")
 	if err != nil {
@@ -89,7 +89,15 @@ func run(bin string, s scenario, events int, seed int64, full bool) (r row) {
 	}
 	ctx, cancel := runCtx(full)
 	defer cancel()
-	r.err = drive(ctx, bin, w, s, env, redis, rand.New(rand.NewSource(seed)))
+	rnd := rand.New(rand.NewSource(seed))
+	switch {
+	case s.replay:
+		r.note, r.err = driveReplay(ctx, bin, w, env, rnd)
+	default:
+		r.err = drive(ctx, bin, w, s, env, redis, rnd)
+	}
+	// What the stream holds now: a scenario may have produced more.
+	r.events, r.valid, r.expectedDLQ = w.Events, len(w.Valid), w.Invalid+w.Bad
 	measure(ctx, w, &r)
 	return r
 }

@@ -23,6 +23,7 @@ type scenario struct {
 	poison  bool          // one valid order answered 500 every time, the others accepted
 	wrong   bool          // first run with a wrong webhook path (404 to everything), then the right one
 	huge    bool          // dead letters bigger than the broker takes (20,000 bad products, ~1 MiB of junk)
+	replay  bool          // dead-letter a set of orders, then replay them beside the relay delivering them again (driveReplay)
 	short   bool          // part of the short run CI does
 }
 
@@ -46,6 +47,7 @@ func scenarios(full bool) []scenario {
 		{name: "dead letters over the broker's limit", backend: "disk", huge: true},
 		{name: "all of it: 5xx, 429, resets, bad input, SIGKILL ×2", backend: "disk", bad: true, kills: 2,
 			sandbox: sandbox.Options{FailRate: 0.1, ThrottleRate: 0.05, ResetRate: 0.1}},
+		{name: "replay beside the running relay", backend: "redis", replay: true, short: true},
 	}
 	if full {
 		return all
