@@ -42,10 +42,19 @@ const MaxClaimLease = 20 * time.Second
 // idempotentSink sends an order only if it can claim its order_id in the
 // store, and records the outcome:
 //
-//	claim Claimed       → next.Send → nil: Confirm; error: Release
-//	claim AlreadySent   → failure.ErrAlreadySent, nothing sent
+//	claim Claimed       → next.Send → nil: Confirm, with the order's content; error: Release
+//	claim AlreadySent   → same content, or the content sent is unknown: failure.ErrAlreadySent, nothing sent
+//	                      different content: *failure.Conflict, nothing sent
 //	claim HeldElsewhere → failure.ErrClaimHeld, nothing sent
 //	claim fails         → *failure.StoreUnavailable (ctx's error if ctx ended), nothing sent
+//
+// The content is the order's mapping.Fingerprint, recorded with its
+// mapping.Summary when the order is confirmed. An order_id read again with
+// the content it was sent with (a redelivery after a crash, a replay) is a
+// plain skip; with other content (another cart, total, currency or items)
+// it is a conflict, whose error carries both summaries. An order_id
+// recorded without a fingerprint (by an earlier version, or a Confirm that
+// had none) is a plain skip: its content is unknown.
 //
 // The claim is taken for a short lease (the configured lease, at most
 // MaxClaimLease) and renewed every third of it by a goroutine of the Send
@@ -101,6 +110,9 @@ func (s *idempotentSink) Send(ctx context.Context, o mapping.Order) error {
 	s.outage.ok(ctx)
 	switch claim.Status {
 	case store.AlreadySent:
+		if mapping.FingerprintsDiffer(claim.Fingerprint, mapping.Fingerprint(o)) {
+			return &failure.Conflict{OrderID: o.OrderID, Sent: claim.Summary, Now: mapping.Summary(o)}
+		}
 		return fmt.Errorf("order %s: %w", o.OrderID, failure.ErrAlreadySent)
 	case store.HeldElsewhere:
 		return fmt.Errorf("order %s: %w", o.OrderID, failure.ErrClaimHeld)
@@ -108,6 +120,7 @@ func (s *idempotentSink) Send(ctx context.Context, o mapping.Order) error {
 	default:
 		return storeUnavailable(o.OrderID, "claim", fmt.Errorf("the store answered %v", claim.Status))
 	}
+	claim.Fingerprint, claim.Summary = mapping.Fingerprint(o), mapping.Summary(o)
 
 	sendCtx, cancelSend := context.WithCancel(ctx)
 	defer cancelSend()

@@ -3,9 +3,13 @@ package sink_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +18,7 @@ import (
 
 	"github.com/refersion-relay/refersion-relay/failure"
 	"github.com/refersion-relay/refersion-relay/internal/syncbuf"
+	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/sink/sinktest"
@@ -440,5 +445,166 @@ func TestAStoreOutageIsLoggedOncePerChangeNotPerOrder(t *testing.T) {
 		if c, _ := ws.Sent.Claim(context.Background(), fmt.Sprint(i), time.Minute); c.Status != store.AlreadySent {
 			t.Fatalf("order %d not recorded after the outage: %v", i, c.Status)
 		}
+	}
+}
+
+// destination is a paid-order webhook on loopback that accepts every order
+// and keeps the bodies it received.
+type destination struct {
+	*httptest.Server
+	mu     sync.Mutex
+	bodies []mapping.Order
+}
+
+func startDestination(t *testing.T) *destination {
+	t.Helper()
+	d := &destination{}
+	d.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		var o mapping.Order
+		if err == nil {
+			err = json.Unmarshal(b, &o)
+		}
+		if err != nil {
+			http.Error(w, `{"error":"Bad request, no body"}`, http.StatusBadRequest)
+			return
+		}
+		d.mu.Lock()
+		d.bodies = append(d.bodies, o)
+		d.mu.Unlock()
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	t.Cleanup(d.Close)
+	return d
+}
+
+// received returns the orders the destination accepted.
+func (d *destination) received() []mapping.Order {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]mapping.Order(nil), d.bodies...)
+}
+
+// newSinkOn builds the full chain for cfg on sent, closed when the test ends.
+func newSinkOn(t *testing.T, cfg sink.Config, sent store.Sent) *sink.Refersion {
+	t.Helper()
+	s, err := sink.New(cfg, sent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// The total of sinktest.Order: 2×5.50 + 19.99 + 9.99 shipping + 0.57 tax − 2.25 discount.
+const orderSummary = "total 39.30 USD, 3 items"
+
+// An order read again with the content it was sent with (a redelivery
+// after a crash, a replay that enriches it otherwise) is a plain skip; the
+// delivery recorded its content with the order_id.
+func TestOrderReadAgainWithItsContentIsSkipped(t *testing.T) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			dst := startDestination(t)
+			sent, _ := open(t)
+			s := newSinkOn(t, fastConfig(dst.URL), sent)
+			first := sinktest.Order("1")
+			if err := s.Send(ctx, first); err != nil {
+				t.Fatal(err)
+			}
+			again := sinktest.Order("1")
+			again.Customer = &mapping.Customer{Email: "someone.else@example.com", IPAddress: "198.51.100.9"}
+			again.Source = mapping.Source{MessageID: "redelivered"}
+			again.Items[0].Price = "5.5"
+			again.Items[0], again.Items[1] = again.Items[1], again.Items[0]
+			err := s.Send(ctx, again)
+			if !errors.Is(err, failure.ErrAlreadySent) || failure.KindOf(err) != failure.KindAlreadySent {
+				t.Fatalf("the same order again: %v (kind %s), want already_sent", err, failure.KindOf(err))
+			}
+			if got := dst.received(); len(got) != 1 {
+				t.Fatalf("the destination received %d orders, want 1", len(got))
+			}
+			c, err := sent.Claim(ctx, "1", time.Minute)
+			if err != nil || c.Status != store.AlreadySent || c.Fingerprint != mapping.Fingerprint(first) || c.Summary != orderSummary {
+				t.Fatalf("recorded %+v, %v; want already sent with the order's fingerprint and %q", c, err, orderSummary)
+			}
+		})
+	}
+}
+
+// An order_id read again with other content is not skipped silently: it
+// is a conflict naming both totals, nothing is sent, and the content on
+// record stays the one delivered.
+func TestOrderReadAgainWithOtherContentIsAConflict(t *testing.T) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			dst := startDestination(t)
+			sent, _ := open(t)
+			s := newSinkOn(t, fastConfig(dst.URL), sent)
+			first := sinktest.Order("1")
+			if err := s.Send(ctx, first); err != nil {
+				t.Fatal(err)
+			}
+			changed := sinktest.Order("1")
+			changed.Items[1].Price = "24.99"
+			err := s.Send(ctx, changed)
+			var c *failure.Conflict
+			if failure.KindOf(err) != failure.KindConflict || !errors.As(err, &c) {
+				t.Fatalf("a changed order: %v (kind %s), want conflict", err, failure.KindOf(err))
+			}
+			if c.OrderID != "1" || c.Sent != orderSummary || c.Now != "total 44.30 USD, 3 items" {
+				t.Fatalf("conflict %+v", c)
+			}
+			if failure.IsPermanent(err) || failure.IsRetryable(err) || failure.IsSystemic(err) || errors.Is(err, failure.ErrAlreadySent) {
+				t.Fatalf("a conflict reads as another kind: %v", err)
+			}
+			text := err.Error()
+			if !strings.Contains(text, "39.30 USD") || !strings.Contains(text, "44.30 USD") || strings.Contains(text, first.Customer.Email) {
+				t.Fatalf("error text %q: want both totals and no customer data", text)
+			}
+			if got := dst.received(); len(got) != 1 || got[0].Items[1].Price != "19.99" {
+				t.Fatalf("the destination received %+v, want the first order only", got)
+			}
+			// The record is the delivered order's: it is still a skip, the
+			// changed one still a conflict.
+			if err := s.Send(ctx, first); !errors.Is(err, failure.ErrAlreadySent) {
+				t.Fatalf("the delivered order again after a conflict: %v", err)
+			}
+			if err := s.Send(ctx, changed); failure.KindOf(err) != failure.KindConflict {
+				t.Fatalf("the changed order again: %v", err)
+			}
+		})
+	}
+}
+
+// An order_id recorded without content (by an earlier version, which kept
+// none) is a plain skip whatever the order says: unknown is no conflict.
+func TestOrderRecordedWithoutContentIsSkipped(t *testing.T) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			dst := startDestination(t)
+			sent, _ := open(t)
+			c, err := sent.Claim(ctx, "1", time.Minute)
+			if err == nil {
+				err = sent.Confirm(ctx, c) // no Fingerprint, no Summary
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := newSinkOn(t, fastConfig(dst.URL), sent)
+			changed := sinktest.Order("1")
+			changed.Items[1].Price = "24.99"
+			for _, o := range []mapping.Order{sinktest.Order("1"), changed} {
+				if err := s.Send(ctx, o); !errors.Is(err, failure.ErrAlreadySent) || failure.KindOf(err) != failure.KindAlreadySent {
+					t.Fatalf("an order_id recorded without content: %v (kind %s), want already_sent", err, failure.KindOf(err))
+				}
+			}
+			if got := dst.received(); len(got) != 0 {
+				t.Fatalf("the destination received %d orders, want none", len(got))
+			}
+		})
 	}
 }
