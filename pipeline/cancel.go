@@ -111,16 +111,16 @@ func (p *Pipeline) deliverCancel(ctx context.Context, w *worker, msg *message, k
 			return attempt{done: true}
 		case failure.KindUnauthorized:
 			if final, _ := ln.final(); !final {
-				ln.gate.closeFinal(ln.cause(causeUnauthorized))
+				ln.gate.closeFinal(ln.cause(ln.unauthorized()))
 				p.log.ErrorContext(ctx, "refersion's API refused the keys; the account's cancels stop until the keys are fixed and the relay restarted",
 					"lane", ln.name(), "error", err)
 				status := 0
 				if ua := (*failure.Unauthorized)(nil); errors.As(err, &ua) {
 					status = ua.Status
 				}
-				journal("unauthorized", status, causeUnauthorized)
+				journal("unauthorized", status, ln.unauthorized())
 			}
-			return attempt{lane: ln, cause: ln.cause(causeUnauthorized)}
+			return attempt{lane: ln, cause: ln.cause(ln.unauthorized())}
 		case failure.KindStoreUnavailable:
 			return storeAttempt(err)
 		case failure.KindBreakerOpen:

@@ -124,7 +124,7 @@ func (p *Pipeline) deliver(ctx context.Context, w *worker, msg *message, km kafk
 			if ua := (*failure.Unauthorized)(nil); errors.As(err, &ua) {
 				status = ua.Status
 			}
-			return stop(causeUnauthorized, "unauthorized", status,
+			return stop(ln.unauthorized(), "unauthorized", status,
 				"refersion refused the keys; the account's orders stop until the keys are fixed and the relay restarted", "error", err)
 		}
 		if ctx.Err() != nil {

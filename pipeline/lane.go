@@ -70,6 +70,14 @@ func (l *lane) cause(c string) string {
 	return "account " + l.account + ": " + c
 }
 
+// unauthorized is the cause a refusal of the lane's keys holds it under.
+func (l *lane) unauthorized() string {
+	if l.account == "" {
+		return causeUnauthorized
+	}
+	return "refersion refused the account's keys (401/403): fix the keys ACCOUNTS_FILE names for it and restart"
+}
+
 // final reports whether the lane is stopped until a restart (refused keys,
 // a misconfigured destination), and why.
 func (l *lane) final() (bool, string) { return l.gate.final() }
