@@ -58,6 +58,12 @@ func (p *proc) wait(limit time.Duration) error {
 	}
 }
 
+// stop sends SIGTERM and waits up to limit for the exit.
+func (p *proc) stop(limit time.Duration) error {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	return p.wait(limit)
+}
+
 // kill sends SIGKILL and waits for the exit.
 func (p *proc) kill() {
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)

@@ -93,6 +93,8 @@ func run(bin string, s scenario, events int, seed int64, full bool) (r row) {
 	switch {
 	case s.replay:
 		r.note, r.err = driveReplay(ctx, bin, w, env, rnd)
+	case s.lose != "":
+		r.note, r.err = driveLost(ctx, bin, w, s, env, redis, rnd)
 	default:
 		r.err = drive(ctx, bin, w, s, env, redis, rnd)
 	}
