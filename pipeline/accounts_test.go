@@ -126,7 +126,7 @@ func TestAnAccountWithWrongKeysHoldsOnlyItsOwnOrders(t *testing.T) {
 			p.Stats().DeadLettered[deadletter.ReasonNoAccount] == 1
 	})
 	ready, why := p.Ready()
-	if ready || !strings.Contains(why, "account b") || !strings.Contains(why, "refused the keys") {
+	if ready || !strings.Contains(why, "account b") || !strings.Contains(why, "refused the account's keys") {
 		t.Errorf("Ready() = %v, %q; want not ready naming account b's keys", ready, why)
 	}
 	if strings.Contains(why, "account a") || strings.Contains(why, "account c") {
