@@ -204,6 +204,8 @@ How to read it:
   group has committed offsets (sent.db emptied or deleted, Redis flushed), ` + "`run`" + ` refuses to start, naming the store
   and ` + "`--accept-new-state`" + `; with that flag it starts and warns. Orders whose offsets were committed are not read
   again, so the flag sends nothing twice here; orders read again after a loss would be.
+- **A damaged store is an error, never a crash.** Garbage in sent.db stops ` + "`run`" + ` with an error naming the file, the
+  backup and ` + "`--accept-new-state`" + `, and leaves the file as it is; a damaged identities.db is set aside and the relay runs.
 - The last column says what each row's own checks saw beyond the counts.
 `)
 	return b.String()

@@ -95,6 +95,8 @@ func run(bin string, s scenario, events int, seed int64, full bool) (r row) {
 		r.note, r.err = driveReplay(ctx, bin, w, env, rnd)
 	case s.lose != "":
 		r.note, r.err = driveLost(ctx, bin, w, s, env, redis, rnd)
+	case s.damage:
+		r.note, r.err = driveDamaged(ctx, bin, w, env, rnd)
 	default:
 		r.err = drive(ctx, bin, w, s, env, redis, rnd)
 	}

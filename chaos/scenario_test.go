@@ -25,6 +25,7 @@ type scenario struct {
 	huge    bool          // dead letters bigger than the broker takes (20,000 bad products, ~1 MiB of junk)
 	replay  bool          // dead-letter a set of orders, then replay them beside the relay delivering them again (driveReplay)
 	lose    string        // lose the sent-order store: loseEmptied, loseDir, loseFlushed, loseRunning (driveLost)
+	damage  bool          // garbage in sent.db (each start refused), then in identities.db (set aside) (driveDamaged)
 	short   bool          // part of the short run CI does
 	// known names a bug the row meets today: TestChaos leaves the row out,
 	// TestChaosKnown runs it with -chaos.known (and skips it without).
@@ -60,6 +61,7 @@ func scenarios(full bool) []scenario {
 			known: "the requests in flight at the flush confirm their order_ids into the flushed server, and at the restart a server " +
 				"holding order_ids but no store identity is taken for a store written before identities existed and adopted: " +
 				"run starts without a word instead of refusing"},
+		{name: "damaged store: garbage in sent.db, then in identities.db", backend: "disk", damage: true, short: true},
 	}
 	if full {
 		return all
