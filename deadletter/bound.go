@@ -68,7 +68,7 @@ func (d Record) Bound(maxBytes int) Record {
 func (d Record) Minimal(why string) Record {
 	m := Record{
 		Key: nil, Reason: d.Reason, Status: d.Status, Body: cut(d.Body, minimalBodyBytes), Attempts: d.Attempts,
-		FirstFailure: d.FirstFailure, OrderID: cut(d.OrderID, 256), MessageID: cut(d.MessageID, 256),
+		FirstFailure: d.FirstFailure, OrderID: cut(d.OrderID, 256), MessageID: cut(d.MessageID, 256), Account: d.Account,
 		Topic: d.Topic, Partition: d.Partition, Offset: d.Offset, Index: d.Index,
 		ValueBytes: max(d.ValueBytes, len(d.Value)), Omitted: cut(why, 512),
 	}

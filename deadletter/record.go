@@ -55,6 +55,9 @@ type Record struct {
 	FirstFailure time.Time
 	OrderID      string
 	MessageID    string
+	// Account is the Refersion account of the order or cancel (several
+	// accounts; ACCOUNTS_FILE), "" with one account.
+	Account string
 	// Customer is what enrichment found for an order that reached
 	// Refersion (rejected, undelivered): replay falls back to it when the
 	// identity store no longer knows the person. Personal data.
@@ -92,6 +95,7 @@ const (
 	HeaderOffset       = "refersion-relay.source-offset"
 	HeaderIndex        = "refersion-relay.batch-index"
 	HeaderCustomer     = "refersion-relay.customer"
+	HeaderAccount      = "refersion-relay.account"
 )
 
 // Message encodes d as a Kafka message for the dead-letter topic.
@@ -132,6 +136,9 @@ func (d Record) Message() kafka.Message {
 	if d.Omitted != "" {
 		m.Headers = append(m.Headers, h(HeaderOmitted, d.Omitted))
 	}
+	if d.Account != "" {
+		m.Headers = append(m.Headers, h(HeaderAccount, d.Account))
+	}
 	return m
 }
 
@@ -170,6 +177,8 @@ func Parse(m kafka.Message) (Record, error) {
 			d.ValueBytes, err = strconv.Atoi(v)
 		case HeaderOmitted:
 			d.Omitted = v
+		case HeaderAccount:
+			d.Account = v
 		case HeaderCustomer:
 			d.Customer = &mapping.Customer{}
 			err = json.Unmarshal(h.Value, d.Customer)

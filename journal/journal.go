@@ -31,6 +31,8 @@ type Entry struct {
 	// OrderID is the order's id; empty for an event that has none (a
 	// malformed event, an identify naming nobody).
 	OrderID string `json:"order_id,omitempty"`
+	// Account is the order's Refersion account (ACCOUNTS_FILE); empty with one.
+	Account string `json:"account,omitempty"`
 	// Outcome is what became of it: delivered, skipped (already sent), a
 	// cancel's outcome (cancelled, clamped, nothing_to_cancel,
 	// no_conversion, already_done), a dead-letter reason (invalid,
@@ -107,7 +109,7 @@ func (j *Journal) Size() int { return len(j.ring) }
 
 // Settled adds a pipeline settlement; it makes *Journal a pipeline.Journal.
 func (j *Journal) Settled(s pipeline.Settlement) {
-	j.Add(Entry{Time: s.Time, OrderID: s.OrderID, Outcome: s.Outcome, DeadLettered: s.DeadLettered, Status: s.Status,
+	j.Add(Entry{Time: s.Time, OrderID: s.OrderID, Account: s.Account, Outcome: s.Outcome, DeadLettered: s.DeadLettered, Status: s.Status,
 		Attempts: s.Attempts, LatencyMS: float64(s.Latency.Microseconds()) / 1000, Body: s.Body, Reason: s.Reason,
 		TraceID: s.TraceID, Partition: s.Partition, Offset: s.Offset})
 }

@@ -116,15 +116,21 @@ func TestAnAccountWithWrongKeysHoldsOnlyItsOwnOrders(t *testing.T) {
 			msgs = append(msgs, accountOrder(fmt.Sprintf("%s-%d", a.name, i), a.store))
 		}
 	}
-	msgs = append(msgs, accountOrder("shared", "store-1"), accountOrder("shared", "store-3"), accountOrder("lost", "store-9"))
+	msgs = append(msgs, accountOrder("shared", "store-1"), accountOrder("shared", "store-3"), accountOrder("lost", "store-9"),
+		kafka.Message{Value: []byte(`{"type":"track","event":"Order Completed","context":{"groupId":"store-3"},"properties":{"order_id":"no-currency","products":[{"sku":"A","price":1}]}}`)})
 	r.write(t, msgs...)
 
 	p := r.accountsPipeline(t, "g-accounts", accts, map[string]string{"b": "b-public.wrong"})
 	stop := start(t, p)
 	waitFor(t, 30*time.Second, "accounts a and c delivered, the unknown store dead-lettered", func() bool {
 		return len(accts[0].accepted(t)) == per+1 && len(accts[2].accepted(t)) == per+1 &&
-			p.Stats().DeadLettered[deadletter.ReasonNoAccount] == 1
+			p.Stats().DeadLettered[deadletter.ReasonNoAccount] == 1 && p.Stats().DeadLettered[deadletter.ReasonInvalid] == 1
 	})
+	for _, d := range r.deadLetters() {
+		if d.Reason == deadletter.ReasonInvalid && d.Account != "c" {
+			t.Errorf("the invalid order of store-3 is dead-lettered with account %q, want c", d.Account)
+		}
+	}
 	ready, why := p.Ready()
 	if ready || !strings.Contains(why, "account b") || !strings.Contains(why, "refused the account's keys") {
 		t.Errorf("Ready() = %v, %q; want not ready naming account b's keys", ready, why)
@@ -135,8 +141,8 @@ func TestAnAccountWithWrongKeysHoldsOnlyItsOwnOrders(t *testing.T) {
 	if n := len(accts[1].accepted(t)); n != 0 {
 		t.Errorf("account b with wrong keys had %d orders accepted", n)
 	}
-	if got := p.Stats().DeadLetteredTotal(); got != 1 {
-		t.Errorf("dead-lettered %d, want only the order for no account", got)
+	if got := p.Stats().DeadLetteredTotal(); got != 2 {
+		t.Errorf("dead-lettered %d, want only the order for no account and the invalid one", got)
 	}
 	if c, end := r.committed("g-accounts"); c >= end {
 		t.Errorf("committed %d of %d: the held orders' offsets must stay uncommitted", c, end)

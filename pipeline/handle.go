@@ -234,6 +234,9 @@ func (p *Pipeline) deadLetter(ctx context.Context, msg *message, d deadletter.Re
 		if d.OrderID != "" {
 			attrs = append(attrs, slog.String("order_id", d.OrderID))
 		}
+		if d.Account != "" {
+			attrs = append(attrs, slog.String("account", d.Account))
+		}
 		if d.Status != 0 {
 			attrs = append(attrs, slog.Int("status", d.Status))
 		}
@@ -241,7 +244,7 @@ func (p *Pipeline) deadLetter(ctx context.Context, msg *message, d deadletter.Re
 			attrs = append(attrs, slog.Int("problems", len(d.Problems)), slog.String("first_problem_field", d.Problems[0].Field))
 		}
 		p.log.LogAttrs(ctx, slog.LevelWarn, "dead-lettered", attrs...)
-		p.settled(ctx, start, Settlement{Outcome: d.Reason, DeadLettered: true, OrderID: d.OrderID, Status: d.Status, Attempts: d.Attempts,
+		p.settled(ctx, start, Settlement{Outcome: d.Reason, DeadLettered: true, OrderID: d.OrderID, Account: d.Account, Status: d.Status, Attempts: d.Attempts,
 			Body: d.Body, Reason: firstProblem(d.Problems), Partition: d.Partition, Offset: d.Offset})
 		msg.finish()
 	}

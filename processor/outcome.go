@@ -86,6 +86,6 @@ func (o Outcome) DeadLetter() bool {
 func (o Outcome) Record() deadletter.Record {
 	return deadletter.Record{
 		Value: o.Event, Reason: o.Reason, Problems: o.Problems, Index: o.Index,
-		OrderID: o.OrderID, MessageID: o.MessageID,
+		OrderID: o.OrderID, MessageID: o.MessageID, Account: o.Account,
 	}
 }
