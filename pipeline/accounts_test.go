@@ -59,9 +59,9 @@ func (a *testAccount) accepted(t *testing.T) map[string]int {
 	return out
 }
 
-// accountsPipeline routes by context.groupId to accts; keys overrides an
+// accountLanes routes by context.groupId to accts; keys overrides an
 // account's keys (wrong ones, say).
-func (r *rig) accountsPipeline(t *testing.T, group string, accts []*testAccount, keys map[string]string) *pipeline.Pipeline {
+func accountLanes(t *testing.T, accts []*testAccount, keys map[string]string) (*mapping.Router, map[string]pipeline.Lane) {
 	t.Helper()
 	var routes []mapping.Account
 	lanes := map[string]pipeline.Lane{}
@@ -89,6 +89,13 @@ func (r *rig) accountsPipeline(t *testing.T, group string, accts []*testAccount,
 	if err != nil {
 		t.Fatal(err)
 	}
+	return router, lanes
+}
+
+// accountsPipeline is a pipeline of accountLanes.
+func (r *rig) accountsPipeline(t *testing.T, group string, accts []*testAccount, keys map[string]string) *pipeline.Pipeline {
+	t.Helper()
+	router, lanes := accountLanes(t, accts, keys)
 	p, err := pipeline.New(pipeline.Config{Brokers: []string{r.broker.Addr()}, Topic: topic, GroupID: group,
 		MaxWait: 100 * time.Millisecond, HeartbeatInterval: 300 * time.Millisecond, SessionTimeout: 6 * time.Second,
 		DrainTimeout: 2 * time.Second, RedoBackoff: 5 * time.Millisecond, RedoBackoffMax: 50 * time.Millisecond,
@@ -213,4 +220,49 @@ func TestAnAccountsOutageHoldsOnlyItsLane(t *testing.T) {
 		}
 	}
 	waitFor(t, 10*time.Second, "ready again", func() bool { ready, _ := p.Ready(); return ready })
+}
+
+// A reload with an account's keys fixed delivers the orders its lane held,
+// without a restart and exactly once; an account added by the reload takes
+// the events of its store from then on.
+func TestAReloadWithFixedKeysReleasesTheHeldOrders(t *testing.T) {
+	r := newRig(t, 2, sandbox.Options{})
+	accts := []*testAccount{newTestAccount(t, "a", "store-1"), newTestAccount(t, "b", "store-2")}
+	const per = 30
+	var msgs []kafka.Message
+	for i := range per {
+		for _, a := range accts {
+			msgs = append(msgs, accountOrder(fmt.Sprintf("%s-%d", a.name, i), a.store))
+		}
+	}
+	r.write(t, msgs...)
+	p := r.accountsPipeline(t, "g-reload", accts, map[string]string{"b": "b-public.wrong"})
+	start(t, p)
+	waitFor(t, 30*time.Second, "account a delivered while b is held", func() bool {
+		ready, why := p.Ready()
+		return len(accts[0].accepted(t)) == per && !ready && strings.Contains(why, "account b")
+	})
+	newcomer := newTestAccount(t, "n", "store-new")
+	router, lanes := accountLanes(t, append(accts, newcomer), nil)
+	if err := p.Reload(router, lanes); err != nil {
+		t.Fatal(err)
+	}
+	r.write(t, accountOrder("n-1", "store-new"))
+	waitFor(t, 30*time.Second, "b's held orders and the new account's order delivered", func() bool {
+		c, end := r.committed("g-reload")
+		return len(accts[1].accepted(t)) == per && len(newcomer.accepted(t)) == 1 && c == end
+	})
+	for _, a := range append(accts, newcomer) {
+		for id, n := range a.accepted(t) {
+			if n != 1 {
+				t.Errorf("account %s: order %s accepted %d times", a.name, id, n)
+			}
+		}
+	}
+	if ready, why := p.Ready(); !ready {
+		t.Errorf("not ready after the reload: %s", why)
+	}
+	if s := p.Stats(); s.DeadLetteredTotal() != 0 {
+		t.Errorf("dead-lettered %d", s.DeadLetteredTotal())
+	}
 }

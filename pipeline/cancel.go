@@ -39,7 +39,7 @@ type Cancels interface {
 // partial one plans against it.
 func (p *Pipeline) deliverCancel(ctx context.Context, w *worker, msg *message, km kafka.Message, out processor.Outcome, wait <-chan struct{}, leave func()) {
 	defer leave()
-	acct := p.accounts[out.Account]
+	acct := p.account(out.Account, nil)
 	ln := acct.api
 	// Waiting for the cancel before it, or for the order, holds no worker
 	// slot: the order may itself be held by its lane.
@@ -74,6 +74,11 @@ func (p *Pipeline) deliverCancel(ctx context.Context, w *worker, msg *message, k
 	}
 	var settle func()
 	done := p.redoOn(ctx, w, func() attempt {
+		acct = p.account(out.Account, acct) // a reload may have given the account new lanes
+		ln = acct.api
+		if acct.cancels == nil { // a reload took the account's cancel destination away
+			return attempt{lane: ln, cause: ln.cause("no cancel destination")}
+		}
 		if final, reason := ln.final(); final {
 			return attempt{lane: ln, cause: reason} // held until a restart; nothing is sent
 		}

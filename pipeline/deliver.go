@@ -45,7 +45,7 @@ func (p *Pipeline) deliver(ctx context.Context, w *worker, msg *message, km kafk
 	orderSpan := trace.SpanFromContext(ctx)
 	ctx, span := p.tracer().Start(ctx, "deliver")
 	defer span.End()
-	acct := p.accounts[out.Account]
+	acct := p.account(out.Account, nil)
 	ln := acct.orders
 	start := time.Now()
 	ctx = withSettleStart(ctx, start)
@@ -82,6 +82,8 @@ func (p *Pipeline) deliver(ctx context.Context, w *worker, msg *message, km kafk
 		return attempt{done: true}
 	}
 	done := p.redoOn(ctx, w, func() attempt {
+		acct = p.account(out.Account, acct) // a reload may have given the account new lanes
+		ln = acct.orders
 		if final, reason := ln.final(); final && ln.separate {
 			return attempt{lane: ln, cause: reason} // held until a restart; nothing is sent
 		}

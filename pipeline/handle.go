@@ -104,6 +104,11 @@ func (p *Pipeline) handleEvent(fetchCtx, jobCtx context.Context, claim func() *m
 	if !handled {
 		return false
 	}
+	if (out.Kind == processor.Order || out.Kind == processor.Cancel) && p.account(out.Account, nil) == nil {
+		// Routed just before a reload took its account away.
+		out.Kind, out.Reason = processor.Invalid, deadletter.ReasonNoAccount
+		out.Problems = []mapping.Problem{{Reason: "account " + out.Account + " was removed from ACCOUNTS_FILE by a reload"}}
+	}
 	switch out.Kind {
 	case processor.Dropped: // a page or track event read for a click
 		p.stats.dropped[out.Drop].Add(1)
@@ -126,7 +131,7 @@ func (p *Pipeline) handleEvent(fetchCtx, jobCtx context.Context, claim func() *m
 		return true
 	case processor.Cancel:
 		m := claim()
-		if p.accounts[out.Account].cancels == nil { // no cancel destination: the event cannot be settled here
+		if p.account(out.Account, nil).cancels == nil { // no cancel destination: the event cannot be settled here
 			d := record(km, out)
 			d.Reason, d.Problems = deadletter.ReasonRejected, []mapping.Problem{{Reason: "no cancel destination is configured"}}
 			return p.dispatch(fetchCtx, m, func(*worker) { p.deadLetter(jobCtx, m, d) })

@@ -2,11 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/refersion-relay/refersion-relay/mapping"
 )
 
 // Lane is one Refersion account's destinations (Config.Lanes).
@@ -82,6 +85,12 @@ func (l *lane) unauthorized() string {
 // a misconfigured destination), and why.
 func (l *lane) final() (bool, string) { return l.gate.final() }
 
+// accountSet is the accounts in use; Reload replaces it whole.
+type accountSet struct {
+	byName map[string]*account
+	lanes  []*lane // every account's, by name
+}
+
 // buildAccounts makes the lanes of cfg: cfg.Lanes, or the one account of s
 // and cfg.Cancels.
 func (p *Pipeline) buildAccounts(s Sink) {
@@ -93,15 +102,56 @@ func (p *Pipeline) buildAccounts(s Sink) {
 	for _, l := range lanes {
 		separate = separate || l.Cancels != nil
 	}
-	p.accounts = map[string]*account{}
+	p.accounts.Store(p.newAccountSet(lanes, separate))
+}
+
+func (p *Pipeline) newAccountSet(lanes map[string]Lane, separate bool) *accountSet {
+	set := &accountSet{byName: map[string]*account{}}
 	for name, l := range lanes {
 		a := &account{name: name, sink: l.Sink, cancels: l.Cancels}
 		a.orders = p.newLane(name, "orders", separate, l.Healthy)
 		a.api = p.newLane(name, "cancels", separate, nil)
-		p.accounts[name] = a
-		p.lanes = append(p.lanes, a.orders, a.api)
+		set.byName[name] = a
+		set.lanes = append(set.lanes, a.orders, a.api)
 	}
-	sort.Slice(p.lanes, func(i, j int) bool { return p.lanes[i].name() < p.lanes[j].name() })
+	sort.Slice(set.lanes, func(i, j int) bool { return set.lanes[i].name() < set.lanes[j].name() })
+	return set
+}
+
+// account is the account named name now, or was when it is gone: work
+// routed to an account that a reload removed finishes on its old lanes.
+func (p *Pipeline) account(name string, was *account) *account {
+	if a, ok := p.accounts.Load().byName[name]; ok {
+		return a
+	}
+	return was
+}
+
+// Reload replaces the accounts of a pipeline built with Config.Lanes: the
+// router that picks each event's account, and every account's lanes (fresh
+// breakers, keys, limits). Work in flight is not dropped: an order or
+// cancel being redone moves to its account's new lane at its next try (so
+// orders held by refused keys go once the keys are fixed), and one of an
+// account that is gone finishes on its old lane.
+func (p *Pipeline) Reload(router *mapping.Router, lanes map[string]Lane) error {
+	if len(p.cfg.Lanes) == 0 {
+		return errors.New("pipeline: only a pipeline of several accounts (Config.Lanes) reloads them")
+	}
+	if router == nil || len(lanes) == 0 {
+		return errors.New("pipeline: a reload needs a router and lanes")
+	}
+	var errs []error
+	for _, a := range router.Accounts() {
+		if l, ok := lanes[a.Name]; !ok || l.Sink == nil {
+			errs = append(errs, fmt.Errorf("pipeline: account %s is routed to but has no sink", a.Name))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	p.accounts.Store(p.newAccountSet(lanes, true))
+	p.proc.SetAccounts(router)
+	return nil
 }
 
 func (p *Pipeline) newLane(accountName, dest string, separate bool, healthy func() bool) *lane {
@@ -122,7 +172,7 @@ func (p *Pipeline) newLane(accountName, dest string, separate bool, healthy func
 // for /readyz.
 func (p *Pipeline) laneReasons() []string {
 	var out []string
-	for _, l := range p.lanes {
+	for _, l := range p.accounts.Load().lanes {
 		if !l.separate {
 			continue
 		}

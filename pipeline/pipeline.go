@@ -162,9 +162,8 @@ type Pipeline struct {
 	gate        *gate
 	sem         chan struct{}
 	stats       stats
-	joined      atomic.Bool         // a generation is active
-	accounts    map[string]*account // by name; "" with one account
-	lanes       []*lane             // every account's, by name
+	joined      atomic.Bool                // a generation is active
+	accounts    atomic.Pointer[accountSet] // "" with one account
 	heldLimit   heldLimit
 	inflight    inflight    // orders dispatched and not settled, for refunds
 	cancelQueue cancelQueue // cancels of one order, one at a time

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -64,7 +65,7 @@ type Processor struct {
 	max     int
 	capture bool
 	window  time.Duration
-	router  *mapping.Router
+	router  atomic.Pointer[mapping.Router]
 }
 
 // New returns a processor. Neither argument may be nil.
@@ -78,8 +79,14 @@ func New(m *mapping.Mapper, ids store.Identities, o Options) (*Processor, error)
 	if o.AttributionWindow <= 0 {
 		o.AttributionWindow = DefaultAttributionWindow
 	}
-	return &Processor{mapper: m, ids: ids, max: o.MaxMessageBytes, capture: o.ClickCapture, window: o.AttributionWindow, router: o.Accounts}, nil
+	p := &Processor{mapper: m, ids: ids, max: o.MaxMessageBytes, capture: o.ClickCapture, window: o.AttributionWindow}
+	p.router.Store(o.Accounts)
+	return p, nil
 }
+
+// SetAccounts replaces the router of Options.Accounts (a reload of the
+// accounts file); events handled from now on are routed by r.
+func (p *Processor) SetAccounts(r *mapping.Router) { p.router.Store(r) }
 
 // Mapper returns the mapping the processor uses.
 func (p *Processor) Mapper() *mapping.Mapper { return p.mapper }
@@ -169,10 +176,10 @@ func (p *Processor) Handle(ctx context.Context, ev Event) (out Outcome, err erro
 	switch ev.Class.Kind {
 	case mapping.KindOrder, mapping.KindRefund, mapping.KindCancel:
 		var prefix string
-		if p.router != nil {
-			a, value, ok := p.router.Route(ev.Bytes)
+		if r := p.router.Load(); r != nil {
+			a, value, ok := r.Route(ev.Bytes)
 			if !ok {
-				return p.noAccount(out, ev, value), nil
+				return p.noAccount(r, out, ev, value), nil
 			}
 			out.Account, prefix = a.Name, a.OrderPrefix
 		}
@@ -186,9 +193,9 @@ func (p *Processor) Handle(ctx context.Context, ev Event) (out Outcome, err erro
 
 // noAccount is the outcome of an order or cancel event that no account
 // takes.
-func (p *Processor) noAccount(out Outcome, ev Event, value string) Outcome {
+func (p *Processor) noAccount(r *mapping.Router, out Outcome, ev Event, value string) Outcome {
 	out.Kind, out.Reason = Invalid, deadletter.ReasonNoAccount
-	out.Problems = []mapping.Problem{p.router.NoAccountProblem(value)}
+	out.Problems = []mapping.Problem{r.NoAccountProblem(value)}
 	if ev.Class.Kind == mapping.KindOrder {
 		o, err := p.mapper.Map(ev.Bytes)
 		out.OrderID, out.MessageID = o.OrderID, o.Source.MessageID

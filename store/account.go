@@ -43,8 +43,11 @@ type accountSent struct {
 	prefix string
 }
 
-func (a accountSent) in(c Claim) Claim  { c.OrderID = a.prefix + c.OrderID; return c }
-func (a accountSent) out(c Claim) Claim { c.OrderID = strings.TrimPrefix(c.OrderID, a.prefix); return c }
+func (a accountSent) in(c Claim) Claim { c.OrderID = a.prefix + c.OrderID; return c }
+func (a accountSent) out(c Claim) Claim {
+	c.OrderID = strings.TrimPrefix(c.OrderID, a.prefix)
+	return c
+}
 
 func (a accountSent) Claim(ctx context.Context, orderID string, lease time.Duration) (Claim, error) {
 	c, err := a.s.Claim(ctx, a.prefix+orderID, lease)
