@@ -43,26 +43,12 @@ func (p *Pipeline) deliverCancel(ctx context.Context, w *worker, msg *message, k
 	ln := acct.api
 	// Waiting for the cancel before it, or for the order, holds no worker
 	// slot: the order may itself be held by its lane.
-	waitFor := func(ch <-chan struct{}) bool {
-		select {
-		case <-ch:
-			return true
-		default:
-		}
-		w.park()
-		select {
-		case <-ch:
-			return w.unpark(ctx)
-		case <-ctx.Done():
-			return false
-		}
-	}
-	if !waitFor(wait) {
+	if !w.waitFor(ctx, wait) {
 		return
 	}
 	// Its order, fetched before it, is being delivered by this relay: wait
 	// for it, without pausing anyone.
-	if !waitFor(p.inflight.wait(laneKey(out.Account, out.Cancel.OrderID))) {
+	if !w.waitFor(ctx, p.inflight.wait(laneKey(out.Account, out.Cancel.OrderID))) {
 		return
 	}
 	start := time.Now()
@@ -186,17 +172,18 @@ func (f *inflight) wait(id string) <-chan struct{} {
 	return closedChan
 }
 
-// cancelQueue orders the cancels of each order: enter returns a channel
-// closed when the previous cancel of the order has left, and leave, which
-// the cancel calls once settled (or given up).
-type cancelQueue struct {
+// keyQueue orders the work of each key (the cancels of one order; the
+// orders of one order_id): enter returns a channel closed when the previous
+// work of the key has left, and leave, which the work calls once settled (or
+// given up).
+type keyQueue struct {
 	mu   sync.Mutex
 	last map[string]chan struct{}
 }
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-func (q *cancelQueue) enter(orderID string) (wait <-chan struct{}, leave func()) {
+func (q *keyQueue) enter(orderID string) (wait <-chan struct{}, leave func()) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.last == nil {

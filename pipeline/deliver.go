@@ -29,6 +29,8 @@ import (
 //	                      while other orders of its lane were delivered, it is
 //	                      a poison order: dead-lettered as undelivered, with a
 //	                      warning
+//	conflict              sent before with other content: dead-lettered as a
+//	                      conflict, with a warning naming both versions' totals
 //	claim held            another sender has it: redone without pausing
 //	store unavailable     fetching pauses naming the store; redone
 //	unauthorized          the lane stops until a restart; the order stays
@@ -98,6 +100,21 @@ func (p *Pipeline) deliver(ctx context.Context, w *worker, msg *message, km kafk
 			return attempt{done: true}
 		case failure.KindAlreadySent:
 			settle = func() { finish(&p.stats.skipped, "skipped", "order skipped: already sent") }
+			return attempt{done: true}
+		case failure.KindConflict:
+			// The order_id was sent with other content: sending this one would
+			// credit the order twice, and skipping it would hide the change.
+			var c *failure.Conflict
+			errors.As(err, &c)
+			settle = func() {
+				p.log.WarnContext(ctx, "order_id sent before with different content; this version is dead-lettered as a conflict",
+					"order_id", out.OrderID, "sent", c.Sent, "now", c.Now, "partition", km.Partition, "offset", km.Offset)
+				orderSpan.SetAttributes(attrOutcome.String(deadletter.ReasonConflict))
+				d := record(km, out)
+				d.Reason, d.Customer, d.Attempts = deadletter.ReasonConflict, out.Order.Customer, 1
+				d.Problems = []mapping.Problem{{Field: "order_id", Reason: c.Error()}}
+				p.deadLetter(ctx, msg, d)
+			}
 			return attempt{done: true}
 		case failure.KindPermanent:
 			var perm *failure.Permanent

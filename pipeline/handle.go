@@ -153,7 +153,17 @@ func (p *Pipeline) handleEvent(fetchCtx, jobCtx context.Context, claim func() *m
 		m := claim()
 		key := laneKey(out.Account, out.OrderID)
 		p.inflight.add(key)
-		if !p.dispatch(fetchCtx, m, func(w *worker) { defer p.inflight.done(key); p.deliver(jobCtx, w, m, km, out) }) {
+		// Orders of one order_id go one at a time, in fetch order: a second
+		// reading is then skipped, or a conflict, never sent beside the first.
+		wait, leave := p.orderQueue.enter(key)
+		if !p.dispatch(fetchCtx, m, func(w *worker) {
+			defer p.inflight.done(key)
+			defer leave()
+			if w.waitFor(jobCtx, wait) {
+				p.deliver(jobCtx, w, m, km, out)
+			}
+		}) {
+			leave()
 			p.inflight.done(key)
 			return false
 		}

@@ -213,6 +213,23 @@ func (w *worker) unpark(ctx context.Context) bool {
 	}
 }
 
+// waitFor waits until ch is closed, parked (holding no slot) if it must
+// wait at all; false if ctx ended first.
+func (w *worker) waitFor(ctx context.Context, ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+	}
+	w.park()
+	select {
+	case <-ch:
+		return w.unpark(ctx)
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // heldLimit pauses fetching for everybody while the lanes in trouble hold
 // HeldLimit orders or more in all: held work keeps its message in memory
 // and its offset uncommitted.

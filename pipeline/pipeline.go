@@ -165,8 +165,9 @@ type Pipeline struct {
 	joined      atomic.Bool                // a generation is active
 	accounts    atomic.Pointer[accountSet] // "" with one account
 	heldLimit   heldLimit
-	inflight    inflight    // orders dispatched and not settled, for refunds
-	cancelQueue cancelQueue // cancels of one order, one at a time
+	inflight    inflight // orders dispatched and not settled, for refunds
+	cancelQueue keyQueue // cancels of one order, one at a time
+	orderQueue  keyQueue // orders of one order_id, one at a time, in fetch order
 	stopped     atomic.Bool
 }
 

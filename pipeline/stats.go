@@ -29,7 +29,7 @@ type stats struct {
 
 var deadLetterReasons = [...]string{deadletter.ReasonInvalid, deadletter.ReasonMalformed, deadletter.ReasonIdentity,
 	deadletter.ReasonRejected, deadletter.ReasonPanic, deadletter.ReasonUndelivered,
-	deadletter.ReasonRefundBeforeOrder, deadletter.ReasonAmountOnly, deadletter.ReasonNoAccount}
+	deadletter.ReasonRefundBeforeOrder, deadletter.ReasonAmountOnly, deadletter.ReasonNoAccount, deadletter.ReasonConflict}
 
 var cancelOutcomes = [...]sink.CancelOutcome{sink.Cancelled, sink.Clamped, sink.NothingToCancel, sink.NoConversion, sink.AlreadyDone}
 

@@ -403,15 +403,19 @@ func (r *Replayer) waitClaim(ctx context.Context, try func() error) error {
 // its attempt count raised and its first failure kept.
 func (r *Replayer) requeue(ctx context.Context, rec Record, ev []byte, o mapping.Order, cause error) {
 	d := deadletter.Record{Value: ev, Reason: deadletter.ReasonUndelivered, Attempts: 1, FirstFailure: time.Now(),
-		OrderID: o.OrderID, MessageID: o.Source.MessageID}
+		OrderID: o.OrderID, MessageID: o.Source.MessageID, Account: o.Source.Account}
 	if old := rec.DeadLetter; old != nil {
 		d.Key, d.Attempts, d.FirstFailure = old.Key, old.Attempts+1, old.FirstFailure
 		d.Topic, d.Partition, d.Offset, d.Index = old.Topic, old.Partition, old.Offset, old.Index
 	}
 	var perm *failure.Permanent
-	if errors.As(cause, &perm) {
+	var conflict *failure.Conflict
+	switch {
+	case errors.As(cause, &perm):
 		d.Reason, d.Status, d.Body = deadletter.ReasonRejected, perm.Status, perm.Body
-	} else {
+	case errors.As(cause, &conflict):
+		d.Reason, d.Problems = deadletter.ReasonConflict, []mapping.Problem{{Field: "order_id", Reason: conflict.Error()}}
+	default:
 		d.Problems = []mapping.Problem{{Reason: cause.Error()}}
 	}
 	if err := r.DeadLetters.Write(ctx, d); err == nil {
@@ -427,6 +431,11 @@ func (r *Replayer) dryRun(ctx context.Context, o mapping.Order) error {
 	}
 	switch c.Status {
 	case store.AlreadySent:
+		if mapping.FingerprintsDiffer(c.Fingerprint, mapping.Fingerprint(o)) {
+			atomic.AddInt64(&r.sum.FailedAgain, 1)
+			r.describe("conflict", map[string]string{"order_id": o.OrderID, "sent": c.Summary, "now": mapping.Summary(o)})
+			return nil
+		}
 		atomic.AddInt64(&r.sum.Skipped, 1)
 		r.describe("skip", map[string]string{"order_id": o.OrderID, "reason": "already sent"})
 		return nil

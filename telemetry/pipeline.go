@@ -111,6 +111,7 @@ func (i *pipelineInstruments) observeStats(o metric.Observer, s pipeline.Snapsho
 	order(deadletter.ReasonInvalid, s.DeadLettered[deadletter.ReasonInvalid])
 	order(deadletter.ReasonRejected, s.DeadLettered[deadletter.ReasonRejected])
 	order(deadletter.ReasonPanic, s.OrderPanics)
+	order(deadletter.ReasonConflict, s.DeadLettered[deadletter.ReasonConflict])
 	for reason, n := range s.DeadLettered {
 		o.ObserveInt64(i.deadLetters, n, c.with(attrReason.String(reason)))
 	}

@@ -44,7 +44,8 @@ failed again or are still invalid, 2 on usage or connection errors.`
 // deadLetterReasons are the values of --reason: every reason a record is
 // dead-lettered for.
 var deadLetterReasons = []string{deadletter.ReasonInvalid, deadletter.ReasonMalformed, deadletter.ReasonIdentity,
-	deadletter.ReasonRejected, deadletter.ReasonPanic, deadletter.ReasonUndelivered}
+	deadletter.ReasonRejected, deadletter.ReasonPanic, deadletter.ReasonUndelivered, deadletter.ReasonRefundBeforeOrder,
+	deadletter.ReasonAmountOnly, deadletter.ReasonConflict, deadletter.ReasonNoAccount}
 
 // multiFlag collects a repeatable flag.
 type multiFlag []string

@@ -25,13 +25,14 @@ restarts. Emails are masked unless the relay runs with LOG_PII=true.
 Outcomes (--outcome, repeatable or a comma list): delivered, skipped, cancelled,
 clamped, nothing_to_cancel, no_conversion, already_done, the dead-letter reasons
 (invalid, malformed, identity, rejected, panic, undelivered, refund_before_order,
-amount_only_refund), dead_lettered (any of them), unauthorized, stopped, replayed.`
+amount_only_refund, conflict, no_account), dead_lettered (any of them), unauthorized,
+stopped, replayed.`
 
 // tailOutcomes are the values of --outcome.
 var tailOutcomes = []string{"delivered", "skipped", "cancelled", "clamped", "nothing_to_cancel", "no_conversion", "already_done",
 	deadletter.ReasonInvalid, deadletter.ReasonMalformed, deadletter.ReasonIdentity, deadletter.ReasonRejected, deadletter.ReasonPanic,
 	deadletter.ReasonUndelivered, deadletter.ReasonRefundBeforeOrder, deadletter.ReasonAmountOnly,
-	"dead_lettered", "unauthorized", "stopped", "replayed"}
+	deadletter.ReasonConflict, deadletter.ReasonNoAccount, "dead_lettered", "unauthorized", "stopped", "replayed"}
 
 func cmdTail(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("tail", tailSynopsis, stdout)
