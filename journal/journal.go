@@ -97,6 +97,10 @@ func New(o Options) *Journal {
 		ring: make([]Entry, o.Size), next: 1, subs: map[chan struct{}]struct{}{}}
 }
 
+// AddSecrets makes the journal mask secrets too, from now on (keys a
+// reload of ACCOUNTS_FILE read).
+func (j *Journal) AddSecrets(secrets ...string) { j.mask.AddSecrets(secrets...) }
+
 // Masker is the masking the journal applies to what it keeps.
 func (j *Journal) Masker() Masker { return j.mask }
 

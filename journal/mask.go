@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Replacements of masked personal data and secrets, as in the logs.
@@ -34,26 +37,53 @@ func piiKey(k string) bool { return piiKeys[keyFolder.Replace(strings.ToLower(k)
 // Masker masks what the journal and the console show: secrets always,
 // personal data unless pii. The zero value masks emails and no secret.
 type Masker struct {
-	pii      bool
-	secrets  []string
-	replacer *strings.Replacer // nil when there are no secrets
+	pii     bool
+	secrets *maskSecrets // nil: none; shared by copies, so AddSecrets reaches them
+}
+
+type maskSecrets struct {
+	mu  sync.Mutex
+	cur atomic.Pointer[secretList]
+}
+
+type secretList struct {
+	list     []string
+	replacer *strings.Replacer
 }
 
 // NewMasker returns a Masker; secrets shorter than 4 characters are ignored
 // (they would mangle unrelated words and protect little).
 func NewMasker(pii bool, secrets []string) Masker {
-	m := Masker{pii: pii}
-	var pairs []string
+	m := Masker{pii: pii, secrets: &maskSecrets{}}
+	m.AddSecrets(secrets...)
+	return m
+}
+
+// AddSecrets makes m, and every copy of it, replace secrets too (keys a
+// reload of ACCOUNTS_FILE read). Safe for concurrent use with Text.
+func (m Masker) AddSecrets(secrets ...string) {
+	if m.secrets == nil {
+		return
+	}
+	m.secrets.mu.Lock()
+	defer m.secrets.mu.Unlock()
+	var list []string
+	if cur := m.secrets.cur.Load(); cur != nil {
+		list = slices.Clone(cur.list)
+	}
 	for _, s := range secrets {
-		if len(s) >= 4 {
-			pairs = append(pairs, s, MaskedSecret)
-			m.secrets = append(m.secrets, s)
+		if len(s) >= 4 && !slices.Contains(list, s) {
+			list = append(list, s)
 		}
 	}
-	if len(pairs) > 0 {
-		m.replacer = strings.NewReplacer(pairs...)
+	if len(list) == 0 {
+		return
 	}
-	return m
+	pairs := make([]string, 0, 2*len(list))
+	for _, s := range list {
+		pairs = append(pairs, s, MaskedSecret)
+	}
+	m.secrets.cur.Store(&secretList{list: list, replacer: strings.NewReplacer(pairs...)})
 }
 
 // PII reports whether personal data is shown.
@@ -64,10 +94,14 @@ func (m Masker) Text(s string) string {
 	if s == "" {
 		return s
 	}
-	for _, secret := range m.secrets { // most texts hold none: no copy then
-		if strings.Contains(s, secret) {
-			s = m.replacer.Replace(s)
-			break
+	if m.secrets != nil {
+		if cur := m.secrets.cur.Load(); cur != nil {
+			for _, secret := range cur.list { // most texts hold none: no copy then
+				if strings.Contains(s, secret) {
+					s = cur.replacer.Replace(s)
+					break
+				}
+			}
 		}
 	}
 	if m.pii || (strings.IndexByte(s, '@') < 0 && !strings.Contains(s, "%40")) {

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Replacements of masked personal data and secrets.
@@ -49,31 +52,60 @@ func piiKey(k string) bool {
 type redactor struct {
 	pii     bool
 	json    bool
-	secrets *strings.Replacer // nil when there are none
+	secrets *secretSet // shared by every handler derived from one logger
 }
 
 // minSecret is the shortest secret replaced in text: a shorter one would
 // mangle unrelated words and protects little.
 const minSecret = 4
 
-func newRedactor(pii, json bool, secrets []string) redactor {
-	r := redactor{pii: pii, json: json}
-	var pairs []string
-	for _, s := range secrets {
-		if len(s) >= minSecret {
-			pairs = append(pairs, s, maskedSecret)
+// secretSet is the secrets a logger replaces; AddSecrets grows it (keys
+// read by a reload). Safe for concurrent use.
+type secretSet struct {
+	mu   sync.Mutex
+	list []string
+	r    atomic.Pointer[strings.Replacer] // nil while there are none
+}
+
+func (s *secretSet) add(secrets []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, x := range secrets {
+		if len(x) >= minSecret && !slices.Contains(s.list, x) {
+			s.list = append(s.list, x)
 		}
 	}
-	if len(pairs) > 0 {
-		r.secrets = strings.NewReplacer(pairs...)
+	if len(s.list) == 0 {
+		return
 	}
+	pairs := make([]string, 0, 2*len(s.list))
+	for _, x := range s.list {
+		pairs = append(pairs, x, maskedSecret)
+	}
+	s.r.Store(strings.NewReplacer(pairs...))
+}
+
+func newRedactor(pii, json bool, secrets []string) redactor {
+	r := redactor{pii: pii, json: json, secrets: &secretSet{}}
+	r.secrets.add(secrets)
 	return r
+}
+
+// AddSecrets makes l, built by NewLogger, and every logger derived from it
+// replace secrets too (keys a reload of ACCOUNTS_FILE read). It reports
+// false for a logger NewLogger did not build.
+func AddSecrets(l *slog.Logger, secrets ...string) bool {
+	h, ok := l.Handler().(*handler)
+	if ok {
+		h.r.secrets.add(secrets)
+	}
+	return ok
 }
 
 // text scrubs secrets from s and, unless pii, masks its email addresses.
 func (r redactor) text(s string) string {
-	if r.secrets != nil {
-		s = r.secrets.Replace(s)
+	if rep := r.secrets.r.Load(); rep != nil {
+		s = rep.Replace(s)
 	}
 	if r.pii || (!strings.Contains(s, "@") && !strings.Contains(s, "%40")) {
 		return s

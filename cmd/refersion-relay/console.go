@@ -39,10 +39,11 @@ func newConsole(cfg config.Config, r *relay, stores *state.Stores, log *slog.Log
 	lagClient := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Transport: transport, Timeout: 10 * time.Second}
 	oc := &operatorConsole{dlq: dlq, done: make(chan struct{})}
 	replayer := func(ctx context.Context, records []replay.Record, dryRun bool, out io.Writer) (replay.Summary, error) {
-		rp := &replay.Replayer{Mapper: r.mapper, Sink: r.dest.one(), Sent: stores.Sent, Identities: stores.Identities,
-			DryRun: dryRun, Out: out, Concurrency: min(cfg.Pipeline.Concurrency, 16), Processor: r.dest.processorOptions(cfg),
+		dest := r.destinations()
+		rp := &replay.Replayer{Mapper: r.mapper, Sink: dest.one(), Sent: stores.Sent, Identities: stores.Identities,
+			DryRun: dryRun, Out: out, Concurrency: min(cfg.Pipeline.Concurrency, 16), Processor: dest.processorOptions(cfg),
 			ClaimWait: cfg.Refersion.RetryMaxElapsed + cfg.Refersion.RequestTimeout + 90*time.Second, DrainTimeout: cfg.Pipeline.DrainTimeout}
-		if c := r.dest.canceller(); c != nil {
+		if c := dest.canceller(); c != nil {
 			rp.Cancels = c
 		}
 		if !dryRun {
@@ -53,7 +54,7 @@ func newConsole(cfg config.Config, r *relay, stores *state.Stores, log *slog.Log
 	c, err := console.New(console.Options{
 		Journal: r.journal, Version: version, Topic: cfg.Kafka.Topic, Group: cfg.Kafka.GroupID, DeadLetterTopic: cfg.Kafka.DLQTopic,
 		Ready:   func(ctx context.Context) (bool, string) { return readiness(ctx, r, stores) },
-		Breaker: func() string { return r.dest.breakerState().String() },
+		Breaker: func() string { return r.destinations().breakerState().String() },
 		Stats:   r.pipeline.Stats,
 		Lag: func(ctx context.Context) (map[int]int64, error) {
 			return telemetry.GroupLag(ctx, lagClient, cfg.Kafka.Topic, cfg.Kafka.GroupID)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/refersion-relay/refersion-relay/config"
 	"github.com/refersion-relay/refersion-relay/deadletter"
@@ -12,17 +13,19 @@ import (
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/state"
+	"github.com/refersion-relay/refersion-relay/telemetry"
 )
 
 // relay is every stage of `run`, built from one Config.
 type relay struct {
 	pipeline *pipeline.Pipeline
-	dest     *destinations
+	dest     atomic.Pointer[destinations] // replaced by a reload
 	closers  []func() error
 	// journal hears every settlement, for tail and the console; mapper is
 	// the pipeline's, for the console's replays.
-	journal *journal.Journal
-	mapper  *mapping.Mapper
+	journal  *journal.Journal
+	mapper   *mapping.Mapper
+	sinkOpts []sink.Option // every webhook sink's instrumentation, for reloads
 }
 
 // Close releases what buildRelay opened, in reverse order.
@@ -52,12 +55,13 @@ func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts 
 	if err != nil {
 		return nil, err
 	}
+	r.sinkOpts = sinkOpts
 	d, err := buildDestinations(cfg, stores, log, sinkOpts...)
 	if err != nil {
 		return nil, err
 	}
-	r.dest = d
-	r.closers = append(r.closers, func() error { d.Close(); return nil })
+	r.dest.Store(d)
+	r.closers = append(r.closers, func() error { r.destinations().Close(); return nil })
 	ids, err := in.identities(stores.Identities)
 	if err != nil {
 		r.Close()
@@ -116,6 +120,36 @@ func buildRelay(cfg config.Config, stores *state.Stores, log *slog.Logger, opts 
 		return nil, err
 	}
 	return r, nil
+}
+
+// destinations are the relay's destinations now.
+func (r *relay) destinations() *destinations { return r.dest.Load() }
+
+// reloadAccounts reads ACCOUNTS_FILE again (on SIGHUP) and gives the
+// pipeline the accounts it says, with fresh destinations, without dropping
+// work in flight (pipeline.Reload). A file with problems is not loaded: the
+// accounts in use are kept, and the problems logged.
+func (r *relay) reloadAccounts(cfg config.Config, stores *state.Stores, log *slog.Logger) {
+	if cfg.AccountsFile == "" {
+		log.Info("SIGHUP: no ACCOUNTS_FILE to reload; nothing changed")
+		return
+	}
+	secrets := accountSecrets(cfg)
+	telemetry.AddSecrets(log, secrets...) // before anything can log the new keys
+	r.journal.AddSecrets(secrets...)
+	d, err := buildDestinations(cfg, stores, log, r.sinkOpts...)
+	if err == nil {
+		if err = r.pipeline.Reload(d.router, d.lanes()); err != nil {
+			d.Close()
+		}
+	}
+	if err != nil {
+		log.Error("ACCOUNTS_FILE not reloaded; the accounts in use are kept", "file", cfg.AccountsFile, "error", err)
+		return
+	}
+	old := r.dest.Swap(d)
+	old.Close() // idle connections only: requests in flight finish
+	log.Info("ACCOUNTS_FILE reloaded", "file", cfg.AccountsFile, "accounts", d.names)
 }
 
 // userAgent is the User-Agent of every request to Refersion:

@@ -10,7 +10,10 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/refersion-relay/refersion-relay/config"
@@ -65,6 +68,20 @@ func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		return err
 	}
 	defer r.Close()
+	// SIGHUP reloads ACCOUNTS_FILE (and never ends the process).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				r.reloadAccounts(cfg, stores, log)
+			}
+		}
+	}()
 
 	oc, err := newConsole(cfg, r, stores, log)
 	if err != nil {
