@@ -80,6 +80,7 @@ func (p *Pipeline) deliverCancel(ctx context.Context, w *worker, msg *message, k
 		}
 		switch {
 		case err == nil:
+			ln.done.Add(1)
 			settle = func() {
 				p.stats.cancels[cancelIndex(res.Outcome)].Add(1)
 				p.log.DebugContext(ctx, "cancel settled", "order_id", out.OrderID, "outcome", string(res.Outcome), "clamped", res.Clamped)

@@ -96,6 +96,7 @@ func (p *Pipeline) deliver(ctx context.Context, w *worker, msg *message, km kafk
 		case failure.KindDelivered:
 			ln.lastDelivered.Store(time.Now().UnixNano())
 			ln.rejections.Store(0)
+			ln.done.Add(1)
 			settle = func() { finish(&p.stats.delivered, "delivered", "order delivered") }
 			return attempt{done: true}
 		case failure.KindAlreadySent:

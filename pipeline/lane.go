@@ -44,6 +44,33 @@ type lane struct {
 	lastDelivered atomic.Int64
 	rejections    atomic.Int64
 	held          atomic.Int64 // orders waiting on the lane's trouble
+	done          atomic.Int64 // orders delivered, or cancels settled, through the lane
+}
+
+// LaneState is what one lane is doing, for metrics: an account's orders
+// (the webhook) or cancels (the REST API).
+type LaneState struct {
+	Account string // "" with one account
+	Lane    string // "orders" or "cancels"
+	Open    bool   // not holding work
+	Reason  string // why it holds work, when not Open
+	Held    int64  // orders or cancels waiting on the lane's trouble
+	Done    int64  // orders delivered, or cancels settled without a dead letter
+}
+
+// Lanes reports every lane of a relay with several destinations (several
+// accounts, or refunds on); nil with one destination, whose state is the
+// pipeline's own (Ready).
+func (p *Pipeline) Lanes() []LaneState {
+	var out []LaneState
+	for _, l := range p.accounts.Load().lanes {
+		if !l.separate {
+			return nil
+		}
+		open, reason := l.gate.state()
+		out = append(out, LaneState{Account: l.account, Lane: l.dest, Open: open, Reason: reason, Held: l.held.Load(), Done: l.done.Load()})
+	}
+	return out
 }
 
 // account is one account's lanes.

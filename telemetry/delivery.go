@@ -19,6 +19,8 @@ const (
 	attrOutcome      = attribute.Key("refersion.outcome")
 	attrReason       = attribute.Key("refersion.reason")
 	attrBreakerState = attribute.Key("refersion.breaker.state")
+	attrAccount      = attribute.Key("refersion.account")
+	attrLane         = attribute.Key("refersion.lane")
 )
 
 // durationBuckets are the semantic conventions' advised boundaries of

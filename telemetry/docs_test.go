@@ -67,7 +67,10 @@ func everyFamily(t *testing.T) families {
 		},
 		Ready:   func() (bool, string) { return true, "" },
 		Breaker: func() sink.BreakerState { return sink.BreakerClosed },
-		Kafka:   &kafka.Client{Addr: kafka.TCP(b.Addr()), Timeout: 5 * time.Second}, Topic: "events", Group: "g",
+		Lanes: func() []pipeline.LaneState {
+			return []pipeline.LaneState{{Account: "brand-a", Lane: "orders", Open: true, Done: 3}, {Account: "brand-a", Lane: "cancels", Held: 2}}
+		},
+		Kafka: &kafka.Client{Addr: kafka.TCP(b.Addr()), Timeout: 5 * time.Second}, Topic: "events", Group: "g",
 	})
 	if err != nil {
 		t.Fatal(err)

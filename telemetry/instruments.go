@@ -16,6 +16,8 @@ type pipelineInstruments struct {
 	commitFailures, fetchErrors, identityErrs metric.Int64ObservableCounter
 	inFlight                                  metric.Int64ObservableUpDownCounter
 	ready, breaker, lag, concurrency          metric.Int64ObservableGauge
+	laneOpen, laneHeld                        metric.Int64ObservableGauge
+	laneDone                                  metric.Int64ObservableCounter
 }
 
 func newPipelineInstruments(m metric.Meter) (*pipelineInstruments, error) {
@@ -63,6 +65,12 @@ func newPipelineInstruments(m metric.Meter) (*pipelineInstruments, error) {
 		"1 for the circuit breaker's current state (closed, half-open, open), 0 for the others.")
 	gauge(&i.concurrency, "refersion_relay.concurrency.limit", "{request}",
 		"Adaptive concurrency's current limit of requests in flight to Refersion (PIPELINE_ADAPTIVE); 0 when off.")
+	gauge(&i.laneOpen, "refersion_relay.lane.open", "",
+		"With several destinations (accounts, or refunds on): 1 while a lane (an account's orders or cancels) flows, 0 while it holds its work.")
+	gauge(&i.laneHeld, "refersion_relay.lane.held", "{order}",
+		"Orders or cancels a lane in trouble holds (uncommitted, in memory); at PIPELINE_HELD_LIMIT in all, fetching pauses.")
+	counter(&i.laneDone, "refersion_relay.lane.done", "{order}",
+		"Orders delivered, or cancels settled, through each lane (account and lane).")
 	gauge(&i.lag, "refersion_relay.consumer.lag", "{message}",
 		"Messages of a partition not yet committed by the consumer group (end offset minus committed offset).")
 	return &i, errors.Join(errs...)
@@ -74,5 +82,6 @@ func (i *pipelineInstruments) list() []metric.Observable {
 	return []metric.Observable{
 		i.messages, i.events, i.orders, i.deadLetters, i.redone, i.deadLetterFailures, i.clicks, i.cancels,
 		i.commitFailures, i.fetchErrors, i.identityErrs, i.inFlight, i.ready, i.breaker, i.concurrency,
+		i.laneOpen, i.laneHeld, i.laneDone,
 	}
 }

@@ -25,6 +25,9 @@ type Sources struct {
 	Breaker func() sink.BreakerState
 	// Concurrency is adaptive concurrency's current limit (0 when off).
 	Concurrency func() int
+	// Lanes are the lanes of several destinations (pipeline.Lanes); nil
+	// or empty leaves the lane instruments out.
+	Lanes func() []pipeline.LaneState
 	// Kafka answers the consumer-lag probe of Topic for Group; it is asked at
 	// most once per LagEvery (default 5s), whatever the collection rate.
 	Kafka    *kafka.Client
@@ -58,6 +61,14 @@ func (t *Telemetry) Observe(src Sources) error {
 		}
 		if src.Concurrency != nil {
 			o.ObserveInt64(i.concurrency, int64(src.Concurrency()), c.with())
+		}
+		if src.Lanes != nil {
+			for _, l := range src.Lanes() {
+				attrs := c.with(attrAccount.String(l.Account), attrLane.String(l.Lane))
+				o.ObserveInt64(i.laneOpen, boolInt(l.Open), attrs)
+				o.ObserveInt64(i.laneHeld, l.Held, attrs)
+				o.ObserveInt64(i.laneDone, l.Done, attrs)
+			}
 		}
 		if src.Breaker != nil {
 			now := src.Breaker()

@@ -93,6 +93,7 @@ func (in instrumentation) observe(cfg config.Config, r *relay, transport *kafka.
 	return in.tel.Observe(telemetry.Sources{
 		Stats: r.pipeline.Stats, Ready: r.pipeline.Ready, Breaker: func() sink.BreakerState { return r.destinations().breakerState() },
 		Concurrency: func() int { return r.destinations().concurrencyLimit() },
+		Lanes:       r.pipeline.Lanes,
 		Kafka:       &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Transport: transport, Timeout: 10 * time.Second},
 		Topic:       cfg.Kafka.Topic, Group: cfg.Kafka.GroupID,
 	})
