@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/refersion-relay/refersion-relay/mapping"
 	"github.com/refersion-relay/refersion-relay/pipeline"
 	"github.com/refersion-relay/refersion-relay/processor"
+	"github.com/refersion-relay/refersion-relay/replay"
 	"github.com/refersion-relay/refersion-relay/sandbox"
 	"github.com/refersion-relay/refersion-relay/sink"
 	"github.com/refersion-relay/refersion-relay/state/memory"
@@ -264,5 +266,80 @@ func TestAReloadWithFixedKeysReleasesTheHeldOrders(t *testing.T) {
 	}
 	if s := p.Stats(); s.DeadLetteredTotal() != 0 {
 		t.Errorf("dead-lettered %d", s.DeadLetteredTotal())
+	}
+}
+
+// Refunds route as orders do: the same order_id in two accounts, one of
+// them cancelled, is cancelled in that account only; a refund of an account
+// whose order is not through yet is dead-lettered, and replay, routing the
+// same way, settles it in that account once the order is delivered.
+func TestRefundsAndReplayRouteByAccount(t *testing.T) {
+	r := newRig(t, 1, sandbox.Options{})
+	accts := []*testAccount{newTestAccount(t, "a", "store-1"), newTestAccount(t, "b", "store-2")}
+	var routes []mapping.Account
+	lanes := map[string]pipeline.Lane{}
+	sinks := map[string]sink.Sink{}
+	cancellers := map[string]*sink.Canceller{}
+	ledger := memory.NewLedger(memory.Options{})
+	for _, a := range accts {
+		routes = append(routes, mapping.Account{Name: a.name, Select: []string{a.store}, OrderPrefix: strings.ToUpper(a.name) + "-"})
+		pk, _ := sink.ParseKeys(a.name + "-public." + a.name + "-secret")
+		cfg := sink.Config{Endpoint: a.sandbox.Endpoint(), Keys: pk, Retry: sink.RetryConfig{MaxAttempts: 2, InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond}}
+		l := store.LedgerOf(ledger, a.name)
+		s, err := sink.New(cfg, a.sent, sink.WithLedger(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Endpoint = a.sandbox.APIURL()
+		c, err := sink.NewCanceller(cfg, a.sent, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lanes[a.name], sinks[a.name], cancellers[a.name] = pipeline.Lane{Sink: s, Cancels: c}, s, c
+	}
+	router, err := mapping.NewRouter("context.groupId", routes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := func(id, st string) kafka.Message {
+		return ev(`{"type":"track","event":"Order Completed","context":{"groupId":"` + st + `"},"properties":{"cart_id":"c","order_id":"` + id +
+			`","currency":"USD","products":[{"sku":"A","price":10,"quantity":2}]}}`)
+	}
+	cancel := func(msgID, id, st string) kafka.Message {
+		return ev(`{"type":"track","event":"Order Cancelled","messageId":"` + msgID + `","context":{"groupId":"` + st + `"},"properties":{"order_id":"` + id + `"}}`)
+	}
+	r.write(t, order("1001", "store-1"), order("1001", "store-2"), cancel("c1", "1001", "store-1"), cancel("c2", "2002", "store-2"))
+	m := mapping.MustNew(mapping.Options{RefundEvents: mapping.DefaultRefundEvents, CancelEvents: mapping.DefaultCancelEvents})
+	ids := memory.NewIdentities(memory.Options{})
+	popts := processor.Options{Accounts: router}
+	p, err := pipeline.New(pipeline.Config{Brokers: []string{r.broker.Addr()}, Topic: topic, GroupID: "g-account-refunds",
+		MaxWait: 100 * time.Millisecond, HeartbeatInterval: 300 * time.Millisecond, SessionTimeout: 6 * time.Second,
+		RedoBackoff: 5 * time.Millisecond, RedoBackoffMax: 20 * time.Millisecond, Processor: popts, Lanes: lanes}, m, nil, ids, r.dlq())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, p)
+	waitFor(t, 30*time.Second, "every event settled", func() bool { s := p.Stats(); return s.Events == 4 && s.Settled() == 4 })
+	if a, b := accts[0].sandbox.Net("A-1001", "A"), accts[1].sandbox.Net("B-1001", "A"); a != 0 || b != 2 {
+		t.Errorf("nets: account a's A-1001 %d (want 0, cancelled), account b's B-1001 %d (want 2)", a, b)
+	}
+	if got := p.Stats().DeadLettered[deadletter.ReasonRefundBeforeOrder]; got != 1 {
+		t.Fatalf("refund_before_order dead letters: %d", got)
+	}
+	r.write(t, order("2002", "store-2"))
+	waitFor(t, 30*time.Second, "b's 2002 delivered", func() bool { return accts[1].accepted(t)["B-2002"] == 1 })
+
+	src, err := replay.OpenKafka(context.Background(), replay.KafkaOptions{Brokers: []string{r.broker.Addr()}, Topic: dlqTopic, DeadLetters: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := &replay.Replayer{Mapper: m, Sink: sink.Accounts{Sinks: sinks, Cancels: cancellers}, Sent: memory.NewSent(memory.Options{}),
+		Identities: ids, Cancels: sink.Accounts{Sinks: sinks, Cancels: cancellers}, Processor: popts}
+	sum, err := rp.Run(context.Background(), src, replay.Filter{Reasons: []string{deadletter.ReasonRefundBeforeOrder}}, nil)
+	if err != nil || sum.Delivered != 1 {
+		t.Fatalf("replay: %+v %v", sum, err)
+	}
+	if net := accts[1].sandbox.Net("B-2002", "A"); net != 0 {
+		t.Errorf("after the replay account b's B-2002 nets %d, want 0", net)
 	}
 }
