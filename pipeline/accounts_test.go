@@ -343,3 +343,43 @@ func TestRefundsAndReplayRouteByAccount(t *testing.T) {
 		t.Errorf("after the replay account b's B-2002 nets %d, want 0", net)
 	}
 }
+
+// Held work is bounded: once the lanes in trouble hold HeldLimit orders,
+// fetching pauses for everybody, and /readyz says why.
+func TestHeldOrdersAreBoundedByHeldLimit(t *testing.T) {
+	r := newRig(t, 1, sandbox.Options{})
+	accts := []*testAccount{newTestAccount(t, "a", "store-1"), newTestAccount(t, "b", "store-2")}
+	router, lanes := accountLanes(t, accts, map[string]string{"b": "b-public.wrong"})
+	p, err := pipeline.New(pipeline.Config{Brokers: []string{r.broker.Addr()}, Topic: topic, GroupID: "g-held",
+		MaxWait: 100 * time.Millisecond, HeartbeatInterval: 300 * time.Millisecond, SessionTimeout: 6 * time.Second,
+		DrainTimeout: 2 * time.Second, RedoBackoff: 5 * time.Millisecond, RedoBackoffMax: 50 * time.Millisecond,
+		Processor: processor.Options{Accounts: router}, Lanes: lanes, HeldLimit: 10,
+	}, mapping.MustNew(mapping.Options{}), nil, memory.NewIdentities(memory.Options{}), r.dlq())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, p)
+	r.write(t, accountOrder("b-first", "store-2"))
+	waitFor(t, 30*time.Second, "account b holding", func() bool {
+		_, why := p.Ready()
+		return strings.Contains(why, "account b orders holding 1")
+	})
+	var msgs []kafka.Message
+	for i := range 30 {
+		msgs = append(msgs, accountOrder(fmt.Sprintf("b-%d", i), "store-2"))
+	}
+	for i := range 30 {
+		msgs = append(msgs, accountOrder(fmt.Sprintf("a-%d", i), "store-1"))
+	}
+	r.write(t, msgs...)
+	waitFor(t, 30*time.Second, "fetching paused at the held limit", func() bool {
+		_, why := p.Ready()
+		return strings.HasPrefix(why, "paused: lanes in trouble hold 10 orders, PIPELINE_HELD_LIMIT")
+	})
+	if n := len(accts[0].accepted(t)); n != 0 {
+		t.Errorf("account a had %d orders delivered: fetching must have paused before them", n)
+	}
+	if m := p.Stats().Messages; m > 11 {
+		t.Errorf("%d messages fetched with a held limit of 10", m)
+	}
+}

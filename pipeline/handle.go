@@ -156,7 +156,15 @@ func (p *Pipeline) handleEvent(fetchCtx, jobCtx context.Context, claim func() *m
 		// Orders of one order_id go one at a time, in fetch order: a second
 		// reading is then skipped, or a conflict, never sent beside the first.
 		wait, leave := p.orderQueue.enter(key)
-		if !p.dispatch(fetchCtx, m, func(w *worker) {
+		// An order of a lane already in trouble is held from the start, so
+		// that fetching pauses at HeldLimit without waiting for its first try.
+		var held *lane
+		if ln := p.account(out.Account, nil).orders; ln.separate {
+			if open, _ := ln.gate.state(); !open {
+				held = ln
+			}
+		}
+		if !p.dispatchHeld(fetchCtx, m, held, func(w *worker) {
 			defer p.inflight.done(key)
 			defer leave()
 			if w.waitFor(jobCtx, wait) {
@@ -198,6 +206,12 @@ func record(km kafka.Message, out processor.Outcome) deadletter.Record {
 // A job may park its worker while it waits on a lane in trouble (see
 // worker): the slot is then another job's until it unparks.
 func (p *Pipeline) dispatch(fetchCtx context.Context, msg *message, job func(*worker)) bool {
+	return p.dispatchHeld(fetchCtx, msg, nil, job)
+}
+
+// dispatchHeld is dispatch for a job held by lane held from the start (nil:
+// none), counted in HeldLimit before the next fetch.
+func (p *Pipeline) dispatchHeld(fetchCtx context.Context, msg *message, held *lane, job func(*worker)) bool {
 	select {
 	case p.sem <- struct{}{}:
 	case <-fetchCtx.Done():
@@ -206,9 +220,13 @@ func (p *Pipeline) dispatch(fetchCtx context.Context, msg *message, job func(*wo
 	msg.pending.Add(1)
 	msg.pt.jobs.Add(1)
 	p.stats.inFlight.Add(1)
+	w := &worker{p: p}
+	if held != nil {
+		w.heldOn(held)
+	}
 	go func() {
-		w := &worker{p: p}
 		defer func() {
+			w.unhold()
 			p.stats.inFlight.Add(-1)
 			if !w.parked {
 				<-p.sem

@@ -216,10 +216,30 @@ func (p *Pipeline) laneReasons() []string {
 type worker struct {
 	p      *Pipeline
 	parked bool
+	noSlot bool  // work of the fetch loop itself: never parks
+	heldBy *lane // the lane that holds the job, counted in HeldLimit
+}
+
+// heldOn counts the job as held by l from now until it ends (unhold), so
+// that HeldLimit does not flap with every try.
+func (w *worker) heldOn(l *lane) {
+	if w.heldBy == l {
+		return
+	}
+	w.unhold()
+	w.heldBy = l
+	w.p.hold(l, 1)
+}
+
+func (w *worker) unhold() {
+	if w.heldBy != nil {
+		w.p.hold(w.heldBy, -1)
+		w.heldBy = nil
+	}
 }
 
 func (w *worker) park() {
-	if w != nil && !w.parked {
+	if w != nil && !w.noSlot && !w.parked {
 		w.parked = true
 		<-w.p.sem
 	}

@@ -63,6 +63,10 @@ func (p *Pipeline) redoOn(ctx context.Context, w *worker, try func() attempt) bo
 	backoff := p.cfg.RedoBackoff
 	release := func() {}
 	defer func() { release() }()
+	if w == nil {
+		w = &worker{p: p, noSlot: true}
+		defer w.unhold()
+	}
 	for n := 0; ; n++ {
 		a := try()
 		if a.done {
@@ -85,17 +89,14 @@ func (p *Pipeline) redoOn(ctx context.Context, w *worker, try func() attempt) bo
 		if a.cause != "" {
 			release = g.hold(a.cause)
 		}
-		held := a.lane != nil && a.lane.separate && w != nil
+		held := a.lane != nil && a.lane.separate && !w.noSlot
 		if held {
 			w.park()
-			p.hold(a.lane, 1)
+			w.heldOn(a.lane)
 		}
 		err := sleep(ctx, backoff)
-		if held {
-			p.hold(a.lane, -1)
-			if !w.unpark(ctx) {
-				return false
-			}
+		if held && !w.unpark(ctx) {
+			return false
 		}
 		if err != nil {
 			return false
