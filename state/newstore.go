@@ -17,14 +17,16 @@ import (
 // ErrNewStore is what a *NewStoreError wraps.
 var ErrNewStore = errors.New("the sent-order store is new but the consumer group has committed offsets")
 
-// NewStoreError is CheckNew's refusal: the sent-order store holds no
-// identity and no order_id, yet the consumer group has consumed before. Its
-// message names the cause and the ways out.
+// NewStoreError is CheckNew's refusal: the sent-order store is new (it
+// holds no identity and no order_id, or it is store.Origin.Lost), yet the
+// consumer group has consumed before. Its message names the cause and the
+// ways out.
 type NewStoreError struct {
 	Backend string // memory, disk or redis
 	Where   string // the sent-order store: its file, or the redis key prefix
 	Topic   string
 	Group   string
+	Lost    bool // the store lost its identity while in use (store.Origin.Lost)
 }
 
 func (e *NewStoreError) Error() string {
@@ -33,16 +35,23 @@ func (e *NewStoreError) Error() string {
 	switch e.Backend {
 	case "redis":
 		cause = "the server restarted without persistence, was flushed, or REDIS_URL names another server or database"
+		if e.Lost {
+			cause = "the server restarted without persistence or was flushed while the store was in use"
+		}
 		fix = "restore the server's data from its RDB or AOF files, or point REDIS_URL at the server that holds it"
 	case "memory":
 		cause = "STATE_BACKEND=memory keeps nothing across restarts"
 		fix = "use STATE_BACKEND=disk or redis"
 	}
-	return fmt.Sprintf("refusing to start: the %s sent-order store (%s) is new, holding no store id and no order_id, "+
+	found := "is new, holding no store id and no order_id"
+	if e.Lost {
+		found = "lost its store id, holding at most the order_ids sent since by requests in flight at the loss"
+	}
+	return fmt.Sprintf("refusing to start: the %s sent-order store (%s) %s, "+
 		"but consumer group %q has committed offsets on topic %q, so orders were consumed before and the record of what was sent is lost (%s). "+
 		"Starting would send again every order the group reads again. To keep that record, %s. "+
 		"To start anyway, accepting that, set STATE_ACCEPT_NEW=true or run with --accept-new-state",
-		e.Backend, e.Where, e.Group, e.Topic, cause, fix)
+		e.Backend, e.Where, found, e.Group, e.Topic, cause, fix)
 }
 
 func (e *NewStoreError) Unwrap() error { return ErrNewStore }
@@ -109,9 +118,9 @@ func (s *Stores) Origin(ctx context.Context) (store.Origin, error) {
 }
 
 // CheckNew is the check run makes before consuming: a sent-order store
-// that is new (store.Origin.New) while g has committed offsets has lost
-// what it held, and starting on it would send again every order the group
-// reads again. It returns a *NewStoreError then, unless accept is true (the
+// that is new (store.Origin.New, Lost or not) while g has committed offsets
+// has lost what it held, and starting on it would send again every order
+// the group reads again. It returns a *NewStoreError then, unless accept is true (the
 // operator was told, with STATE_ACCEPT_NEW or --accept-new-state). When the
 // store is new and the group has no offsets (a first start), or accept is
 // true, the store is adopted: its identity is recorded, so that its loss is
@@ -135,7 +144,7 @@ func (s *Stores) CheckNew(ctx context.Context, g Group, accept bool) error {
 		return err
 	}
 	if committed && !accept {
-		return &NewStoreError{Backend: s.Backend, Where: s.where(), Topic: g.Topic, Group: g.ID}
+		return &NewStoreError{Backend: s.Backend, Where: s.where(), Topic: g.Topic, Group: g.ID, Lost: origin.Lost}
 	}
 	adopted, err := retry(ctx, s.log, "recording the sent-order store's identity", func(ctx context.Context) (store.Origin, error) {
 		return s.Sent.(store.Identified).Adopt(ctx)

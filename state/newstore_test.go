@@ -135,6 +135,52 @@ func TestCheckNewRefusesARedisThatLostTheStore(t *testing.T) {
 	wantRefused(t, s.CheckNew(ctx, group(true), false), "restarted without persistence")
 }
 
+// A Redis flushed while the relay sends is refused at the next start, as
+// one flushed while it was stopped, although the send in flight at the
+// flush confirmed its order_id into the emptied server: the refusal says
+// the store lost its id, and holds until accepted.
+func TestCheckNewRefusesARedisFlushedWhileInUse(t *testing.T) {
+	ctx := context.Background()
+	srv := statetest.StartRedis(t)
+	cfg := stateConfig("redis")
+	cfg.RedisURL = config.NewURL(srv.URL())
+	var logs syncbuf.Buffer
+	s := openLogged(t, cfg, &logs)
+	if err := s.CheckNew(ctx, group(false), false); err != nil {
+		t.Fatal(err)
+	}
+	inFlight, err := s.Sent.Claim(ctx, "o-1", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Client(t).FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	inFlight.Fingerprint = "v1:00"
+	if err := s.Sent.Confirm(ctx, inFlight); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	for range 2 {
+		s = openLogged(t, cfg, &logs)
+		wantRefused(t, s.CheckNew(ctx, group(true), false), "key prefix", "lost its store id")
+		_ = s.Close()
+	}
+	s = openLogged(t, cfg, &logs)
+	logs.Take()
+	if err := s.CheckNew(ctx, group(true), true); err != nil {
+		t.Fatalf("told to accept: %v", err)
+	}
+	if out := logs.Take(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "may be sent again") {
+		t.Errorf("accepting the lost store is not warned:\n%s", out)
+	}
+	_ = s.Close()
+	s = openLogged(t, cfg, &logs)
+	if err := s.CheckNew(ctx, group(true), false); err != nil {
+		t.Fatalf("the next start, on the accepted store: %v", err)
+	}
+}
+
 // CheckNew waits for a Redis that does not answer yet, saying so once.
 func TestCheckNewWaitsForRedis(t *testing.T) {
 	srv := statetest.StartRedis(t)

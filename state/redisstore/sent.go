@@ -32,7 +32,15 @@ import (
 // its claims check that the server still holds it: a server that lost its
 // data (restarted without persistence, flushed, or another database behind
 // REDIS_URL) answers every claim with ErrLost instead of letting orders
-// already sent be sent again. Safe for concurrent use.
+// already sent be sent again.
+//
+// The loss is also recorded in the server, in the same script as the
+// claim, confirm or renewal that meets it (so that a relay killed right
+// after still leaves it): when "P store" holds no identity, the hash
+// "P store:lost" (id: the identity lost, at: when it was found missing) is
+// set, without expiry. Until Adopt clears it, Origin reads the store as New
+// and Lost, whatever order_ids the sends in flight at the loss confirmed
+// into the emptied server since. Safe for concurrent use.
 type Sent struct {
 	c    goredis.UniversalClient
 	opts Options
@@ -53,11 +61,29 @@ func NewSent(c goredis.UniversalClient, opts Options) *Sent {
 	return &Sent{c: c, opts: opts.withDefaults()}
 }
 
+// lostLua is the start of the scripts that write an order_id's keys:
+// lost(store, marker, expected, now) reports whether the store's identity
+// (the hash store) is not expected (never when expected is empty), and
+// records the loss in marker (see Sent) when the identity is missing.
+const lostLua = `
+local function lost(store, marker, expected, now)
+  if expected == '' then return false end
+  local id = redis.call('HGET', store, 'id')
+  if id == expected then return false end
+  if not id then
+    redis.call('HSETNX', marker, 'id', expected)
+    redis.call('HSETNX', marker, 'at', now)
+  end
+  return true
+end
+`
+
 // claimScript takes a free order_id: {1} claimed, {2, content} already
-// sent, with the content recorded (KEYS[3]; empty when none), {3} held; {4}
-// when the store's identity (KEYS[2]) is not ARGV[3] (unless that is empty).
-var claimScript = goredis.NewScript(`
-if ARGV[3] ~= '' and redis.call('HGET', KEYS[2], 'id') ~= ARGV[3] then return {4} end
+// sent, with the content recorded (KEYS[3]; empty when none), {3} held; {4},
+// taking nothing, when the store's identity (KEYS[2]) is not ARGV[3]
+// (unless that is empty), the loss recorded in KEYS[4] at ARGV[4].
+var claimScript = goredis.NewScript(lostLua + `
+if lost(KEYS[2], KEYS[4], ARGV[3], ARGV[4]) then return {4} end
 local v = redis.call('GET', KEYS[1])
 if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]); return {1} end
 if v == 's' then return {2, redis.call('GET', KEYS[3]) or ''} end
@@ -65,7 +91,11 @@ return {3}`)
 
 // confirmScript records the order_id (KEYS[1]) as sent for ARGV[1] ms, with
 // its content ARGV[2] in KEYS[2], or no content key when ARGV[2] is empty.
-var confirmScript = goredis.NewScript(`
+// It does so even when the store's identity (KEYS[3]) is not ARGV[3] (the
+// order was sent: a store accepted later then still skips it), recording
+// the loss in KEYS[4] at ARGV[4] when the identity is missing.
+var confirmScript = goredis.NewScript(lostLua + `
+lost(KEYS[3], KEYS[4], ARGV[3], ARGV[4])
 redis.call('SET', KEYS[1], 's', 'PX', ARGV[1])
 if ARGV[2] == '' then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[1]) end
 return 1`)
@@ -76,8 +106,10 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0`)
 
 // renewScript extends the caller's claim, or takes the order_id again if
-// its lease expired with nobody taking it: 1 held, 0 lost.
-var renewScript = goredis.NewScript(`
+// its lease expired with nobody taking it: 1 held, 0 lost. As confirmScript,
+// it records a missing identity (KEYS[2], ARGV[3]) in KEYS[3] at ARGV[4].
+var renewScript = goredis.NewScript(lostLua + `
+lost(KEYS[2], KEYS[3], ARGV[3], ARGV[4])
 local v = redis.call('GET', KEYS[1])
 if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]); return 1 end
 if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]); return 1 end
@@ -112,6 +144,12 @@ func decodeContent(v string) (fingerprint, summary string) {
 
 func (s *Sent) storeKey() string { return s.opts.Prefix + "store" }
 
+// lostKey is the key of the loss marker (see Sent).
+func (s *Sent) lostKey() string { return s.opts.Prefix + "store:lost" }
+
+// now is the time a loss marker records.
+func now() string { return time.Now().UTC().Format(time.RFC3339) }
+
 // expected is the identity claims check, "" before it is known.
 func (s *Sent) expected() string {
 	if id := s.id.Load(); id != nil {
@@ -126,7 +164,8 @@ func (s *Sent) Claim(ctx context.Context, orderID string, lease time.Duration) (
 		return store.Claim{}, errors.New("redis sent store: lease must be positive")
 	}
 	token := rand.Text()
-	res, err := claimScript.Run(ctx, s.c, []string{s.key(orderID), s.storeKey(), s.contentKey(orderID)}, "c:"+token, ms(lease), s.expected()).Slice()
+	res, err := claimScript.Run(ctx, s.c, []string{s.key(orderID), s.storeKey(), s.contentKey(orderID), s.lostKey()},
+		"c:"+token, ms(lease), s.expected(), now()).Slice()
 	var n int64
 	if err == nil {
 		n, err = claimAnswer(res)
@@ -173,8 +212,8 @@ func claimAnswer(res []any) (int64, error) {
 // Confirm implements store.Sent: the order_id is sent whoever holds it,
 // with c's content.
 func (s *Sent) Confirm(ctx context.Context, c store.Claim) error {
-	err := confirmScript.Run(ctx, s.c, []string{s.key(c.OrderID), s.contentKey(c.OrderID)},
-		ms(s.opts.SentTTL), encodeContent(c.Fingerprint, c.Summary)).Err()
+	err := confirmScript.Run(ctx, s.c, []string{s.key(c.OrderID), s.contentKey(c.OrderID), s.storeKey(), s.lostKey()},
+		ms(s.opts.SentTTL), encodeContent(c.Fingerprint, c.Summary), s.expected(), now()).Err()
 	return outcome(ctx, sentStore, "confirm", err)
 }
 
@@ -188,7 +227,7 @@ func (s *Sent) Renew(ctx context.Context, c store.Claim, lease time.Duration) er
 	if lease <= 0 {
 		return errors.New("redis sent store: lease must be positive")
 	}
-	n, err := renewScript.Run(ctx, s.c, []string{s.key(c.OrderID)}, "c:"+c.Token, ms(lease)).Int()
+	n, err := renewScript.Run(ctx, s.c, []string{s.key(c.OrderID), s.storeKey(), s.lostKey()}, "c:"+c.Token, ms(lease), s.expected(), now()).Int()
 	if err != nil {
 		return outcome(ctx, sentStore, "renew", err)
 	}
@@ -223,33 +262,49 @@ func (s *Sent) releaseLost(key, value string, until time.Time) {
 	}
 }
 
-// originScript returns the store's identity and when it was recorded.
-var originScript = goredis.NewScript(`return redis.call('HMGET', KEYS[1], 'id', 'created')`)
+// originScript returns the store's identity, when it was recorded, and the
+// identity its loss marker (KEYS[2]) names, if any.
+var originScript = goredis.NewScript(`
+local o = redis.call('HMGET', KEYS[1], 'id', 'created')
+o[3] = redis.call('HGET', KEYS[2], 'id')
+return o`)
 
-// adoptScript records an identity unless one is there, and returns the
-// store's.
+// adoptScript records the identity ARGV[1], created ARGV[2], unless one is
+// there, and clears the loss marker (KEYS[2]); with ARGV[3] non-empty (a
+// store from before identities) it records nothing while the marker is
+// there. It answers as originScript.
 var adoptScript = goredis.NewScript(`
-if redis.call('HSETNX', KEYS[1], 'id', ARGV[1]) == 1 then redis.call('HSET', KEYS[1], 'created', ARGV[2]) end
-return redis.call('HMGET', KEYS[1], 'id', 'created')`)
+if ARGV[3] == '' or redis.call('EXISTS', KEYS[2]) == 0 then
+  if redis.call('HSETNX', KEYS[1], 'id', ARGV[1]) == 1 then redis.call('HSET', KEYS[1], 'created', ARGV[2]) end
+  redis.call('DEL', KEYS[2])
+end
+local o = redis.call('HMGET', KEYS[1], 'id', 'created')
+o[3] = redis.call('HGET', KEYS[2], 'id')
+return o`)
 
 // parseOrigin reads the answer of originScript or adoptScript.
 func parseOrigin(res []any) store.Origin {
-	var f [2]string
+	var f [3]string
 	for i := range min(len(res), len(f)) {
 		f[i], _ = res[i].(string)
 	}
 	if f[0] == "" {
-		return store.Origin{New: true}
+		return store.Origin{New: true, Lost: f[2] != ""}
 	}
 	created, _ := time.Parse(time.RFC3339, f[1])
 	return store.Origin{ID: f[0], Created: created}
 }
 
-// Origin implements store.Identified. A store whose server holds
-// order_ids under the prefix but no identity (written before identities
-// existed) is adopted.
+// Origin implements store.Identified. A store whose server holds no
+// identity is New, and Lost if its loss marker is there (see Sent), or if it
+// holds order_ids confirmed with their content but none without: only
+// versions that record an identity before their first send write content
+// keys, so such a store lost its identity (and the order_ids it held) and
+// what it holds was written since. A store that holds an order_id
+// confirmed without content, or only claims, was written before identities
+// existed: it is adopted.
 func (s *Sent) Origin(ctx context.Context) (store.Origin, error) {
-	res, err := originScript.Run(ctx, s.c, []string{s.storeKey()}).Slice()
+	res, err := originScript.Run(ctx, s.c, []string{s.storeKey(), s.lostKey()}).Slice()
 	if err != nil {
 		return store.Origin{}, outcome(ctx, sentStore, "read the store's identity", err)
 	}
@@ -259,27 +314,71 @@ func (s *Sent) Origin(ctx context.Context) (store.Origin, error) {
 		s.id.Store(&o.ID)
 		return o, nil
 	}
-	found, err := s.anyOrder(ctx)
+	if o.Lost {
+		return o, nil
+	}
+	found, err := s.findOrders(ctx)
 	if err != nil {
 		return store.Origin{}, outcome(ctx, sentStore, "look for sent order_ids", err)
 	}
-	if found {
-		return s.Adopt(ctx)
+	switch found {
+	case ordersLegacy, ordersClaimed:
+		return s.adopt(ctx, true)
+	case ordersContent:
+		return store.Origin{New: true, Lost: true}, nil
 	}
 	return o, nil
 }
 
-// anyOrder reports whether the server holds a key of the store's order_ids.
-func (s *Sent) anyOrder(ctx context.Context) (bool, error) {
-	match := globEscape(s.opts.Prefix) + "s:*"
+// What findOrders found under the prefix.
+const (
+	ordersNone    = iota // no order_id key
+	ordersClaimed        // claims only
+	ordersContent        // order_ids confirmed, every one with its content key
+	ordersLegacy         // an order_id confirmed without a content key
+)
+
+// classifyScript looks at pairs of an order_id's key and its content key
+// (KEYS): ordersLegacy when one is confirmed ('s') without content,
+// ordersContent when one is confirmed with it, else ordersNone.
+var classifyScript = goredis.NewScript(`
+local r = 0
+for i = 1, #KEYS, 2 do
+  if redis.call('GET', KEYS[i]) == 's' then
+    if redis.call('EXISTS', KEYS[i + 1]) == 0 then return 3 end
+    r = 2
+  end
+end
+return r`)
+
+// findOrders says what order_id keys the server holds under the prefix,
+// scanning them all unless it meets one confirmed without content.
+func (s *Sent) findOrders(ctx context.Context) (int, error) {
+	orderKeys := s.opts.Prefix + "s:"
+	match := globEscape(orderKeys) + "*"
+	found := ordersNone
 	var cursor uint64
 	for {
 		keys, next, err := s.c.Scan(ctx, cursor, match, 1000).Result()
-		if err != nil || len(keys) > 0 {
-			return len(keys) > 0, err
+		if err != nil {
+			return 0, err
+		}
+		if len(keys) > 0 {
+			pairs := make([]string, 0, 2*len(keys))
+			for _, k := range keys {
+				pairs = append(pairs, k, s.contentKey(strings.TrimPrefix(k, orderKeys)))
+			}
+			n, err := classifyScript.Run(ctx, s.c, pairs).Int()
+			if err != nil {
+				return 0, err
+			}
+			if n == ordersLegacy {
+				return n, nil
+			}
+			found = max(found, n, ordersClaimed)
 		}
 		if cursor = next; cursor == 0 {
-			return false, nil
+			return found, nil
 		}
 	}
 }
@@ -297,15 +396,26 @@ func globEscape(s string) string {
 }
 
 // Adopt implements store.Identified. Replicas adopting one new store at
-// once agree on one identity.
-func (s *Sent) Adopt(ctx context.Context) (store.Origin, error) {
+// once agree on one identity. It clears the loss marker.
+func (s *Sent) Adopt(ctx context.Context) (store.Origin, error) { return s.adopt(ctx, false) }
+
+// adopt is Adopt; legacy (a store from before identities) leaves a store
+// whose loss marker appeared meanwhile New and Lost.
+func (s *Sent) adopt(ctx context.Context, legacy bool) (store.Origin, error) {
+	flag := ""
+	if legacy {
+		flag = "legacy"
+	}
 	now := time.Now().UTC().Truncate(time.Second)
-	res, err := adoptScript.Run(ctx, s.c, []string{s.storeKey()}, rand.Text(), now.Format(time.RFC3339)).Slice()
+	res, err := adoptScript.Run(ctx, s.c, []string{s.storeKey(), s.lostKey()}, rand.Text(), now.Format(time.RFC3339), flag).Slice()
 	if err != nil {
 		return store.Origin{}, outcome(ctx, sentStore, "record the store's identity", err)
 	}
 	logs.ok(ctx)
 	o := parseOrigin(res)
+	if o.Lost {
+		return o, nil
+	}
 	if o.New {
 		return store.Origin{}, &failure.StoreUnavailable{Store: sentStore, Err: errors.New("the store's identity was not recorded")}
 	}
