@@ -2,7 +2,11 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -18,6 +22,7 @@ type partition struct {
 	jobs  sync.WaitGroup // in-flight deliveries and dead-letter writes
 
 	kick      chan struct{} // wakes the committer; capacity 1
+	idle      atomic.Bool   // the committer waits for kick (else it wakes on its own)
 	committed int64         // last committed position; committer only
 
 	mu    sync.Mutex
@@ -49,28 +54,21 @@ func (p *Pipeline) consumePartition(ctx, genCtx context.Context, gen *kafka.Gene
 		p.commitLoop(fetchCtx, pt)
 	}()
 
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        p.cfg.Brokers,
-		Topic:          p.cfg.Topic,
-		Partition:      a.ID,
-		Dialer:         p.cfg.Dialer,
-		MinBytes:       1,
-		MaxBytes:       p.cfg.MaxBytes,
-		MaxWait:        p.cfg.MaxWait,
-		ReadBackoffMin: 50 * time.Millisecond,
-		ReadBackoffMax: time.Second,
-	})
 	start := a.Offset
 	if start < 0 {
 		start = p.cfg.StartOffset
 	}
-	if err := r.SetOffset(start); err != nil {
-		p.log.Error("setting the start offset", "partition", a.ID, "offset", start, "error", err)
-	}
-	p.fetchLoop(fetchCtx, jobCtx, pt, r)
-	if err := r.Close(); err != nil {
-		p.log.Debug("closing partition reader", "partition", a.ID, "error", err)
-	}
+	f := p.newFetcher(a.ID, start)
+	chunks, free := make(chan *chunk, 1), make(chan *chunk, 2)
+	fetcherDone := make(chan struct{})
+	go func() {
+		defer close(fetcherDone)
+		f.run(fetchCtx, chunks, free)
+	}()
+	p.fetchLoop(fetchCtx, jobCtx, pt, chunks, free)
+	stopFetch() // the loop ends only once fetchCtx is done; this makes it plain
+	<-fetcherDone
+	f.close()
 
 	drained := make(chan struct{})
 	go func() { pt.jobs.Wait(); close(drained) }()
@@ -86,36 +84,54 @@ func (p *Pipeline) consumePartition(ctx, genCtx context.Context, gen *kafka.Gene
 	pt.abandonSpans()
 }
 
-func (p *Pipeline) fetchLoop(fetchCtx, jobCtx context.Context, pt *partition, r *kafka.Reader) {
-	backoff := 50 * time.Millisecond
+// fetchLoop hands every fetched message to handle, in offset order, while
+// the gate is open. Messages come in chunks of about chunkBytes: one channel
+// hop per chunk, not per message.
+func (p *Pipeline) fetchLoop(fetchCtx, jobCtx context.Context, pt *partition, chunks <-chan *chunk, free chan<- *chunk) {
+	stop := fetchCtx.Done()
 	for {
-		if p.gate.wait(fetchCtx) != nil {
+		var c *chunk
+		select {
+		case c = <-chunks:
+		case <-stop:
 			return
 		}
-		m, err := r.FetchMessage(fetchCtx)
-		if err != nil {
-			if fetchCtx.Err() != nil {
-				return
+		handled := 0
+		for i := range c.msgs {
+			if !p.proceed(fetchCtx, stop) {
+				break
 			}
-			p.stats.fetchErrors.Add(1)
-			p.log.Warn("fetching", "partition", pt.id, "error", err)
-			if sleep(fetchCtx, backoff) != nil {
-				return
+			pt.tr.add(c.msgs[i].Offset)
+			handled++
+			if !p.handle(fetchCtx, jobCtx, pt, c.msgs[i]) {
+				break
 			}
-			backoff = min(2*backoff, 5*time.Second)
-			continue
 		}
-		backoff = 50 * time.Millisecond
-		pt.tr.add(m.Offset)
-		p.stats.messages.Add(1)
-		if !p.handle(fetchCtx, jobCtx, pt, m) {
+		p.stats.messages.Add(int64(handled))
+		if handled < len(c.msgs) || fetchCtx.Err() != nil {
 			return
+		}
+		c.reset()
+		select {
+		case free <- c:
+		default:
 		}
 	}
 }
 
+// proceed reports whether the next message may be handled: fetchCtx (whose
+// Done is stop) is not done, and the gate is open, waited for if need be.
+func (p *Pipeline) proceed(fetchCtx context.Context, stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return false
+	default:
+	}
+	return p.gate.isOpen.Load() || p.gate.wait(fetchCtx) == nil
+}
+
 // markDone records that offset is fully handled and wakes the committer if
-// the commit position moved.
+// the commit position moved and the committer waits for it.
 func (pt *partition) markDone(offset int64, spans []trace.Span) {
 	if len(spans) > 0 {
 		pt.mu.Lock()
@@ -124,7 +140,7 @@ func (pt *partition) markDone(offset int64, spans []trace.Span) {
 		}
 		pt.mu.Unlock()
 	}
-	if _, moved := pt.tr.done(offset); moved {
+	if _, moved := pt.tr.done(offset); moved && pt.idle.Load() {
 		select {
 		case pt.kick <- struct{}{}:
 		default:
@@ -132,24 +148,41 @@ func (pt *partition) markDone(offset int64, spans []trace.Span) {
 	}
 }
 
-// commitLoop commits the partition's position whenever it moves, coalescing
-// bursts into one commit, until ctx is done.
+// commitLoop commits the partition's position whenever it moves, at most
+// once per CommitInterval, until ctx is done. It sleeps on kick only while
+// nothing is left to commit, so a busy partition wakes it once per interval
+// rather than once per message.
 func (p *Pipeline) commitLoop(ctx context.Context, pt *partition) {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
+	failed := false
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-pt.kick:
-		case <-retry.C:
+		if !failed && pt.tr.position() <= pt.committed {
+			pt.idle.Store(true)
+			if pt.tr.position() <= pt.committed { // else it moved before the flag was seen
+				select {
+				case <-ctx.Done():
+					return
+				case <-pt.kick:
+				}
+			}
+			pt.idle.Store(false)
+		} else if failed {
+			select {
+			case <-ctx.Done():
+				return
+			case <-retry.C:
+			}
 		}
-		if !p.commit(pt) {
+		if failed = !p.commit(pt); failed {
 			retry.Reset(time.Second)
 			continue
 		}
 		if p.cfg.CommitInterval > 0 && sleep(ctx, p.cfg.CommitInterval) != nil {
+			return
+		}
+		if ctx.Err() != nil {
 			return
 		}
 	}
@@ -202,6 +235,9 @@ func (pt *partition) abandonSpans() {
 func (pt *partition) endSpans(next int64) {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
+	if len(pt.spans) == 0 {
+		return
+	}
 	kept := pt.spans[:0]
 	for _, s := range pt.spans {
 		if s.offset < next {
@@ -211,6 +247,277 @@ func (pt *partition) endSpans(next int64) {
 		}
 	}
 	pt.spans = kept
+}
+
+// chunk is messages of one fetch response, in offset order. Their keys
+// and values live in slabs shared by neighbouring messages and never reused,
+// since work dispatched for a message may hold its bytes after the chunk is
+// handled; the chunk itself (the slice of messages) is reused.
+type chunk struct {
+	msgs []kafka.Message
+}
+
+func (c *chunk) reset() {
+	clear(c.msgs) // drops the references to the slabs
+	c.msgs = c.msgs[:0]
+}
+
+// slabSize is the size of the blocks keys and values are copied into: one
+// allocation per this many bytes of messages, and at most this much memory
+// kept alive by one message whose work is in flight.
+const slabSize = 32 << 10
+
+// fetcher reads one partition from its leader, one fetch request at a time,
+// and copies each response's records into a chunk of messages. Its client
+// has its own connection, so that a long poll of an idle partition never
+// delays the fetches of another, and is replaced after an error so that a
+// moved leader is found again at once.
+type fetcher struct {
+	p         *Pipeline
+	topic     string
+	id        int
+	client    *kafka.Client
+	transport func() *kafka.Transport
+	offset    int64  // the next offset to read; FirstOffset or LastOffset until resolved
+	slab      []byte // the current slab: bytes in use, then its free capacity
+}
+
+func (p *Pipeline) newFetcher(id int, start int64) *fetcher {
+	transport := func() *kafka.Transport {
+		t := &kafka.Transport{MetadataTopics: []string{p.cfg.Topic}}
+		if d := p.cfg.Dialer; d != nil {
+			t.TLS, t.SASL, t.ClientID, t.DialTimeout = d.TLS, d.SASLMechanism, d.ClientID, d.Timeout
+		}
+		return t
+	}
+	f := &fetcher{p: p, topic: p.cfg.Topic, id: id, transport: transport, offset: start}
+	f.client = &kafka.Client{Addr: kafka.TCP(p.cfg.Brokers...), Transport: transport()}
+	return f
+}
+
+// close releases the fetcher's connections.
+func (f *fetcher) close() {
+	if t, ok := f.client.Transport.(*kafka.Transport); ok {
+		t.CloseIdleConnections()
+	}
+}
+
+// reconnect drops the client's connections and cached metadata.
+func (f *fetcher) reconnect() {
+	f.close()
+	f.client.Transport = f.transport()
+}
+
+// run fetches until ctx is done, sending each non-empty response on out as
+// a chunk (taken from free when one is there). Errors are counted, logged
+// and retried with backoff: fetching never gives up while the partition is
+// assigned.
+func (f *fetcher) run(ctx context.Context, out chan<- *chunk, free <-chan *chunk) {
+	const minBackoff, maxBackoff = 50 * time.Millisecond, 5 * time.Second
+	backoff := minBackoff
+	fail := func(what string, err error) bool {
+		f.p.stats.fetchErrors.Add(1)
+		f.p.log.Warn(what, "partition", f.id, "offset", f.offset, "error", err)
+		f.reconnect()
+		if sleep(ctx, backoff) != nil {
+			return false
+		}
+		backoff = min(2*backoff, maxBackoff)
+		return true
+	}
+	for ctx.Err() == nil {
+		if f.offset < 0 {
+			if err := f.resolve(ctx, f.offset); err != nil {
+				if ctx.Err() != nil || !fail("finding the start offset", err) {
+					return
+				}
+			}
+			continue
+		}
+		res, err := f.fetch(ctx)
+		if err != nil {
+			if ctx.Err() != nil || !fail("fetching", err) {
+				return
+			}
+			continue
+		}
+		if res.Error != nil {
+			if errors.Is(res.Error, kafka.OffsetOutOfRange) {
+				if !f.outOfRange(ctx) {
+					return
+				}
+				continue
+			}
+			if !fail("fetching", res.Error) {
+				return
+			}
+			continue
+		}
+		backoff = minBackoff
+		before := f.offset
+		for more := true; more; {
+			var c *chunk
+			select {
+			case c = <-free:
+			default:
+				c = &chunk{}
+			}
+			more, err = f.decode(res, c)
+			if len(c.msgs) > 0 {
+				select {
+				case out <- c:
+				case <-ctx.Done():
+					return
+				}
+			}
+			if err != nil {
+				if !fail("reading a fetch response", err) {
+					return
+				}
+				break
+			}
+		}
+		// A response with records but none at or past the offset is a batch
+		// whose records compaction removed, at the end of the log: wait for
+		// more rather than ask again at once.
+		if err == nil && f.offset == before && before < res.HighWatermark && sleep(ctx, f.p.cfg.MaxWait) != nil {
+			return
+		}
+	}
+}
+
+// fetch sends one fetch request. The broker holds it up to MaxWait while
+// the partition has nothing new; the request fails if the answer takes
+// 10 seconds more.
+func (f *fetcher) fetch(ctx context.Context) (*kafka.FetchResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.p.cfg.MaxWait+10*time.Second)
+	defer cancel()
+	return f.client.Fetch(ctx, &kafka.FetchRequest{Topic: f.topic, Partition: f.id, Offset: f.offset,
+		MinBytes: 1, MaxBytes: int64(f.p.cfg.MaxBytes), MaxWait: f.p.cfg.MaxWait})
+}
+
+// chunkBytes bounds the keys and values of one chunk: a fetch response is
+// handed over in pieces, so that the memory it takes is the response's own
+// (pooled by kafka-go) and a few chunks, not a copy of it.
+const chunkBytes = 64 << 10
+
+// decode copies the next records of res at or past the fetcher's offset into
+// c, about chunkBytes of them, and moves the offset past them. It reports
+// whether res has more. The broker may answer with a record batch that
+// starts before the offset asked for.
+func (f *fetcher) decode(res *kafka.FetchResponse, c *chunk) (more bool, err error) {
+	if res.Records == nil {
+		return false, nil
+	}
+	size := 0
+	for size < chunkBytes {
+		r, err := res.Records.ReadRecord()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return false, nil
+			}
+			return false, err
+		}
+		if r.Offset < f.offset {
+			closeBytes(r.Key)
+			closeBytes(r.Value)
+			continue
+		}
+		key, err := f.copyBytes(r.Key)
+		if err != nil {
+			return false, err
+		}
+		value, err := f.copyBytes(r.Value)
+		if err != nil {
+			return false, err
+		}
+		c.msgs = append(c.msgs, kafka.Message{Topic: f.topic, Partition: f.id, Offset: r.Offset, HighWaterMark: res.HighWatermark,
+			Key: key, Value: value, Headers: r.Headers, Time: r.Time})
+		f.offset = r.Offset + 1
+		size += len(key) + len(value)
+	}
+	return true, nil
+}
+
+// copyBytes copies b into the current slab (a new one when it is full) and
+// releases b. The copy's capacity ends with it, so an append to one message's
+// bytes can never overwrite the next message's.
+func (f *fetcher) copyBytes(b kafka.Bytes) ([]byte, error) {
+	if b == nil {
+		return nil, nil
+	}
+	defer b.Close()
+	n, used := b.Len(), len(f.slab)
+	if n > cap(f.slab)-used {
+		f.slab, used = make([]byte, 0, max(slabSize, n)), 0
+	}
+	s := f.slab[used : used+n : used+n]
+	if _, err := io.ReadFull(b, s); err != nil {
+		return nil, err
+	}
+	f.slab = f.slab[:used+n]
+	return s, nil
+}
+
+func closeBytes(b kafka.Bytes) {
+	if b != nil {
+		b.Close()
+	}
+}
+
+// resolve sets the offset to the partition's first (kafka.FirstOffset) or
+// last (kafka.LastOffset) offset.
+func (f *fetcher) resolve(ctx context.Context, which int64) error {
+	first, last, err := f.bounds(ctx)
+	if err != nil {
+		return err
+	}
+	if which == kafka.LastOffset {
+		f.offset = last
+	} else {
+		f.offset = first
+	}
+	return nil
+}
+
+// outOfRange handles an offset the broker no longer or not yet has, as
+// kafka-go's Reader does: before the first offset (retention removed the
+// messages), reading resumes at the first, with an error logged; past the
+// last, it waits for the partition to grow. It returns false once ctx is
+// done.
+func (f *fetcher) outOfRange(ctx context.Context) bool {
+	first, last, err := f.bounds(ctx)
+	switch {
+	case err != nil:
+		f.p.stats.fetchErrors.Add(1)
+		f.p.log.Warn("finding the partition's offsets after an offset out of range", "partition", f.id, "offset", f.offset, "error", err)
+	case f.offset < first:
+		f.p.log.Error("the partition no longer holds the offset to read (retention removed it); reading resumes at the first offset it holds",
+			"partition", f.id, "offset", f.offset, "first_offset", first, "skipped", first-f.offset)
+		f.offset = first
+		return true
+	case f.offset < last:
+		return true
+	}
+	return sleep(ctx, f.p.cfg.MaxWait) == nil
+}
+
+// bounds returns the partition's first offset and the offset after its last
+// message.
+func (f *fetcher) bounds(ctx context.Context) (first, last int64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	res, err := f.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
+		f.topic: {kafka.FirstOffsetOf(f.id), kafka.LastOffsetOf(f.id)}}})
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, po := range res.Topics[f.topic] {
+		if po.Partition == f.id {
+			return po.FirstOffset, po.LastOffset, po.Error
+		}
+	}
+	return 0, 0, fmt.Errorf("no offsets for partition %d of %s", f.id, f.topic)
 }
 
 // sleep waits d or until ctx is done.
