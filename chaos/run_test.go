@@ -37,6 +37,9 @@ func run(bin string, s scenario, events int, seed int64, full bool) (r row) {
 	began := time.Now()
 	r = row{scenario: s, deadLettered: map[string]int{}}
 	defer func() { r.elapsed = time.Since(began) }()
+	if s.accounts != "" { // a world of its own: three stores, three key pairs
+		return runAccounts(bin, s, events, seed, full)
+	}
 	w, err := harness.NewWorld(s.sandbox)
 	if err != nil {
 		r.err = err

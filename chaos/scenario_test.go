@@ -30,6 +30,9 @@ type scenario struct {
 	// known names a bug the row meets today: TestChaos leaves the row out,
 	// TestChaosKnown runs it with -chaos.known (and skips it without).
 	known string
+	// accounts: three accounts fed by one stream, brand-b in trouble:
+	// accountsRevoked or accountsOutage (runAccounts).
+	accounts string
 }
 
 func scenarios(full bool) []scenario {
@@ -59,6 +62,8 @@ func scenarios(full bool) []scenario {
 		{name: "lost store: Redis flushed while the relay delivers", backend: "redis", lose: loseRunning,
 			sandbox: sandbox.Options{Latency: 100 * time.Millisecond}},
 		{name: "damaged store: garbage in sent.db, then in identities.db", backend: "disk", damage: true, short: true},
+		{name: "3 accounts, one's keys revoked under load, then fixed (key file + SIGHUP)", backend: "disk", accounts: accountsRevoked},
+		{name: "3 accounts, one's Refersion down (503) under load", backend: "disk", accounts: accountsOutage},
 	}
 	if full {
 		return all
