@@ -47,16 +47,25 @@ func TestRedisStoppedUnderRunIsNamed(t *testing.T) {
 		}
 	}
 
+	// Orders delivered after the last commit that Redis let through (a
+	// commit waits for the identity store) are read again after the
+	// restart; with the record of what was sent gone, they may go again.
+	before := accepted(t, w)
 	redis.Restart() // without persistence: the record of what was sent is gone, and said so
 	r2 := start(t, w, append(env, "STATE_ACCEPT_NEW=true")...)
 	waitFor(t, 120*time.Second, "the rest of the stream", func() bool {
 		return len(accepted(t, w)) == len(w.Valid) && w.Lag() == 0
 	}, r2)
+	again := 0
 	for id, n := range accepted(t, w) {
-		if n > 1 {
+		switch {
+		case n > 2 || (n == 2 && before[id] != 1):
 			t.Errorf("order %s delivered %d times", id, n)
+		case n == 2:
+			again++
 		}
 	}
+	t.Logf("%d orders delivered before Redis was lost, after the last commit, sent again (the accepted loss of the sent record)", again)
 }
 
 // adminAddr reads the admin address from the relay's start line.
