@@ -58,3 +58,27 @@ func TestRateLimitPastTheDeadlineIsRetryableAndSendsNothing(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// While the breaker is open an order takes no rate-limit token and waits for
+// none: it is refused unsent at once, as the breaker itself would.
+func TestRateLimitDoesNotHoldOrdersTheBreakerRefuses(t *testing.T) {
+	sb := startSandbox(t, sandbox.Options{FailRate: 1})
+	cfg := fastConfig(sb.Endpoint())
+	cfg.Retry.MaxAttempts = 1
+	cfg.Breaker = sink.BreakerConfig{Failures: 1, OpenTimeout: time.Hour}
+	cfg.RateLimit = sink.RateLimitConfig{PerSecond: 0.0001, Burst: 1}
+	s := newSink(t, cfg)
+	if err := s.Send(context.Background(), sinktest.Order("1")); failure.KindOf(err) != failure.KindRetryable {
+		t.Fatalf("first order against a failing destination: %v", err)
+	}
+	// A token would take 10,000 s: waiting for one fails at once (retryable)
+	// against this deadline, so only an order refused before it is breaker open.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	if err := s.Send(ctx, sinktest.Order("2")); failure.KindOf(err) != failure.KindBreakerOpen {
+		t.Fatalf("second order with the breaker open: %v (kind %v), want breaker open, unsent", err, failure.KindOf(err))
+	}
+	if st := sb.Stats(); st.Requests != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}

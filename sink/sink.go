@@ -172,7 +172,7 @@ func buildChain(cfg Config, body func(mapping.Order) ([]byte, error), opts []Opt
 	}
 	s = newRetry(s, cfg.Retry, o.logger)
 	if cfg.RateLimit.PerSecond > 0 {
-		s = newRateLimit(s, cfg.RateLimit)
+		s = newRateLimit(s, cfg.RateLimit, br)
 	}
 	return chain{head: s, breaker: br, adaptive: ad, opts: o}
 }
