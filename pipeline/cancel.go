@@ -51,6 +51,11 @@ func (p *Pipeline) deliverCancel(ctx context.Context, w *worker, msg *message, k
 	if !w.waitFor(ctx, p.inflight.wait(laneKey(out.Account, out.Cancel.OrderID))) {
 		return
 	}
+	select {
+	case <-p.stopping: // its order may have given up unsettled: both are redone after the restart
+		return
+	default:
+	}
 	start := time.Now()
 	ctx = withSettleStart(ctx, start)
 	sends := 0

@@ -169,6 +169,9 @@ type Pipeline struct {
 	cancelQueue keyQueue // cancels of one order, one at a time
 	orderQueue  keyQueue // orders of one order_id, one at a time, in fetch order
 	stopped     atomic.Bool
+	// stopping is closed when Run's ctx ends: work held by a lane in
+	// trouble gives up then, instead of waiting out the drain time.
+	stopping <-chan struct{}
 }
 
 // New returns a pipeline. None of its arguments may be nil.
@@ -241,6 +244,7 @@ func (p *Pipeline) Stats() Snapshot { return p.stats.snapshot() }
 // not finished by then stays uncommitted and is redone after a restart, and
 // what is left of it is abandoned when the process exits.
 func (p *Pipeline) Run(ctx context.Context) error {
+	p.stopping = ctx.Done()
 	done := make(chan error, 1)
 	go func() { done <- p.run(ctx) }()
 	select {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/refersion-relay/refersion-relay/failure"
 )
@@ -94,13 +95,31 @@ func (p *Pipeline) redoOn(ctx context.Context, w *worker, try func() attempt) bo
 			w.park()
 			w.heldOn(a.lane)
 		}
-		err := sleep(ctx, backoff)
-		if held && !w.unpark(ctx) {
-			return false
-		}
-		if err != nil {
+		if held {
+			// Held work gives up when the relay stops: it is redone after
+			// the restart, and the drain is for the work that can finish.
+			if sleepUnless(ctx, p.stopping, backoff) != nil || !w.unpark(ctx) {
+				return false
+			}
+		} else if sleep(ctx, backoff) != nil {
 			return false
 		}
 		backoff = min(2*backoff, p.cfg.RedoBackoffMax)
 	}
 }
+
+// sleepUnless is sleep that also ends, with an error, when stop is closed.
+func sleepUnless(ctx context.Context, stop <-chan struct{}, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-stop:
+		return errStopping
+	}
+}
+
+var errStopping = errors.New("the relay is stopping")
