@@ -59,7 +59,7 @@ func (p *Pipeline) consumePartition(ctx, genCtx context.Context, gen *kafka.Gene
 		start = p.cfg.StartOffset
 	}
 	f := p.newFetcher(a.ID, start)
-	chunks, free := make(chan *chunk, 1), make(chan *chunk, 2)
+	chunks, free := make(chan *chunk, 1), make(chan *chunk, 4)
 	fetcherDone := make(chan struct{})
 	go func() {
 		defer close(fetcherDone)
@@ -265,7 +265,7 @@ func (c *chunk) reset() {
 // slabSize is the size of the blocks keys and values are copied into: one
 // allocation per this many bytes of messages, and at most this much memory
 // kept alive by one message whose work is in flight.
-const slabSize = 32 << 10
+const slabSize = 16 << 10
 
 // fetcher reads one partition from its leader, one fetch request at a time,
 // and copies each response's records into a chunk of messages. Its client
@@ -280,7 +280,15 @@ type fetcher struct {
 	transport func() *kafka.Transport
 	offset    int64  // the next offset to read; FirstOffset or LastOffset until resolved
 	slab      []byte // the current slab: bytes in use, then its free capacity
+	size      int    // MaxBytes of the next fetch request
 }
+
+// fetchBytes is the size of a fetch request, or MaxBytes if less: a response
+// is held whole until its messages are handed over, so its size is memory
+// per partition. A record batch larger than that still comes whole (brokers
+// answer with the first batch whatever its size); a broker that does not is
+// asked again with twice the size, up to MaxBytes.
+const fetchBytes = 256 << 10
 
 func (p *Pipeline) newFetcher(id int, start int64) *fetcher {
 	transport := func() *kafka.Transport {
@@ -290,7 +298,7 @@ func (p *Pipeline) newFetcher(id int, start int64) *fetcher {
 		}
 		return t
 	}
-	f := &fetcher{p: p, topic: p.cfg.Topic, id: id, transport: transport, offset: start}
+	f := &fetcher{p: p, topic: p.cfg.Topic, id: id, transport: transport, offset: start, size: min(p.cfg.MaxBytes, fetchBytes)}
 	f.client = &kafka.Client{Addr: kafka.TCP(p.cfg.Brokers...), Transport: transport()}
 	return f
 }
@@ -377,11 +385,21 @@ func (f *fetcher) run(ctx context.Context, out chan<- *chunk, free <-chan *chunk
 				break
 			}
 		}
-		// A response with records but none at or past the offset is a batch
-		// whose records compaction removed, at the end of the log: wait for
-		// more rather than ask again at once.
-		if err == nil && f.offset == before && before < res.HighWatermark && sleep(ctx, f.p.cfg.MaxWait) != nil {
-			return
+		switch {
+		case err != nil:
+		case f.offset > before:
+			f.size = min(f.p.cfg.MaxBytes, fetchBytes)
+		case before < res.HighWatermark && f.size < f.p.cfg.MaxBytes:
+			// Nothing whole came: a batch larger than the request, from a
+			// broker that does not send it anyway.
+			f.size = min(2*f.size, f.p.cfg.MaxBytes)
+		case before < res.HighWatermark:
+			// Records, but none at or past the offset: a batch whose
+			// records compaction removed, at the end of the log. Wait for
+			// more rather than ask again at once.
+			if sleep(ctx, f.p.cfg.MaxWait) != nil {
+				return
+			}
 		}
 	}
 }
@@ -393,7 +411,7 @@ func (f *fetcher) fetch(ctx context.Context) (*kafka.FetchResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.p.cfg.MaxWait+10*time.Second)
 	defer cancel()
 	return f.client.Fetch(ctx, &kafka.FetchRequest{Topic: f.topic, Partition: f.id, Offset: f.offset,
-		MinBytes: 1, MaxBytes: int64(f.p.cfg.MaxBytes), MaxWait: f.p.cfg.MaxWait})
+		MinBytes: 1, MaxBytes: int64(f.size), MaxWait: f.p.cfg.MaxWait})
 }
 
 // chunkBytes bounds the keys and values of one chunk: a fetch response is
