@@ -115,8 +115,9 @@ type procMetrics struct {
 
 // runRelay runs the relay binary on w in group until done. BENCH_RELAY_ENV
 // adds settings (space-separated KEY=value); BENCH_RELAY_CPUPROFILE=path
-// writes a 4-second CPU profile of the run to path.STATE.GROUP, and
-// the allocations of the whole run to path.STATE.GROUP.allocs.
+// writes a 4-second CPU profile of the run to path.STATE.GROUP, the
+// allocations of the whole run to path.STATE.GROUP.allocs and what is left
+// on the heap once done to path.STATE.GROUP.heap.
 func runRelay(b *testing.B, bin string, w *harness.World, group, state string) procMetrics {
 	b.Helper()
 	w.Sandbox.Reset()
@@ -144,6 +145,7 @@ func runRelay(b *testing.B, bin string, w *harness.World, group, state string) p
 	profiled()
 	if out := os.Getenv("BENCH_RELAY_CPUPROFILE"); out != "" {
 		profile(b, "http://127.0.0.1:16060/debug/pprof/allocs", out+"."+state+"."+group+".allocs")()
+		profile(b, "http://127.0.0.1:16060/debug/pprof/heap?gc=1", out+"."+state+"."+group+".heap")()
 	}
 	if err := r.Stop(30 * time.Second); err != nil {
 		b.Fatal(err)
