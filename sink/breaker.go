@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 
 	"github.com/sony/gobreaker/v2"
@@ -36,14 +37,15 @@ func (s BreakerState) String() string {
 }
 
 // breakerSink wraps each request in a gobreaker circuit breaker. Failures
-// are *failure.Retryable outcomes (network errors, timeouts, 408/425/429/5xx)
+// are *failure.Retryable outcomes (network errors, timeouts, 408/425/5xx)
 // and unclassified errors; failures of Failures different orders in a row
 // open the breaker for OpenTimeout, after which HalfOpenMax trial requests
 // decide whether it closes. An order counts once in a run of failures, so
 // one order that Refersion keeps failing (a poison order) cannot open the
 // breaker and stop the others: that takes several orders failing with no
 // success between, which is what an outage looks like. A delivered or permanent outcome is a success: the destination
-// answered. Unauthorized and the caller's own context ending are not counted.
+// answered. Unauthorized, 429 (throttling) and the caller's own context
+// ending are not counted.
 // While open, or half-open with its trials taken, Send returns
 // failure.ErrBreakerOpen without sending.
 type breakerSink struct {
@@ -85,10 +87,17 @@ func newBreaker(next Sink, cfg BreakerConfig, log *slog.Logger, observer func(fr
 // isSuccessful: the destination answered (delivered, or rejected this order).
 func isSuccessful(err error) bool { return err == nil || failure.IsPermanent(err) }
 
-// isExcluded: outcomes that say nothing about the destination's health.
+// isExcluded: outcomes that say nothing about the destination's health. A
+// 429 is one: Refersion is up and asks for fewer requests, which adaptive
+// concurrency and Retry-After give it; opening the breaker on it would stop
+// every order for OpenTimeout at the first overshoot.
 func isExcluded(err error) bool {
 	k := failure.KindOf(err)
-	return k == failure.KindUnauthorized || k == failure.KindCanceled
+	if k == failure.KindUnauthorized || k == failure.KindCanceled {
+		return true
+	}
+	var r *failure.Retryable
+	return errors.As(err, &r) && r.Status == http.StatusTooManyRequests
 }
 
 // Send implements Sink.

@@ -2,6 +2,7 @@ package sink_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -102,6 +103,27 @@ func TestPermanentAndUnauthorizedDoNotTripTheBreaker(t *testing.T) {
 	}
 	if tr.String() != "[]" {
 		t.Fatalf("breaker moved: %s", tr.String())
+	}
+}
+
+// Throttling (429) is Refersion asking for fewer requests, not failing: a
+// run of them from several orders leaves the breaker closed.
+func TestThrottlingDoesNotTripTheBreaker(t *testing.T) {
+	sb := startSandbox(t, sandbox.Options{ThrottleRate: 1})
+	cfg := fastConfig(sb.Endpoint())
+	cfg.Retry.MaxAttempts = 1
+	cfg.Breaker = sink.BreakerConfig{Failures: 2, OpenTimeout: time.Hour}
+	var tr transitions
+	s := newSink(t, cfg, sink.WithBreakerObserver(tr.observe))
+	for i := range 5 {
+		err := s.Send(context.Background(), sinktest.Order(fmt.Sprint("o-", i)))
+		var r *failure.Retryable
+		if !errors.As(err, &r) || r.Status != 429 {
+			t.Fatalf("order %d: %v, want a 429", i, err)
+		}
+	}
+	if tr.String() != "[]" {
+		t.Fatalf("breaker moved on 429s: %s", tr.String())
 	}
 }
 
