@@ -33,6 +33,7 @@ func mapStream(b *testing.B) (path string, events int) {
 			mapInputErr = err
 			return
 		}
+		tempDirs = append(tempDirs, dir)
 		mapInput = filepath.Join(dir, "events.ndjson")
 		f, err := os.Create(mapInput)
 		if err != nil {

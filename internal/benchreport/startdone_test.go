@@ -27,6 +27,18 @@ var (
 	buildErr          error
 )
 
+// tempDirs are the directories the benchmarks made (binaries, inputs),
+// removed when the test process ends.
+var tempDirs []string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, d := range tempDirs {
+		os.RemoveAll(d)
+	}
+	os.Exit(code)
+}
+
 func binaries(b *testing.B) (relay, bare string) {
 	b.Helper()
 	buildOnce.Do(func() {
@@ -35,6 +47,7 @@ func binaries(b *testing.B) (relay, bare string) {
 			buildErr = err
 			return
 		}
+		tempDirs = append(tempDirs, dir)
 		if relayBin, buildErr = harness.Build(dir); buildErr != nil {
 			return
 		}
