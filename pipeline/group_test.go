@@ -21,6 +21,7 @@ func TestRebalanceLosesNothingAndSendsNothingTwice(t *testing.T) {
 	// Hold the first member's work in flight while the second one joins, so
 	// its partitions are revoked mid-delivery.
 	r.sandbox.SetDown(true)
+	r.produce(300, 8) // orders that meet the outage, whatever the first member had left to deliver
 	waitPaused(t, p1, "refersion unavailable")
 	p2, _ := r.pipeline("g-rebalance", sandbox.DefaultKeys, store)
 	start(t, p2)

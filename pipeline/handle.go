@@ -130,6 +130,7 @@ func (p *Pipeline) handleEvent(fetchCtx, jobCtx context.Context, claim func() *m
 		}
 		return true
 	case processor.Cancel:
+		km, out := km, out // the job's own copies: handleEvent's stay on its stack for the other events
 		m := claim()
 		if p.account(out.Account, nil).cancels == nil { // no cancel destination: the event cannot be settled here
 			d := record(km, out)
@@ -143,6 +144,7 @@ func (p *Pipeline) handleEvent(fetchCtx, jobCtx context.Context, claim func() *m
 		}
 		return true
 	case processor.Order:
+		km, out := km, out // the job's own copies: handleEvent's stay on its stack for the other events
 		span.SetAttributes(attrOrderID.String(out.OrderID))
 		switch out.Credit {
 		case mapping.Credited:

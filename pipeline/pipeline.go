@@ -8,8 +8,8 @@
 // moment loses nothing; what was in flight is redone after restart, and the
 // sent-order store keeps a redone order from being sent twice.
 //
-// Consumption uses kafka-go's ConsumerGroup with one partition Reader per
-// assigned partition (FetchMessage, never ReadMessage), and commits through
+// Consumption uses kafka-go's ConsumerGroup, fetches each assigned partition
+// with a kafka-go Client of its own (see partition.go), and commits through
 // the group Generation the partition belongs to. A commit therefore never
 // outlives its generation: when a partition is revoked, its in-flight work
 // may finish but can no longer move the group's offset, which is the new

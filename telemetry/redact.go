@@ -31,12 +31,15 @@ var piiKeys = map[string]bool{
 	"phone": true, "address": true,
 }
 
+// keyFolder drops "_" and "-" from a lower-cased key.
+var keyFolder = strings.NewReplacer("_", "", "-", "")
+
 func piiKey(k string) bool {
 	k = strings.ToLower(k)
 	if piiKeys[k] {
 		return true
 	}
-	return piiKeys[strings.NewReplacer("_", "", "-", "").Replace(k)]
+	return piiKeys[keyFolder.Replace(k)]
 }
 
 // redactor masks personal data in log values unless pii is set, and always
