@@ -4,10 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"regexp"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
+
+	"github.com/refersion-relay/refersion-relay/internal/secrets"
 )
 
 // Replacements of masked personal data and secrets, as in the logs.
@@ -38,52 +37,21 @@ func piiKey(k string) bool { return piiKeys[keyFolder.Replace(strings.ToLower(k)
 // personal data unless pii. The zero value masks emails and no secret.
 type Masker struct {
 	pii     bool
-	secrets *maskSecrets // nil: none; shared by copies, so AddSecrets reaches them
-}
-
-type maskSecrets struct {
-	mu  sync.Mutex
-	cur atomic.Pointer[secretList]
-}
-
-type secretList struct {
-	list     []string
-	replacer *strings.Replacer
+	secrets *secrets.Set // nil: none; shared by copies, so AddSecrets reaches them
 }
 
 // NewMasker returns a Masker; secrets shorter than 4 characters are ignored
 // (they would mangle unrelated words and protect little).
-func NewMasker(pii bool, secrets []string) Masker {
-	m := Masker{pii: pii, secrets: &maskSecrets{}}
-	m.AddSecrets(secrets...)
-	return m
+func NewMasker(pii bool, list []string) Masker {
+	return Masker{pii: pii, secrets: secrets.New(MaskedSecret, list...)}
 }
 
 // AddSecrets makes m, and every copy of it, replace secrets too (keys a
 // reload of ACCOUNTS_FILE read). Safe for concurrent use with Text.
-func (m Masker) AddSecrets(secrets ...string) {
-	if m.secrets == nil {
-		return
+func (m Masker) AddSecrets(list ...string) {
+	if m.secrets != nil {
+		m.secrets.Add(list...)
 	}
-	m.secrets.mu.Lock()
-	defer m.secrets.mu.Unlock()
-	var list []string
-	if cur := m.secrets.cur.Load(); cur != nil {
-		list = slices.Clone(cur.list)
-	}
-	for _, s := range secrets {
-		if len(s) >= 4 && !slices.Contains(list, s) {
-			list = append(list, s)
-		}
-	}
-	if len(list) == 0 {
-		return
-	}
-	pairs := make([]string, 0, 2*len(list))
-	for _, s := range list {
-		pairs = append(pairs, s, MaskedSecret)
-	}
-	m.secrets.cur.Store(&secretList{list: list, replacer: strings.NewReplacer(pairs...)})
 }
 
 // PII reports whether personal data is shown.
@@ -94,16 +62,7 @@ func (m Masker) Text(s string) string {
 	if s == "" {
 		return s
 	}
-	if m.secrets != nil {
-		if cur := m.secrets.cur.Load(); cur != nil {
-			for _, secret := range cur.list { // most texts hold none: no copy then
-				if strings.Contains(s, secret) {
-					s = cur.replacer.Replace(s)
-					break
-				}
-			}
-		}
-	}
+	s = m.secrets.Replace(s) // most texts hold none: no copy then
 	if m.pii || (strings.IndexByte(s, '@') < 0 && !strings.Contains(s, "%40")) {
 		return s
 	}

@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
+
+	"github.com/refersion-relay/refersion-relay/internal/secrets"
 )
 
 // Replacements of masked personal data and secrets.
@@ -55,43 +54,11 @@ func piiKey(k string) bool {
 type redactor struct {
 	pii     bool
 	json    bool
-	secrets *secretSet // shared by every handler derived from one logger
+	secrets *secrets.Set // shared by every handler derived from one logger
 }
 
-// minSecret is the shortest secret replaced in text: a shorter one would
-// mangle unrelated words and protects little.
-const minSecret = 4
-
-// secretSet is the secrets a logger replaces; AddSecrets grows it (keys
-// read by a reload). Safe for concurrent use.
-type secretSet struct {
-	mu   sync.Mutex
-	list []string
-	r    atomic.Pointer[strings.Replacer] // nil while there are none
-}
-
-func (s *secretSet) add(secrets []string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, x := range secrets {
-		if len(x) >= minSecret && !slices.Contains(s.list, x) {
-			s.list = append(s.list, x)
-		}
-	}
-	if len(s.list) == 0 {
-		return
-	}
-	pairs := make([]string, 0, 2*len(s.list))
-	for _, x := range s.list {
-		pairs = append(pairs, x, maskedSecret)
-	}
-	s.r.Store(strings.NewReplacer(pairs...))
-}
-
-func newRedactor(pii, json bool, secrets []string) redactor {
-	r := redactor{pii: pii, json: json, secrets: &secretSet{}}
-	r.secrets.add(secrets)
-	return r
+func newRedactor(pii, json bool, list []string) redactor {
+	return redactor{pii: pii, json: json, secrets: secrets.New(maskedSecret, list...)}
 }
 
 // AddSecrets makes l, built by NewLogger, and every logger derived from it
@@ -100,16 +67,14 @@ func newRedactor(pii, json bool, secrets []string) redactor {
 func AddSecrets(l *slog.Logger, secrets ...string) bool {
 	h, ok := l.Handler().(*handler)
 	if ok {
-		h.r.secrets.add(secrets)
+		h.r.secrets.Add(secrets...)
 	}
 	return ok
 }
 
 // text scrubs secrets from s and, unless pii, masks its email addresses.
 func (r redactor) text(s string) string {
-	if rep := r.secrets.r.Load(); rep != nil {
-		s = rep.Replace(s)
-	}
+	s = r.secrets.Replace(s)
 	if r.pii || (!strings.Contains(s, "@") && !strings.Contains(s, "%40")) {
 		return s
 	}
