@@ -203,7 +203,7 @@ func (a *accountsRun) start(extra ...string) (*harness.Relay, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	addr, err := adminAddress(rl)
+	addr, err := rl.AdminAddr()
 	if err != nil {
 		rl.Kill()
 		return nil, "", err
@@ -440,28 +440,12 @@ func keysOf(accounts []chaosAccount) []string {
 	return out
 }
 
-// validOrdersByStore regenerates o's stream and returns each store's valid
-// order_ids; it fails when no order_id is shared between stores, which the
-// rows need.
+// validOrdersByStore is each store's valid order_ids in o's stream, which
+// must share some order_ids between stores.
 func validOrdersByStore(o storefront.Options) (map[string]map[string]bool, error) {
-	g, err := storefront.New(o)
+	out, err := harness.ValidByStore(o)
 	if err != nil {
 		return nil, err
-	}
-	out := map[string]map[string]bool{}
-	for {
-		l, ok := g.Next()
-		if !ok {
-			break
-		}
-		for _, e := range l.Events {
-			if e.Kind == storefront.OrderValid {
-				if out[e.Store] == nil {
-					out[e.Store] = map[string]bool{}
-				}
-				out[e.Store][e.OrderID] = true
-			}
-		}
 	}
 	for id := range out["store-1"] {
 		if out["store-2"][id] || out["store-3"][id] {
@@ -474,48 +458,12 @@ func validOrdersByStore(o storefront.Options) (map[string]map[string]bool, error
 // acceptedFor counts the orders the sandbox accepted under one public key,
 // by order_id.
 func acceptedFor(w *harness.World, publicKey string) map[string]int {
-	out := map[string]int{}
-	for _, raw := range w.Sandbox.OrdersFor(publicKey) {
-		var o struct {
-			OrderID string `json:"order_id"`
-		}
-		if json.Unmarshal(raw, &o) == nil {
-			out[o.OrderID]++
-		}
-	}
+	out, _ := w.AcceptedBy(publicKey)
 	return out
 }
 
-// adminAddress reads the admin address from the relay's start line.
-func adminAddress(rl *harness.Relay) (string, error) {
-	var addr string
-	found := func() bool {
-		for _, line := range strings.Split(rl.Stderr(), "\n") {
-			var rec struct {
-				Msg   string `json:"msg"`
-				Admin string `json:"admin"`
-			}
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "refersion-relay started" {
-				addr = rec.Admin
-				return true
-			}
-		}
-		return false
-	}
-	return addr, harness.WaitFor(30*time.Second, "the start line", found, rl)
-}
-
-// readiness is /readyz's answer ("ready", or "not ready: why").
-func readiness(addr string) string {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + addr + "/readyz")
-	if err != nil {
-		return err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return strings.TrimSpace(string(b))
-}
+// readiness is harness.Readyz.
+func readiness(addr string) string { return harness.Readyz(addr) }
 
 // tap serves the sandbox's handler on a loopback listener of its own, in
 // front of the relay. It notes when each (public key, order_id) was first

@@ -2,11 +2,9 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -114,29 +112,15 @@ accounts:
 	}
 }
 
-// validByStore regenerates o's stream and returns each store's valid order_ids.
+// validByStore regenerates o's stream and returns each store's valid
+// order_ids; with a share of shared ids asked for, some must be shared.
 func validByStore(t *testing.T, o storefront.Options) map[string]map[string]bool {
 	t.Helper()
-	g, err := storefront.New(o)
+	out, err := harness.ValidByStore(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]map[string]bool{}
 	shared := 0
-	for {
-		l, ok := g.Next()
-		if !ok {
-			break
-		}
-		for _, e := range l.Events {
-			if e.Kind == storefront.OrderValid {
-				if out[e.Store] == nil {
-					out[e.Store] = map[string]bool{}
-				}
-				out[e.Store][e.OrderID] = true
-			}
-		}
-	}
 	for id := range out["store-1"] {
 		if out["store-2"][id] || out["store-3"][id] {
 			shared++
@@ -151,97 +135,9 @@ func validByStore(t *testing.T, o storefront.Options) map[string]map[string]bool
 // byKey counts the orders the sandbox accepted under one public key, by order_id.
 func byKey(t *testing.T, w *harness.World, publicKey string) map[string]int {
 	t.Helper()
-	out := map[string]int{}
-	for _, raw := range w.Sandbox.OrdersFor(publicKey) {
-		var o struct {
-			OrderID string `json:"order_id"`
-		}
-		if err := json.Unmarshal(raw, &o); err != nil {
-			t.Fatal(err)
-		}
-		out[o.OrderID]++
-	}
-	return out
-}
-
-// Keys read from files, one account's secret file wrong: its orders are held.
-// The file fixed and SIGHUP sent, the relay reloads ACCOUNTS_FILE without a
-// restart and delivers the held orders once; a file broken later is refused
-// by the next SIGHUP, the accounts in use kept. The new secret never appears
-// in the log.
-func TestSIGHUPReloadsTheAccounts(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the binary")
-	}
-	w, err := harness.NewWorld(sandbox.Options{KeyPairs: []string{"a-pub.a-secret-1", "b-pub.b-secret-1"}})
+	out, err := w.AcceptedBy(publicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(w.Close)
-	o := storefront.DefaultOptions()
-	o.N, o.Seed, o.Batch, o.Stores = 3000, 9, 0, 2
-	if _, err := w.ProduceWith(o); err != nil {
-		t.Fatal(err)
-	}
-	want := validByStore(t, o)
-	dir := t.TempDir()
-	write := func(name, content string) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("a.pub", "a-pub")
-	write("a.sec", "a-secret-1")
-	write("b.pub", "b-pub")
-	write("b.sec", "b-wrong-secret")
-	accounts := `route: context.groupId
-accounts:
-  - name: brand-a
-    select: [store-1]
-    public_key_file: ` + filepath.Join(dir, "a.pub") + `
-    secret_key_file: ` + filepath.Join(dir, "a.sec") + `
-  - name: brand-b
-    select: [store-2]
-    public_key_file: ` + filepath.Join(dir, "b.pub") + `
-    secret_key_file: ` + filepath.Join(dir, "b.sec") + `
-`
-	write("accounts.yaml", accounts)
-	r := start(t, w, "ACCOUNTS_FILE="+filepath.Join(dir, "accounts.yaml"), "LOG_LEVEL=info")
-	admin := adminAddr(t, r)
-	waitFor(t, 60*time.Second, "brand-a delivered, brand-b held", func() bool {
-		return len(byKey(t, w, "a-pub")) == len(want["store-1"]) && strings.Contains(readyz(admin), "brand-b")
-	}, r)
-
-	write("b.sec", "b-secret-1")
-	if err := r.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 60*time.Second, "brand-b's held orders after SIGHUP, and the stream committed", func() bool {
-		return len(byKey(t, w, "b-pub")) == len(want["store-2"]) && w.Lag() == 0 && readyz(admin) == "ready"
-	}, r)
-	for _, key := range []string{"a-pub", "b-pub"} {
-		for id, n := range byKey(t, w, key) {
-			if n != 1 {
-				t.Errorf("%s: order %s accepted %d times", key, id, n)
-			}
-		}
-	}
-
-	write("accounts.yaml", accounts+"  - name: brand-a\n    select: [store-9]\n")
-	if err := r.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 30*time.Second, "the broken file refused", func() bool {
-		return strings.Contains(r.Stderr(), "ACCOUNTS_FILE not reloaded")
-	}, r)
-	if got := readyz(admin); got != "ready" {
-		t.Errorf("/readyz after a refused reload: %q", got)
-	}
-	if strings.Contains(r.Stderr(), "b-secret-1") || strings.Contains(r.Stderr(), "a-secret-1") {
-		t.Error("a secret key appears in the log")
-	}
-	if err := r.Stop(30 * time.Second); err != nil {
-		t.Errorf("exit after SIGTERM: %v", err)
-	}
+	return out
 }

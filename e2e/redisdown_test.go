@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -71,31 +69,12 @@ func TestRedisStoppedUnderRunIsNamed(t *testing.T) {
 // adminAddr reads the admin address from the relay's start line.
 func adminAddr(t *testing.T, r *harness.Relay) string {
 	t.Helper()
-	var addr string
-	waitFor(t, 30*time.Second, "the start line", func() bool {
-		for _, line := range strings.Split(r.Stderr(), "\n") {
-			var rec struct {
-				Msg   string `json:"msg"`
-				Admin string `json:"admin"`
-			}
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "refersion-relay started" {
-				addr = rec.Admin
-				return true
-			}
-		}
-		return false
-	}, r)
+	addr, err := r.AdminAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
 	return addr
 }
 
-// readyz returns /readyz's answer ("ready", or "not ready: why").
-func readyz(addr string) string {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + addr + "/readyz")
-	if err != nil {
-		return err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return strings.TrimSpace(string(b))
-}
+// readyz is harness.Readyz.
+func readyz(addr string) string { return harness.Readyz(addr) }

@@ -188,9 +188,18 @@ func (w *World) Env(extra ...string) []string {
 }
 
 // Accepted returns the sandbox's accepted order_ids with how often each came.
-func (w *World) Accepted() (map[string]int, error) {
+func (w *World) Accepted() (map[string]int, error) { return countOrders(w.Sandbox.Orders()) }
+
+// AcceptedBy is Accepted for the orders sent with one public key (one
+// account of a sandbox with several key pairs).
+func (w *World) AcceptedBy(publicKey string) (map[string]int, error) {
+	return countOrders(w.Sandbox.OrdersFor(publicKey))
+}
+
+// countOrders counts accepted payloads by order_id.
+func countOrders(payloads []json.RawMessage) (map[string]int, error) {
 	out := map[string]int{}
-	for _, raw := range w.Sandbox.Orders() {
+	for _, raw := range payloads {
 		var o struct {
 			OrderID string `json:"order_id"`
 		}
@@ -229,4 +238,29 @@ func (w *World) DeadLetters(ctx context.Context) ([]deadletter.Record, error) {
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// ValidByStore regenerates o's stream and returns each store's valid
+// order_ids (a stream of several stores; "" is the store of a one-store
+// stream).
+func ValidByStore(o storefront.Options) (map[string]map[string]bool, error) {
+	g, err := storefront.New(o)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]bool{}
+	for {
+		l, ok := g.Next()
+		if !ok {
+			return out, nil
+		}
+		for _, e := range l.Events {
+			if e.Kind == storefront.OrderValid {
+				if out[e.Store] == nil {
+					out[e.Store] = map[string]bool{}
+				}
+				out[e.Store][e.OrderID] = true
+			}
+		}
+	}
 }

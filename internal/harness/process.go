@@ -3,7 +3,10 @@ package harness
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -133,4 +136,37 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// AdminAddr waits up to 30s for the relay's start line (LOG_LEVEL info or
+// lower) and returns the admin address it names.
+func (r *Relay) AdminAddr() (string, error) {
+	var addr string
+	found := func() bool {
+		for _, line := range strings.Split(r.Stderr(), "\n") {
+			var rec struct {
+				Msg   string `json:"msg"`
+				Admin string `json:"admin"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "refersion-relay started" {
+				addr = rec.Admin
+				return true
+			}
+		}
+		return false
+	}
+	return addr, WaitFor(30*time.Second, "the start line", found, r)
+}
+
+// Readyz returns the /readyz answer of the admin address addr ("ready", or
+// "not ready: why"), or the error that kept it from answering.
+func Readyz(addr string) string {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return strings.TrimSpace(string(b))
 }
