@@ -37,7 +37,7 @@ func buildDestinations(cfg config.Config, stores *state.Stores, log *slog.Logger
 	refunds := cfg.Mapping.Refunds()
 	if accts == nil {
 		sc := cfg.Refersion.SinkConfig()
-		if err := d.add(cfg, "", sc, stores, log, refunds, extra); err != nil {
+		if err := d.add(cfg, "", sc, stores, log, refunds, extra, 0); err != nil {
 			return nil, err
 		}
 		d.names = []string{""}
@@ -63,14 +63,14 @@ func buildDestinations(cfg config.Config, stores *state.Stores, log *slog.Logger
 
 // add builds one account's sink and canceller from sc. concurrency, when
 // above 0, caps the account's adaptive concurrency below PIPELINE_CONCURRENCY.
-func (d *destinations) add(cfg config.Config, name string, sc sink.Config, stores *state.Stores, log *slog.Logger, refunds bool, extra []sink.Option, concurrency ...int) error {
+func (d *destinations) add(cfg config.Config, name string, sc sink.Config, stores *state.Stores, log *slog.Logger, refunds bool, extra []sink.Option, concurrency int) error {
 	what := "refersion settings"
 	if name != "" {
 		what = "account " + name
 	}
 	sc.UserAgent, sc.Adaptive = userAgent(), cfg.Pipeline.AdaptiveConfig()
-	if len(concurrency) > 0 && concurrency[0] > 0 && sc.Adaptive.Max > concurrency[0] {
-		sc.Adaptive.Max = concurrency[0]
+	if concurrency > 0 && sc.Adaptive.Max > concurrency {
+		sc.Adaptive.Max = concurrency
 	}
 	opts := append([]sink.Option{sink.WithLogger(log)}, extra...)
 	if refunds {
