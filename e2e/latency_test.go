@@ -17,8 +17,10 @@ import (
 )
 
 // BenchmarkDeliveryLatency feeds the running relay a steady stream (about
-// 20,000 events/s) and reports the time from an order's produce to its
-// acceptance by the sandbox, at the median and the 99th percentile.
+// 20,000 events/s, a write every 5 ms) and reports the time from an order's
+// produce to its acceptance by the sandbox, at the median and the 99th
+// percentile, past the first second; timed both from the start of the
+// write that carried the order and from the broker's acknowledgment.
 // Run with -benchtime=1x.
 func BenchmarkDeliveryLatency(b *testing.B) {
 	for i := 0; i < b.N; i++ {
@@ -30,26 +32,41 @@ func BenchmarkDeliveryLatency(b *testing.B) {
 		}
 		r := start(b, w)
 		b.StartTimer()
-		sent := produceSteadily(b, w, 100000, 20000)
-		waitFor(b, 5*time.Minute, "every order", func() bool { return arrivals.count() >= len(sent) }, r)
+		sent, orders := produceSteadily(b, w, 100000, 20000)
+		waitFor(b, 5*time.Minute, "every order", func() bool { return arrivals.count() >= orders }, r)
 		b.StopTimer()
-		var lat []time.Duration
-		for id, t0 := range sent {
+		var fromWrite, fromAck []time.Duration
+		for id, t := range sent {
 			if t1, ok := arrivals.get(id); ok {
-				lat = append(lat, t1.Sub(t0))
+				fromWrite = append(fromWrite, t1.Sub(t.write))
+				fromAck = append(fromAck, max(0, t1.Sub(t.acked)))
 			}
 		}
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		for _, l := range []struct {
+			lat  []time.Duration
+			name string
+		}{{fromWrite, ""}, {fromAck, "-acked"}} {
+			sort.Slice(l.lat, func(i, j int) bool { return l.lat[i] < l.lat[j] })
+			b.ReportMetric(float64(l.lat[len(l.lat)/2].Microseconds())/1000, "p50"+l.name+"-ms")
+			b.ReportMetric(float64(l.lat[len(l.lat)*99/100].Microseconds())/1000, "p99"+l.name+"-ms")
+		}
 		_ = r.Stop(30 * time.Second)
 		w.Close()
 	}
 }
 
-// produceSteadily writes n generated events at about rate events/s in 50 ms
-// slices and returns when each valid order was produced.
-func produceSteadily(b *testing.B, w *harness.World, n, rate int) map[string]time.Time {
+// produced is when an order's write began and when the broker acknowledged
+// it. The order is in Kafka from some moment between the two: the write
+// includes the broker's own stalls (it shares this process and the two
+// cores), which the relay can do nothing about.
+type produced struct{ write, acked time.Time }
+
+// produceSteadily writes n generated events at about rate events/s, in
+// slices of 5 ms, and returns when each valid order was produced. Orders of the first second, while
+// the relay joins its group and warms up, are not returned: they are
+// delivered, but the figures are for the steady stream.
+func produceSteadily(b *testing.B, w *harness.World, n, rate int) (sent map[string]produced, orders int) {
+	const slice, warmUp = 5 * time.Millisecond, time.Second
 	o := storefront.DefaultOptions()
 	o.N = n
 	g, err := storefront.New(o)
@@ -58,10 +75,11 @@ func produceSteadily(b *testing.B, w *harness.World, n, rate int) map[string]tim
 	}
 	kw := &kafka.Writer{Addr: kafka.TCP(w.Broker.Addr()), Topic: harness.Topic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
 	defer kw.Close()
-	sent := map[string]time.Time{}
-	tick := time.NewTicker(50 * time.Millisecond)
+	sent = map[string]produced{}
+	tick := time.NewTicker(slice)
 	defer tick.Stop()
-	perSlice := rate / 20
+	perSlice := rate * int(slice) / int(time.Second)
+	began := time.Now()
 	for done := false; !done; {
 		var msgs []kafka.Message
 		var ids []string
@@ -82,12 +100,16 @@ func produceSteadily(b *testing.B, w *harness.World, n, rate int) map[string]tim
 		if err := kw.WriteMessages(context.Background(), msgs...); err != nil {
 			b.Fatal(err)
 		}
-		for _, id := range ids {
-			sent[id] = t0
+		acked := time.Now()
+		orders += len(ids)
+		if t0.Sub(began) >= warmUp {
+			for _, id := range ids {
+				sent[id] = produced{t0, acked}
+			}
 		}
 		<-tick.C
 	}
-	return sent
+	return sent, orders
 }
 
 // arrivalLog is a slog.Handler that notes when the sandbox accepted each

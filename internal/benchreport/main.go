@@ -173,8 +173,8 @@ func render(r map[string]map[string][]float64, commands []string, count int) str
 		p("; the relay at 0 ms latency runs at **%.0f%%** of it with memory state, **%.0f%%** with disk state", 100*get(r, "e2e.BenchmarkEndToEnd/latency=0s/state=memory", "events/s")/bare, 100*get(r, "e2e.BenchmarkEndToEnd/latency=0s/state=disk", "events/s")/bare)
 	}
 	p(". The relay does the reading too, and then classifies every event, applies the identifies, maps the orders and POSTs each one, on the same two cores as the broker and the sandbox. With disk state each delivery also waits for its order_id's record to be on disk (a group commit shared by the deliveries in flight). With 50 ms latency the relay is bound by the webhook's round trip and adaptive concurrency, capped at PIPELINE_CONCURRENCY (64).\n\n")
-	p("Delivery latency, produce to acceptance, at a steady 20,000 events/s: p50 **%.1f ms**, p99 **%.1f ms**. The clock starts before the benchmark's producer writes each 50 ms slice of 1,000 events, so the write itself (several ms on these two cores) is in every figure.\n",
-		get(r, "e2e.BenchmarkDeliveryLatency", "p50-ms"), get(r, "e2e.BenchmarkDeliveryLatency", "p99-ms"))
+	p("Delivery latency, produce to acceptance, at a steady 20,000 events/s (a write of 100 events every 5 ms; the first second, while the relay joins its group, left out): from the broker's acknowledgment of the write that carried the order, p50 **%.1f ms**, p99 **%.1f ms**; from the start of that write, p50 **%.1f ms**, p99 **%.1f ms**. The difference is the write: the broker shares the benchmark's process and the two cores, and now and then a write takes tens of milliseconds; every order slower than 10 ms in the runs looked at was carried by such a write, and was accepted within about a millisecond of its acknowledgment. Since the relay may read an order before its write is acknowledged, a figure from the acknowledgment can be less than the relay's own time; the two bound it.\n",
+		get(r, "e2e.BenchmarkDeliveryLatency", "p50-acked-ms"), get(r, "e2e.BenchmarkDeliveryLatency", "p99-acked-ms"), get(r, "e2e.BenchmarkDeliveryLatency", "p50-ms"), get(r, "e2e.BenchmarkDeliveryLatency", "p99-ms"))
 
 	p("\n## End to end: process start to done, 1M events\n\nThe relay binary and a bare kafka-go consumer-group reader (`internal/benchreport/bareconsumer`: FetchMessage, no work, one commit per partition at the end), each as its own process, on one 1,000,000-event topic (a fresh group per run). Timed from the process start to done: for the relay, every valid order accepted and every offset committed; for the reader, every message fetched and committed. CPU is the process's whole life (user + system).\n\n")
 	p("| | msgs/s | events/s | CPU s per million messages | peak RSS (MiB) |\n|---|---|---|---|---|\n")
@@ -281,7 +281,7 @@ func goals(r map[string]map[string][]float64) []goal {
 	cpuDisk := ratio(get(r, "benchreport.BenchmarkStartToDone/relay/state=disk", "cpu-s/Mmsgs"), cpuBare)
 	allocs := get(r, "pipeline.BenchmarkDroppedEvents", "allocs/event")
 	mapRatio := ratio(get(r, "benchreport.BenchmarkMapCommand", "events/s"), get(r, "mapping.BenchmarkStream", "events/s"))
-	p99 := get(r, "e2e.BenchmarkDeliveryLatency", "p99-ms")
+	p99, p99Acked := get(r, "e2e.BenchmarkDeliveryLatency", "p99-ms"), get(r, "e2e.BenchmarkDeliveryLatency", "p99-acked-ms")
 	lat := get(r, "benchreport.BenchmarkAdaptive/latency=300ms", "of-ceiling")
 	thr, thr429 := get(r, "benchreport.BenchmarkAdaptive/throttle", "of-limit"), get(r, "benchreport.BenchmarkAdaptive/throttle", "share-429")
 	rss := 0.0
@@ -298,7 +298,8 @@ func goals(r map[string]map[string][]float64) []goal {
 		{"CPU per message ≤ 2× the bare reader's, disk state", fmt.Sprintf("%.1f×", cpuDisk), cpuDisk > 0 && cpuDisk <= 2},
 		{"≤ 1 allocation per dropped event, fetch to commit", fmt.Sprintf("%.2f", allocs), allocs > 0 && allocs <= 1},
 		{"`map` stdin → stdout ≥ 75% of the mapping benchmark's events/s", pct(mapRatio), mapRatio >= 0.75},
-		{"delivery latency p99 ≤ 10 ms at 20,000 events/s", fmt.Sprintf("%.1f ms", p99), p99 > 0 && p99 <= 10},
+		{"delivery latency p99 ≤ 10 ms at 20,000 events/s, from the broker's acknowledgment of the write", fmt.Sprintf("%.1f ms", p99Acked), p99Acked > 0 && p99Acked <= 10},
+		{"delivery latency p99 ≤ 10 ms at 20,000 events/s, from the start of the write", fmt.Sprintf("%.1f ms", p99), p99 > 0 && p99 <= 10},
 		{"adaptive concurrency, 300 ms latency, cap 512: ≥ 90% of 512 / 0.3 s", pct(lat), lat >= 0.9},
 		{"adaptive concurrency under a rate limit: within 10% under it", pct(thr), thr >= 0.9 && thr <= 1.02},
 		{"adaptive concurrency under a rate limit: < 2% of requests answered 429", fmt.Sprintf("%.2f%%", 100*thr429), thr429 < 0.02},
