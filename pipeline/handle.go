@@ -226,7 +226,7 @@ func (p *Pipeline) dispatchHeld(fetchCtx context.Context, msg *message, held *la
 	if held != nil {
 		w.heldOn(held)
 	}
-	go func() {
+	p.pool.run(func() {
 		defer func() {
 			w.unhold()
 			p.stats.inFlight.Add(-1)
@@ -236,7 +236,7 @@ func (p *Pipeline) dispatchHeld(fetchCtx context.Context, msg *message, held *la
 			msg.pt.jobs.Done()
 		}()
 		job(w)
-	}()
+	})
 	return true
 }
 

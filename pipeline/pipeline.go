@@ -161,6 +161,7 @@ type Pipeline struct {
 
 	gate        *gate
 	sem         chan struct{}
+	pool        *pool // runs dispatched jobs
 	stats       stats
 	joined      atomic.Bool                // a generation is active
 	accounts    atomic.Pointer[accountSet] // "" with one account
@@ -208,7 +209,7 @@ func New(cfg Config, m *mapping.Mapper, s Sink, ids store.Identities, dlq deadle
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{cfg: cfg, proc: proc, ids: ids, dlq: dlq, log: cfg.Logger, sem: make(chan struct{}, cfg.Concurrency)}
+	p := &Pipeline{cfg: cfg, proc: proc, ids: ids, dlq: dlq, log: cfg.Logger, sem: make(chan struct{}, cfg.Concurrency), pool: newPool()}
 	p.gate = newGate(newPauseLog(p.log).change)
 	p.buildAccounts(s)
 	return p, nil
@@ -245,6 +246,7 @@ func (p *Pipeline) Stats() Snapshot { return p.stats.snapshot() }
 // what is left of it is abandoned when the process exits.
 func (p *Pipeline) Run(ctx context.Context) error {
 	p.stopping = ctx.Done()
+	defer p.pool.close()
 	done := make(chan error, 1)
 	go func() { done <- p.run(ctx) }()
 	select {
