@@ -24,6 +24,7 @@ const MaxMessageBytes = processor.MaxMessageBytes
 // done when the count reaches zero.
 type message struct {
 	pt      *partition
+	chunk   *chunk // holds the message's bytes until it is done; nil: not fetched
 	offset  int64
 	pending atomic.Int32
 	spans   []trace.Span // order spans, ended when the offset is committed; set before dispatch
@@ -32,6 +33,9 @@ type message struct {
 func (m *message) finish() {
 	if m.pending.Add(-1) == 0 {
 		m.pt.markDone(m.offset, m.spans)
+		if m.chunk != nil {
+			m.chunk.release()
+		}
 	}
 }
 
@@ -39,15 +43,20 @@ func (m *message) finish() {
 // every event's outcome is decided in partition order (identity changes
 // applied, orders mapped and enriched); deliveries and dead-letter writes go
 // to workers. It returns false when fetchCtx ended before the message was
-// fully dispatched (the message then stays un-done).
-func (p *Pipeline) handle(fetchCtx, jobCtx context.Context, pt *partition, km kafka.Message) bool {
+// fully dispatched (the message then stays un-done). km's bytes are c's (nil:
+// km's own): work dispatched for km holds c until km is done, and reads
+// km's bytes only until then.
+func (p *Pipeline) handle(fetchCtx, jobCtx context.Context, pt *partition, c *chunk, km kafka.Message) bool {
 	// The message's tracking is allocated only when some of its work goes to
 	// a worker: most messages are dropped events and identity updates.
 	var msg *message
 	claim := func() *message {
 		if msg == nil {
-			msg = &message{pt: pt, offset: km.Offset}
+			msg = &message{pt: pt, chunk: c, offset: km.Offset}
 			msg.pending.Store(1) // held until every event is dispatched
+			if c != nil {
+				c.hold()
+			}
 		}
 		return msg
 	}

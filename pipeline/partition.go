@@ -59,13 +59,13 @@ func (p *Pipeline) consumePartition(ctx, genCtx context.Context, gen *kafka.Gene
 		start = p.cfg.StartOffset
 	}
 	f := p.newFetcher(a.ID, start)
-	chunks, free := make(chan *chunk, 1), make(chan *chunk, 4)
+	chunks, free := make(chan *chunk, 1), make(chan *chunk, freeChunks)
 	fetcherDone := make(chan struct{})
 	go func() {
 		defer close(fetcherDone)
 		f.run(fetchCtx, chunks, free)
 	}()
-	p.fetchLoop(fetchCtx, jobCtx, pt, chunks, free)
+	p.fetchLoop(fetchCtx, jobCtx, pt, chunks)
 	stopFetch() // the loop ends only once fetchCtx is done; this makes it plain
 	<-fetcherDone
 	f.close()
@@ -87,7 +87,7 @@ func (p *Pipeline) consumePartition(ctx, genCtx context.Context, gen *kafka.Gene
 // fetchLoop hands every fetched message to handle, in offset order, while
 // the gate is open. Messages come in chunks of about chunkBytes: one channel
 // hop per chunk, not per message.
-func (p *Pipeline) fetchLoop(fetchCtx, jobCtx context.Context, pt *partition, chunks <-chan *chunk, free chan<- *chunk) {
+func (p *Pipeline) fetchLoop(fetchCtx, jobCtx context.Context, pt *partition, chunks <-chan *chunk) {
 	stop := fetchCtx.Done()
 	for {
 		var c *chunk
@@ -103,7 +103,7 @@ func (p *Pipeline) fetchLoop(fetchCtx, jobCtx context.Context, pt *partition, ch
 			}
 			pt.tr.add(c.msgs[i].Offset)
 			handled++
-			if !p.handle(fetchCtx, jobCtx, pt, c.msgs[i]) {
+			if !p.handle(fetchCtx, jobCtx, pt, c, c.msgs[i]) {
 				break
 			}
 		}
@@ -111,11 +111,7 @@ func (p *Pipeline) fetchLoop(fetchCtx, jobCtx context.Context, pt *partition, ch
 		if handled < len(c.msgs) || fetchCtx.Err() != nil {
 			return
 		}
-		c.reset()
-		select {
-		case free <- c:
-		default:
-		}
+		c.release()
 	}
 }
 
@@ -249,23 +245,60 @@ func (pt *partition) endSpans(next int64) {
 	pt.spans = kept
 }
 
-// chunk is messages of one fetch response, in offset order. Their keys
-// and values live in slabs shared by neighbouring messages and never reused,
-// since work dispatched for a message may hold its bytes after the chunk is
-// handled; the chunk itself (the slice of messages) is reused.
+// chunk is messages of one fetch response, in offset order, with their keys
+// and values in one buffer. The buffer is reused for a later fetch once the
+// handler is done with every message and no work dispatched for one is in
+// flight (refs): so the fetch allocates nothing per message, nor per chunk
+// once the partition runs steadily, and no message's bytes change under work
+// that still reads them. A chunk whose work never ends is left to the
+// garbage collector.
 type chunk struct {
 	msgs []kafka.Message
+	buf  []byte        // keys and values of msgs, and free capacity
+	refs atomic.Int32  // the handler's, and one per message with work in flight
+	free chan<- *chunk // where the chunk goes once refs reaches zero
+}
+
+// freeChunks is how many released chunks a partition keeps for reuse: enough
+// for those whose orders were in flight while the fetch went on.
+const freeChunks = 16
+
+// chunkBuf is the capacity of a chunk's buffer: chunkBytes and the message
+// that crosses it, most times. A message that does not fit in what is left
+// gets its own allocation.
+const chunkBuf = chunkBytes + 8<<10
+
+// hold keeps the chunk's bytes for one more user.
+func (c *chunk) hold() { c.refs.Add(1) }
+
+// release drops one hold; the last makes the chunk reusable.
+func (c *chunk) release() {
+	if c.refs.Add(-1) != 0 {
+		return
+	}
+	c.reset()
+	select {
+	case c.free <- c:
+	default:
+	}
 }
 
 func (c *chunk) reset() {
-	clear(c.msgs) // drops the references to the slabs
+	clear(c.msgs) // drops the references to the buffer and to headers
 	c.msgs = c.msgs[:0]
+	if poisonReused {
+		b := c.buf[:cap(c.buf)]
+		for i := range b {
+			b[i] = '~'
+		}
+	}
+	c.buf = c.buf[:0]
 }
 
-// slabSize is the size of the blocks keys and values are copied into: one
-// allocation per this many bytes of messages, and at most this much memory
-// kept alive by one message whose work is in flight.
-const slabSize = 16 << 10
+// poisonReused makes reset overwrite a chunk's bytes, so that work still
+// reading a message after it is done reads garbage (the package's tests set
+// it: every test then checks that nothing reads a reused buffer).
+var poisonReused = false
 
 // fetcher reads one partition from its leader, one fetch request at a time,
 // and copies each response's records into a chunk of messages. Its client
@@ -278,9 +311,8 @@ type fetcher struct {
 	id        int
 	client    *kafka.Client
 	transport func() *kafka.Transport
-	offset    int64  // the next offset to read; FirstOffset or LastOffset until resolved
-	slab      []byte // the current slab: bytes in use, then its free capacity
-	size      int    // MaxBytes of the next fetch request
+	offset    int64 // the next offset to read; FirstOffset or LastOffset until resolved
+	size      int   // MaxBytes of the next fetch request
 }
 
 // fetchBytes is the size of a fetch request, or MaxBytes if less: a response
@@ -320,7 +352,7 @@ func (f *fetcher) reconnect() {
 // a chunk (taken from free when one is there). Errors are counted, logged
 // and retried with backoff: fetching never gives up while the partition is
 // assigned.
-func (f *fetcher) run(ctx context.Context, out chan<- *chunk, free <-chan *chunk) {
+func (f *fetcher) run(ctx context.Context, out chan<- *chunk, free chan *chunk) {
 	const minBackoff, maxBackoff = 50 * time.Millisecond, 5 * time.Second
 	backoff := minBackoff
 	fail := func(what string, err error) bool {
@@ -368,8 +400,9 @@ func (f *fetcher) run(ctx context.Context, out chan<- *chunk, free <-chan *chunk
 			select {
 			case c = <-free:
 			default:
-				c = &chunk{}
+				c = &chunk{free: free}
 			}
+			c.refs.Store(1) // the handler's
 			more, err = f.decode(res, c)
 			if len(c.msgs) > 0 {
 				select {
@@ -417,7 +450,7 @@ func (f *fetcher) fetch(ctx context.Context) (*kafka.FetchResponse, error) {
 // chunkBytes bounds the keys and values of one chunk: a fetch response is
 // handed over in pieces, so that the memory it takes is the response's own
 // (pooled by kafka-go) and a few chunks, not a copy of it.
-const chunkBytes = 64 << 10
+const chunkBytes = 16 << 10
 
 // decode copies the next records of res at or past the fetcher's offset into
 // c, about chunkBytes of them, and moves the offset past them. It reports
@@ -441,11 +474,11 @@ func (f *fetcher) decode(res *kafka.FetchResponse, c *chunk) (more bool, err err
 			closeBytes(r.Value)
 			continue
 		}
-		key, err := f.copyBytes(r.Key)
+		key, err := c.copyBytes(r.Key)
 		if err != nil {
 			return false, err
 		}
-		value, err := f.copyBytes(r.Value)
+		value, err := c.copyBytes(r.Value)
 		if err != nil {
 			return false, err
 		}
@@ -457,23 +490,28 @@ func (f *fetcher) decode(res *kafka.FetchResponse, c *chunk) (more bool, err err
 	return true, nil
 }
 
-// copyBytes copies b into the current slab (a new one when it is full) and
-// releases b. The copy's capacity ends with it, so an append to one message's
-// bytes can never overwrite the next message's.
-func (f *fetcher) copyBytes(b kafka.Bytes) ([]byte, error) {
+// copyBytes copies b into the chunk's buffer (its own allocation if it does
+// not fit) and releases b. The copy's capacity ends with it, so an append to
+// one message's bytes can never overwrite the next message's.
+func (c *chunk) copyBytes(b kafka.Bytes) ([]byte, error) {
 	if b == nil {
 		return nil, nil
 	}
 	defer b.Close()
-	n, used := b.Len(), len(f.slab)
-	if n > cap(f.slab)-used {
-		f.slab, used = make([]byte, 0, max(slabSize, n)), 0
+	n, used := b.Len(), len(c.buf)
+	if c.buf == nil {
+		c.buf = make([]byte, 0, chunkBuf)
 	}
-	s := f.slab[used : used+n : used+n]
+	var s []byte
+	if n <= cap(c.buf)-used {
+		s = c.buf[used : used+n : used+n]
+		c.buf = c.buf[:used+n]
+	} else {
+		s = make([]byte, n)
+	}
 	if _, err := io.ReadFull(b, s); err != nil {
 		return nil, err
 	}
-	f.slab = f.slab[:used+n]
 	return s, nil
 }
 
