@@ -1,14 +1,12 @@
 package memory
 
-import (
-	"container/list"
-	"time"
-)
+import "time"
 
 // What an entry costs in the Go heap beyond the bytes of its key and of its
-// value's text, measured (see TestMemoryChargedIsWhatTheHeapHolds) with the
+// value's text, measured (see TestDefaultBoundIsBytesTheHeapHolds) with the
 // allocator's size classes and the maps' load factor: entryOverhead for the
-// cache's own map slot, list element and item; personSize for an identity's
+// cache's own map slot and item (measured with a list element besides, which
+// the item's own links replaced: the charge is now about 8% over the heap); personSize for an identity's
 // person; mapSize and mapSlotSize for the set of ids linking to a person.
 const (
 	entryOverhead = 172
@@ -23,31 +21,53 @@ const (
 type cache[V any] struct {
 	maxEntries int
 	maxBytes   int
-	items      map[string]*list.Element // of *item[V]
-	order      *list.List               // front: written longest ago
+	items      map[string]*item[V]
+	order      item[V] // the ring's sentinel: order.next was written longest ago
 	bytes      int
 	// evicted, if set, is called for each entry removed by a bound or by
 	// expiry, after it is gone from the cache.
 	evicted func(key string, v V)
 }
 
+// item is an entry, in the cache's ring of entries in order of their last
+// write (one allocation per entry, and no interface to box its value).
 type item[V any] struct {
-	key     string
-	val     V
-	size    int
-	expires time.Time
+	prev, next *item[V]
+	key        string
+	val        V
+	size       int
+	expires    time.Time
 }
 
 func newCache[V any](maxEntries, maxBytes int) *cache[V] {
-	return &cache[V]{maxEntries: maxEntries, maxBytes: maxBytes, items: map[string]*list.Element{}, order: list.New()}
+	c := &cache[V]{maxEntries: maxEntries, maxBytes: maxBytes, items: map[string]*item[V]{}}
+	c.order.prev, c.order.next = &c.order, &c.order
+	return c
+}
+
+// oldest returns the entry written longest ago, or nil.
+func (c *cache[V]) oldest() *item[V] {
+	if c.order.next == &c.order {
+		return nil
+	}
+	return c.order.next
+}
+
+func (c *cache[V]) unlink(it *item[V]) {
+	it.prev.next, it.next.prev = it.next, it.prev
+	it.prev, it.next = nil, nil
+}
+
+func (c *cache[V]) pushNewest(it *item[V]) {
+	it.prev, it.next = c.order.prev, &c.order
+	c.order.prev.next = it
+	c.order.prev = it
 }
 
 // get returns key's value if it is stored and has not expired at now.
 func (c *cache[V]) get(key string, now time.Time) (V, bool) {
-	if el, ok := c.items[key]; ok {
-		if it := el.Value.(*item[V]); now.Before(it.expires) {
-			return it.val, true
-		}
+	if it, ok := c.items[key]; ok && now.Before(it.expires) {
+		return it.val, true
 	}
 	var zero V
 	return zero, false
@@ -55,8 +75,8 @@ func (c *cache[V]) get(key string, now time.Time) (V, bool) {
 
 // peek returns key's value whether or not it has expired.
 func (c *cache[V]) peek(key string) (V, bool) {
-	if el, ok := c.items[key]; ok {
-		return el.Value.(*item[V]).val, true
+	if it, ok := c.items[key]; ok {
+		return it.val, true
 	}
 	var zero V
 	return zero, false
@@ -66,13 +86,15 @@ func (c *cache[V]) peek(key string) (V, bool) {
 // expires. It does not evict: call trim once the owner's data is consistent.
 func (c *cache[V]) put(key string, v V, size int, expires time.Time) {
 	size += len(key) + entryOverhead
-	if el, ok := c.items[key]; ok {
-		it := el.Value.(*item[V])
+	if it, ok := c.items[key]; ok {
 		c.bytes += size - it.size
 		it.val, it.size, it.expires = v, size, expires
-		c.order.MoveToBack(el)
+		c.unlink(it)
+		c.pushNewest(it)
 	} else {
-		c.items[key] = c.order.PushBack(&item[V]{key: key, val: v, size: size, expires: expires})
+		it := &item[V]{key: key, val: v, size: size, expires: expires}
+		c.items[key] = it
+		c.pushNewest(it)
 		c.bytes += size
 	}
 }
@@ -80,16 +102,15 @@ func (c *cache[V]) put(key string, v V, size int, expires time.Time) {
 // trim evicts the oldest entries while a bound is passed, always keeping
 // the newest one.
 func (c *cache[V]) trim() {
-	for c.order.Len() > 1 && (c.order.Len() > c.maxEntries || c.bytes > c.maxBytes) {
-		c.drop(c.order.Front())
+	for len(c.items) > 1 && (len(c.items) > c.maxEntries || c.bytes > c.maxBytes) {
+		c.drop(c.oldest())
 	}
 }
 
 // resize changes the value and size of key's entry in place, keeping its
 // age and expiry. It does nothing if key is not stored.
 func (c *cache[V]) resize(key string, v V, size int) {
-	if el, ok := c.items[key]; ok {
-		it := el.Value.(*item[V])
+	if it, ok := c.items[key]; ok {
 		size += len(key) + entryOverhead
 		c.bytes += size - it.size
 		it.val, it.size = v, size
@@ -98,10 +119,10 @@ func (c *cache[V]) resize(key string, v V, size int) {
 
 // del removes key without calling evicted.
 func (c *cache[V]) del(key string) {
-	if el, ok := c.items[key]; ok {
-		c.order.Remove(el)
+	if it, ok := c.items[key]; ok {
+		c.unlink(it)
 		delete(c.items, key)
-		c.bytes -= el.Value.(*item[V]).size
+		c.bytes -= it.size
 	}
 }
 
@@ -109,13 +130,12 @@ func (c *cache[V]) del(key string) {
 // live one. With one TTL for every entry, that is all of them; otherwise an
 // expired entry behind a live one waits, and get ignores it.
 func (c *cache[V]) expire(now time.Time) {
-	for el := c.order.Front(); el != nil && !now.Before(el.Value.(*item[V]).expires); el = c.order.Front() {
-		c.drop(el)
+	for it := c.oldest(); it != nil && !now.Before(it.expires); it = c.oldest() {
+		c.drop(it)
 	}
 }
 
-func (c *cache[V]) drop(el *list.Element) {
-	it := el.Value.(*item[V])
+func (c *cache[V]) drop(it *item[V]) {
 	c.del(it.key)
 	if c.evicted != nil {
 		c.evicted(it.key, it.val)
