@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"strconv"
+	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -48,19 +49,33 @@ func (t *Telemetry) AttemptObserver(endpoint string) (func(sink.Attempt), error)
 	}
 	server := serverAttrs(endpoint)
 	ctx := context.Background()
+	// An attempt's attributes follow from its kind and status alone: their
+	// sets are built once per pair seen, not at every request.
+	type key struct {
+		kind   failure.Kind
+		status int
+	}
+	type sets struct{ attempt, duration metric.MeasurementOption }
+	var cache sync.Map // key → sets
 	return func(a sink.Attempt) {
-		common := append([]attribute.KeyValue{semconv.HTTPRequestMethodPost}, server...)
-		outcome := []attribute.KeyValue{attrOutcome.String(a.Kind.String())}
-		if a.Status != 0 {
-			status := semconv.HTTPResponseStatusCode(a.Status)
-			common = append(common, status)
-			outcome = append(outcome, status)
+		k := key{a.Kind, a.Status}
+		v, ok := cache.Load(k)
+		if !ok {
+			common := append([]attribute.KeyValue{semconv.HTTPRequestMethodPost}, server...)
+			outcome := []attribute.KeyValue{attrOutcome.String(a.Kind.String())}
+			if a.Status != 0 {
+				status := semconv.HTTPResponseStatusCode(a.Status)
+				common = append(common, status)
+				outcome = append(outcome, status)
+			}
+			if a.Kind != failure.KindDelivered {
+				common = append(common, semconv.ErrorTypeKey.String(errorType(a)))
+			}
+			v, _ = cache.LoadOrStore(k, sets{metric.WithAttributeSet(attribute.NewSet(outcome...)), metric.WithAttributeSet(attribute.NewSet(common...))})
 		}
-		if a.Kind != failure.KindDelivered {
-			common = append(common, semconv.ErrorTypeKey.String(errorType(a)))
-		}
-		attempts.Add(ctx, 1, metric.WithAttributes(outcome...))
-		duration.Record(ctx, a.Duration.Seconds(), metric.WithAttributes(common...))
+		s := v.(sets)
+		attempts.Add(ctx, 1, s.attempt)
+		duration.Record(ctx, a.Duration.Seconds(), s.duration)
 	}, nil
 }
 
