@@ -116,7 +116,7 @@ type State struct {
 	IdentityTTL      time.Duration `envconfig:"IDENTITY_TTL" default:"2160h" desc:"How long a customer learned from identify is kept (90 days)."`
 	SentTTL          time.Duration `envconfig:"SENT_TTL" default:"720h" desc:"How long a sent order id is remembered, so it is never sent twice (30 days)."`
 	MemoryMaxEntries int           `envconfig:"STATE_MEMORY_MAX_ENTRIES" default:"1000000" desc:"Entries per store of the memory backend, a second bound beside STATE_MEMORY_MAX_BYTES; the oldest are evicted first."`
-	MemoryMaxBytes   int           `envconfig:"STATE_MEMORY_MAX_BYTES" default:"33554432" desc:"Memory the memory backend's identity and sent-order stores may hold, in bytes, half each (33554432 is 32 MiB: about 57,000 sent order ids and 40,000 ids of people); the oldest entries are evicted first. Keep it well under the container's memory limit."`
+	MemoryMaxBytes   int           `envconfig:"STATE_MEMORY_MAX_BYTES" default:"33554432" desc:"Memory the memory backend's identity and sent-order stores may hold, in bytes, half each (33554432 is 32 MiB: about 57,000 sent order ids and 48,000 ids of people); the oldest entries are evicted first. Keep it well under the container's memory limit."`
 	AcceptNew        bool          `envconfig:"STATE_ACCEPT_NEW" default:"false" desc:"Let run start on a sent-order store that is new (no store id, no order id) although the consumer group has committed offsets: after sent.db was lost, emptied or damaged, or Redis restarted without persistence. Orders read again may then be sent again; without it run refuses to start, saying why (same as run --accept-new-state)."`
 }
 

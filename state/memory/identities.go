@@ -2,6 +2,8 @@ package memory
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,24 +26,73 @@ type Identities struct {
 
 type person struct {
 	traits mapping.Traits
-	to     string              // the id this one links to; "" for none
-	froms  map[string]struct{} // the ids linking to this one
+	to     string // the id this one links to; "" for none
+	// The ids linking to this one: a slice while there are few (most people
+	// have one or two devices, and a map of them costs ten times the
+	// slice), a set once there are more than manyFroms, so that linking
+	// stays constant time however many ids one person has.
+	froms   []string
+	fromSet map[string]struct{}
 }
 
-// size is what p costs beyond its cache entry: its text, and the map of
-// the ids linking to it when there is one.
+// manyFroms is how many ids linking to one person a slice holds.
+const manyFroms = 16
+
+func (p *person) addFrom(id string) {
+	switch {
+	case p.fromSet != nil:
+		p.fromSet[id] = struct{}{}
+	case slices.Contains(p.froms, id):
+	case len(p.froms) < manyFroms:
+		p.froms = append(p.froms, id)
+	default:
+		p.fromSet = make(map[string]struct{}, 2*manyFroms)
+		for _, f := range p.froms {
+			p.fromSet[f] = struct{}{}
+		}
+		p.fromSet[id] = struct{}{}
+		p.froms = nil
+	}
+}
+
+func (p *person) removeFrom(id string) {
+	if p.fromSet != nil {
+		delete(p.fromSet, id)
+	} else if i := slices.Index(p.froms, id); i >= 0 {
+		p.froms = slices.Delete(p.froms, i, i+1)
+	}
+}
+
+// fromIDs returns the ids linking to p, in a new slice.
+func (p *person) fromIDs() []string {
+	if p.fromSet != nil {
+		return slices.Collect(maps.Keys(p.fromSet))
+	}
+	return slices.Clone(p.froms)
+}
+
+// size is what p costs beyond its cache entry: its text, and the slice or
+// set of the ids linking to it.
 func (p *person) size() int {
 	n := personSize + traitsSize(p.traits) + len(p.to)
-	if p.froms != nil {
+	switch {
+	case p.fromSet != nil:
 		n += mapSize
-		for f := range p.froms {
+		for f := range p.fromSet {
 			n += len(f) + mapSlotSize
+		}
+	case cap(p.froms) > 0:
+		n += 16 * cap(p.froms)
+		for _, f := range p.froms {
+			n += len(f)
 		}
 	}
 	return n
 }
 
-func (p *person) empty() bool { return p.traits.IsZero() && p.to == "" && len(p.froms) == 0 }
+func (p *person) empty() bool {
+	return p.traits.IsZero() && p.to == "" && len(p.froms) == 0 && len(p.fromSet) == 0
+}
 
 // NewIdentities returns an empty store; opts.TTL defaults to 90 days.
 func NewIdentities(opts Options) *Identities {
@@ -106,10 +157,7 @@ func (s *Identities) Link(ctx context.Context, from, to string) error {
 	}
 	p.to = to
 	q := s.entry(to)
-	if q.froms == nil {
-		q.froms = map[string]struct{}{}
-	}
-	q.froms[from] = struct{}{}
+	q.addFrom(from)
 	q.traits = q.traits.Fill(p.traits)
 	s.save(from, p, now)
 	s.save(to, q, now)
@@ -137,10 +185,7 @@ func (s *Identities) Erase(ctx context.Context, id string) (store.Erased, error)
 		if !ok {
 			continue
 		}
-		next := []string{p.to}
-		for f := range p.froms {
-			next = append(next, f)
-		}
+		next := append(p.fromIDs(), p.to)
 		for _, n := range next {
 			if _, done := seen[n]; n != "" && !done {
 				seen[n] = struct{}{}
@@ -201,7 +246,7 @@ func (s *Identities) unlinkFrom(to, from string) {
 	if !ok {
 		return
 	}
-	delete(q.froms, from)
+	q.removeFrom(from)
 	s.resize(to, q)
 }
 
@@ -211,7 +256,7 @@ func (s *Identities) cut(id string, p *person) {
 	if p.to != "" {
 		s.unlinkFrom(p.to, id)
 	}
-	for f := range p.froms {
+	for _, f := range p.fromIDs() {
 		if r, ok := s.c.peek(f); ok && r.to == id {
 			r.to = ""
 			s.resize(f, r)

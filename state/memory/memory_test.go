@@ -115,6 +115,53 @@ func TestIdentitiesStayWithinMaxBytes(t *testing.T) {
 	}
 }
 
+// A person with more devices than the small slice holds moves them to a
+// set; linking, relinking elsewhere, lookups and erasure work the same on
+// both sides of the change.
+func TestManyIDsLinkingToOnePerson(t *testing.T) {
+	ctx := context.Background()
+	s := memory.NewIdentities(memory.Options{})
+	if err := s.Merge(ctx, "user-1", mapping.Traits{Email: "ann@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	for i := range n {
+		if err := s.Link(ctx, fmt.Sprintf("device-%d", i), "user-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if tr, ok, err := s.Lookup(ctx, fmt.Sprintf("device-%d", i)); err != nil || !ok || tr.Email != "ann@example.com" {
+			t.Fatalf("device-%d: %+v %v %v", i, tr, ok, err)
+		}
+	}
+	// Half the devices move to another person: the first no longer names them.
+	if err := s.Merge(ctx, "user-2", mapping.Traits{Email: "bob@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i += 2 {
+		if err := s.Link(ctx, fmt.Sprintf("device-%d", i), "user-2"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	erased, err := s.Erase(ctx, "user-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if erased.IDs != 1+n/2 || erased.Links != n/2 {
+		t.Fatalf("erasing user-1: %+v, want %d ids and %d links", erased, 1+n/2, n/2)
+	}
+	for i := range n {
+		tr, ok, _ := s.Lookup(ctx, fmt.Sprintf("device-%d", i))
+		if want := i%2 == 0; ok != want || (want && tr.Email != "bob@example.com") {
+			t.Fatalf("device-%d after erasing user-1: %+v %v", i, tr, ok)
+		}
+	}
+	if s.Len() != 1+n/2 {
+		t.Fatalf("%d ids left, want user-2 and its %d devices", s.Len(), n/2)
+	}
+}
+
 func TestEvictionCutsLinksBothWays(t *testing.T) {
 	ctx := context.Background()
 	s := memory.NewIdentities(memory.Options{MaxEntries: 3})

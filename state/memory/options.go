@@ -21,10 +21,10 @@ type Options struct {
 	// MaxBytes is the most memory charged to entries: their text, and what
 	// each costs in the Go heap beyond it (measured: about 290 bytes per
 	// sent order_id with the fingerprint and summary of its content, 180
-	// without, 300 to 450 per id of a person), so that the heap the store
+	// without, about 330 per id of a person), so that the heap the store
 	// holds stays within about a tenth of it. The entries written longest
 	// ago are evicted first. Default DefaultMaxBytes (16 MiB: about 57,000
-	// sent order_ids, or 40,000 ids of people).
+	// sent order_ids, or 48,000 ids of people).
 	MaxBytes int
 	// TTL is how long an entry lives after its last write. Default 90 days
 	// for identities, 30 days for sent order_ids.
