@@ -31,11 +31,13 @@ const (
 	Group    = "relay"
 )
 
-// Build compiles the relay into dir and returns the binary's path.
+// Build compiles the relay into dir, as `make build` does (no cgo: a
+// static binary, as the image's), and returns the binary's path.
 func Build(dir string) (string, error) {
 	bin := filepath.Join(dir, "refersion-relay")
 	_, here, _, _ := runtime.Caller(0)
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/refersion-relay")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/refersion-relay")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Dir = filepath.Join(filepath.Dir(here), "..", "..")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building refersion-relay: %v\n%s", err, out)
