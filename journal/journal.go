@@ -67,7 +67,8 @@ type Options struct {
 }
 
 // DefaultSize is the default number of entries a journal keeps: about 2 MB
-// of delivered orders, at most about 6 MB if every entry held a body.
+// of delivered orders, at most about 6 MB if every entry held a body, taken
+// as entries come.
 const DefaultSize = 10000
 
 // Journal is a bounded, concurrency-safe log of recent outcomes. The zero
@@ -78,7 +79,8 @@ type Journal struct {
 	epoch   string // names this process's sequence, so a follower sees a restart
 
 	mu   sync.Mutex
-	ring []Entry
+	ring []Entry // entry Seq at (Seq-1) % size; grows to size as entries come
+	size uint64
 	next uint64 // Seq of the next entry
 	subs map[chan struct{}]struct{}
 }
@@ -94,7 +96,7 @@ func New(o Options) *Journal {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return &Journal{mask: NewMasker(o.PII, o.Secrets), bodyMax: o.BodyMax, epoch: hex.EncodeToString(b[:]),
-		ring: make([]Entry, o.Size), next: 1, subs: map[chan struct{}]struct{}{}}
+		size: uint64(o.Size), next: 1, subs: map[chan struct{}]struct{}{}}
 }
 
 // AddSecrets makes the journal mask secrets too, from now on (keys a
@@ -109,7 +111,7 @@ func (j *Journal) Masker() Masker { return j.mask }
 func (j *Journal) Epoch() string { return j.epoch }
 
 // Size is how many entries the journal keeps.
-func (j *Journal) Size() int { return len(j.ring) }
+func (j *Journal) Size() int { return int(j.size) }
 
 // Settled adds a pipeline settlement; it makes *Journal a pipeline.Journal.
 func (j *Journal) Settled(s pipeline.Settlement) {
@@ -132,7 +134,16 @@ func (j *Journal) Add(e Entry) uint64 {
 	j.mu.Lock()
 	e.Seq = j.next
 	j.next++
-	j.ring[e.Seq%uint64(len(j.ring))] = e
+	if i := (e.Seq - 1) % j.size; i < uint64(len(j.ring)) {
+		j.ring[i] = e
+	} else { // still filling: the ring grows as used, to its size at most
+		if len(j.ring) == cap(j.ring) {
+			grown := make([]Entry, len(j.ring), min(j.size, max(64, 2*uint64(cap(j.ring)))))
+			copy(grown, j.ring)
+			j.ring = grown
+		}
+		j.ring = append(j.ring, e)
+	}
 	for c := range j.subs {
 		select {
 		case c <- struct{}{}:
@@ -165,8 +176,8 @@ func (j *Journal) Next() uint64 {
 
 // first is the oldest sequence number still kept; j.mu is held.
 func (j *Journal) first() uint64 {
-	if n := uint64(len(j.ring)); j.next > n {
-		return j.next - n
+	if j.next > j.size {
+		return j.next - j.size
 	}
 	return 1
 }
@@ -183,7 +194,7 @@ func (j *Journal) After(seq uint64, max int) (entries []Entry, lost uint64) {
 		from = first
 	}
 	for s := from; s < j.next && len(entries) < max; s++ {
-		entries = append(entries, j.ring[s%uint64(len(j.ring))])
+		entries = append(entries, j.ring[(s-1)%j.size])
 	}
 	return entries, lost
 }
@@ -195,7 +206,7 @@ func (j *Journal) Last(n int, f Filter) (entries []Entry, next uint64) {
 	defer j.mu.Unlock()
 	first := j.first()
 	for s := j.next - 1; s >= first && s > 0 && (n < 0 || len(entries) < n); s-- {
-		if e := j.ring[s%uint64(len(j.ring))]; f.Match(e) {
+		if e := j.ring[(s-1)%j.size]; f.Match(e) {
 			entries = append(entries, e)
 		}
 	}

@@ -12,6 +12,28 @@ import (
 	"github.com/refersion-relay/refersion-relay/pipeline"
 )
 
+// The ring takes memory as entries come, not all at once: reading while it
+// grows, and once it wraps, gives the same entries as a full one.
+func TestRingGrowsAsUsed(t *testing.T) {
+	j := journal.New(journal.Options{Size: 200})
+	for i := 1; i <= 150; i++ {
+		j.Add(journal.Entry{OrderID: fmt.Sprint(i), Outcome: "delivered"})
+	}
+	if got, lost := j.After(0, 1000); lost != 0 || len(got) != 150 || got[0].OrderID != "1" || got[149].OrderID != "150" {
+		t.Fatalf("after 150 of 200: lost %d, %d entries from %v", lost, len(got), ids(got[:1]))
+	}
+	for i := 151; i <= 450; i++ {
+		j.Add(journal.Entry{OrderID: fmt.Sprint(i), Outcome: "delivered"})
+	}
+	got, lost := j.After(0, 1000)
+	if lost != 250 || len(got) != 200 || got[0].OrderID != "251" || got[199].OrderID != "450" {
+		t.Fatalf("after 450 of 200: lost %d, %d entries, first %v", lost, len(got), ids(got[:1]))
+	}
+	if j.Size() != 200 {
+		t.Fatalf("Size %d, want 200", j.Size())
+	}
+}
+
 func TestRingKeepsTheNewestAndCountsWhatWasLost(t *testing.T) {
 	j := journal.New(journal.Options{Size: 4})
 	for i := 1; i <= 6; i++ {
