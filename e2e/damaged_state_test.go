@@ -23,15 +23,21 @@ func runUntilSomeDelivered(t *testing.T, w *harness.World, env ...string) {
 	}
 }
 
-// cut truncates the file at path to half its size, as a full disk or a
-// bad copy leaves it.
+// cut truncates the file at path to its first two pages (its meta pages),
+// as a full disk or a bad copy leaves it. Half its size is not always
+// damage: bbolt grows a file ahead of the pages in use, and a file cut
+// within that margin is whole.
 func cut(t *testing.T, path string) {
 	t.Helper()
 	st, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(path, st.Size()/2); err != nil {
+	twoPages := int64(2 * os.Getpagesize()) // bbolt's page size
+	if st.Size() <= twoPages {
+		t.Fatalf("%s is %d bytes: nothing past its meta pages to cut", path, st.Size())
+	}
+	if err := os.Truncate(path, twoPages); err != nil {
 		t.Fatal(err)
 	}
 }
