@@ -251,7 +251,8 @@ func (pt *partition) endSpans(next int64) {
 // flight (refs): so the fetch allocates nothing per message, nor per chunk
 // once the partition runs steadily, and no message's bytes change under work
 // that still reads them. A chunk whose work never ends is left to the
-// garbage collector.
+// garbage collector. An order held by a lane in trouble keeps its chunk (its
+// buffer and messages, about 28 KiB): PIPELINE_HELD_LIMIT bounds them.
 type chunk struct {
 	msgs []kafka.Message
 	buf  []byte        // keys and values of msgs, and free capacity
