@@ -5,9 +5,10 @@ import "time"
 // What an entry costs in the Go heap beyond the bytes of its key and of its
 // value's text, measured (see TestDefaultBoundIsBytesTheHeapHolds) with the
 // allocator's size classes and the maps' load factor: entryOverhead for the
-// cache's own map slot and item (measured with a list element besides, which
-// the item's own links replaced: the charge is now about 8% over the heap); personSize for an identity's
-// person; mapSize and mapSlotSize for the set of ids linking to a person.
+// cache's own map slot and item (measured when a list element came besides,
+// which the item's own links replaced: the charge is now 4 to 8% over what
+// the heap holds); personSize for an identity's person; mapSize and
+// mapSlotSize for the set of ids linking to a person once there are many.
 const (
 	entryOverhead = 172
 	personSize    = 100
