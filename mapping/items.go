@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -191,7 +192,7 @@ func passThrough(field string, r raw, ps *problems) json.RawMessage {
 		return nil
 	case jsonparser.Number:
 		if isJSONNumber(string(r.b)) {
-			return json.RawMessage(r.b)
+			return bytes.Clone(r.b) // its own bytes: the event's are the fetch's, reused
 		}
 	case jsonparser.String:
 		s, err := jsonparser.ParseString(r.b)

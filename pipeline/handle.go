@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -24,7 +25,6 @@ const MaxMessageBytes = processor.MaxMessageBytes
 // done when the count reaches zero.
 type message struct {
 	pt      *partition
-	chunk   *chunk // holds the message's bytes until it is done; nil: not fetched
 	offset  int64
 	pending atomic.Int32
 	spans   []trace.Span // order spans, ended when the offset is committed; set before dispatch
@@ -33,9 +33,6 @@ type message struct {
 func (m *message) finish() {
 	if m.pending.Add(-1) == 0 {
 		m.pt.markDone(m.offset, m.spans)
-		if m.chunk != nil {
-			m.chunk.release()
-		}
 	}
 }
 
@@ -43,20 +40,16 @@ func (m *message) finish() {
 // every event's outcome is decided in partition order (identity changes
 // applied, orders mapped and enriched); deliveries and dead-letter writes go
 // to workers. It returns false when fetchCtx ended before the message was
-// fully dispatched (the message then stays un-done). km's bytes are c's (nil:
-// km's own): work dispatched for km holds c until km is done, and reads
-// km's bytes only until then.
-func (p *Pipeline) handle(fetchCtx, jobCtx context.Context, pt *partition, c *chunk, km kafka.Message) bool {
+// fully dispatched (the message then stays un-done). km's bytes may be reused
+// once it returns: work dispatched for km reads copies (see own).
+func (p *Pipeline) handle(fetchCtx, jobCtx context.Context, pt *partition, km kafka.Message) bool {
 	// The message's tracking is allocated only when some of its work goes to
 	// a worker: most messages are dropped events and identity updates.
 	var msg *message
 	claim := func() *message {
 		if msg == nil {
-			msg = &message{pt: pt, chunk: c, offset: km.Offset}
+			msg = &message{pt: pt, offset: km.Offset}
 			msg.pending.Store(1) // held until every event is dispatched
-			if c != nil {
-				c.hold()
-			}
 		}
 		return msg
 	}
@@ -139,7 +132,7 @@ func (p *Pipeline) handleEvent(fetchCtx, jobCtx context.Context, claim func() *m
 		}
 		return true
 	case processor.Cancel:
-		km, out := km, out // the job's own copies: handleEvent's stay on its stack for the other events
+		km, out := own(km, out)
 		m := claim()
 		if p.account(out.Account, nil).cancels == nil { // no cancel destination: the event cannot be settled here
 			d := record(km, out)
@@ -153,7 +146,7 @@ func (p *Pipeline) handleEvent(fetchCtx, jobCtx context.Context, claim func() *m
 		}
 		return true
 	case processor.Order:
-		km, out := km, out // the job's own copies: handleEvent's stay on its stack for the other events
+		km, out := own(km, out)
 		span.SetAttributes(attrOrderID.String(out.OrderID))
 		switch out.Credit {
 		case mapping.Credited:
@@ -199,8 +192,18 @@ func (p *Pipeline) handleEvent(fetchCtx, jobCtx context.Context, claim func() *m
 			"partition", km.Partition, "offset", km.Offset, "index", out.Index, "error", out.Problems[0].Reason)
 	}
 	m := claim()
-	d := record(km, out)
+	d := record(own(km, out))
 	return p.dispatch(fetchCtx, m, func(*worker) { p.deadLetter(jobCtx, m, d) })
+}
+
+// own returns the job's own copies of km and out: handleEvent's stay on its
+// stack for the other events, and the bytes a job reads are copied, since
+// the message's are the fetched chunk's, reused once handle returns. A job
+// reads the key and the event; the value and the headers are handle's.
+func own(km kafka.Message, out processor.Outcome) (kafka.Message, processor.Outcome) {
+	km.Key, km.Value, km.Headers = bytes.Clone(km.Key), nil, nil
+	out.Event = bytes.Clone(out.Event)
+	return km, out
 }
 
 // record is the dead-letter record of out, with the message's coordinates.

@@ -66,7 +66,7 @@ func feed(t *testing.T, p *Pipeline, msgs ...string) *partition {
 	ctx := context.Background()
 	for i, m := range msgs {
 		pt.tr.add(int64(i))
-		if !p.handle(ctx, ctx, pt, nil, kafka.Message{Topic: "events", Offset: int64(i), Value: []byte(m)}) {
+		if !p.handle(ctx, ctx, pt, kafka.Message{Topic: "events", Offset: int64(i), Value: []byte(m)}) {
 			t.Fatalf("message %d not dispatched", i)
 		}
 	}

@@ -40,6 +40,7 @@ type rig struct {
 type expected struct {
 	events, valid, invalid int
 	validIDs               map[string]bool
+	keys                   map[string]bool // of the messages produced
 }
 
 func newRig(t *testing.T, partitions int, sb sandbox.Options) *rig {
@@ -48,7 +49,7 @@ func newRig(t *testing.T, partitions int, sb sandbox.Options) *rig {
 }
 
 func rigOf(t *testing.T, w *harness.World) *rig {
-	return &rig{t: t, broker: w.Broker, sandbox: w.Sandbox, want: expected{validIDs: map[string]bool{}}}
+	return &rig{t: t, broker: w.Broker, sandbox: w.Sandbox, want: expected{validIDs: map[string]bool{}, keys: map[string]bool{}}}
 }
 
 // produce writes a generated stream of n events to the source topic.
@@ -69,6 +70,7 @@ func (r *rig) produce(n int, seed int64) {
 			break
 		}
 		key := []byte(l.Events[0].AnonymousID)
+		r.want.keys[string(key)] = true
 		msgs = append(msgs, kafka.Message{Key: key, Value: bytes.Clone(l.Data)})
 		for _, e := range l.Events {
 			r.want.events++

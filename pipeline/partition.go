@@ -65,7 +65,7 @@ func (p *Pipeline) consumePartition(ctx, genCtx context.Context, gen *kafka.Gene
 		defer close(fetcherDone)
 		f.run(fetchCtx, chunks, free)
 	}()
-	p.fetchLoop(fetchCtx, jobCtx, pt, chunks)
+	p.fetchLoop(fetchCtx, jobCtx, pt, chunks, free)
 	stopFetch() // the loop ends only once fetchCtx is done; this makes it plain
 	<-fetcherDone
 	f.close()
@@ -87,7 +87,7 @@ func (p *Pipeline) consumePartition(ctx, genCtx context.Context, gen *kafka.Gene
 // fetchLoop hands every fetched message to handle, in offset order, while
 // the gate is open. Messages come in chunks of about chunkBytes: one channel
 // hop per chunk, not per message.
-func (p *Pipeline) fetchLoop(fetchCtx, jobCtx context.Context, pt *partition, chunks <-chan *chunk) {
+func (p *Pipeline) fetchLoop(fetchCtx, jobCtx context.Context, pt *partition, chunks <-chan *chunk, free chan<- *chunk) {
 	stop := fetchCtx.Done()
 	for {
 		var c *chunk
@@ -103,7 +103,7 @@ func (p *Pipeline) fetchLoop(fetchCtx, jobCtx context.Context, pt *partition, ch
 			}
 			pt.tr.add(c.msgs[i].Offset)
 			handled++
-			if !p.handle(fetchCtx, jobCtx, pt, c, c.msgs[i]) {
+			if !p.handle(fetchCtx, jobCtx, pt, c.msgs[i]) {
 				break
 			}
 		}
@@ -111,7 +111,11 @@ func (p *Pipeline) fetchLoop(fetchCtx, jobCtx context.Context, pt *partition, ch
 		if handled < len(c.msgs) || fetchCtx.Err() != nil {
 			return
 		}
-		c.release()
+		c.reset()
+		select {
+		case free <- c:
+		default:
+		}
 	}
 }
 
@@ -246,43 +250,22 @@ func (pt *partition) endSpans(next int64) {
 }
 
 // chunk is messages of one fetch response, in offset order, with their keys
-// and values in one buffer. The buffer is reused for a later fetch once the
-// handler is done with every message and no work dispatched for one is in
-// flight (refs): so the fetch allocates nothing per message, nor per chunk
-// once the partition runs steadily, and no message's bytes change under work
-// that still reads them. A chunk whose work never ends is left to the
-// garbage collector. An order held by a lane in trouble keeps its chunk (its
-// buffer and messages, about 28 KiB): PIPELINE_HELD_LIMIT bounds them.
+// and values in one buffer, reused for a later fetch once the handler is done
+// with every message: so the fetch allocates nothing per message, nor per
+// chunk once the partition runs steadily. Work dispatched for a message
+// reads copies of the few bytes it needs (see own), never the buffer.
 type chunk struct {
 	msgs []kafka.Message
-	buf  []byte        // keys and values of msgs, and free capacity
-	refs atomic.Int32  // the handler's, and one per message with work in flight
-	free chan<- *chunk // where the chunk goes once refs reaches zero
+	buf  []byte // keys and values of msgs, and free capacity
 }
 
-// freeChunks is how many released chunks a partition keeps for reuse: enough
-// for those whose orders were in flight while the fetch went on.
-const freeChunks = 16
+// freeChunks is how many handled chunks a partition keeps for reuse.
+const freeChunks = 4
 
 // chunkBuf is the capacity of a chunk's buffer: chunkBytes and the message
 // that crosses it, most times. A message that does not fit in what is left
 // gets its own allocation.
 const chunkBuf = chunkBytes + 8<<10
-
-// hold keeps the chunk's bytes for one more user.
-func (c *chunk) hold() { c.refs.Add(1) }
-
-// release drops one hold; the last makes the chunk reusable.
-func (c *chunk) release() {
-	if c.refs.Add(-1) != 0 {
-		return
-	}
-	c.reset()
-	select {
-	case c.free <- c:
-	default:
-	}
-}
 
 func (c *chunk) reset() {
 	clear(c.msgs) // drops the references to the buffer and to headers
@@ -297,8 +280,9 @@ func (c *chunk) reset() {
 }
 
 // poisonReused makes reset overwrite a chunk's bytes, so that work still
-// reading a message after it is done reads garbage (the package's tests set
-// it: every test then checks that nothing reads a reused buffer).
+// reading a message's bytes after handle returned reads garbage (the
+// package's tests set it: every test then checks that no job reads the
+// buffer).
 var poisonReused = false
 
 // fetcher reads one partition from its leader, one fetch request at a time,
@@ -353,7 +337,7 @@ func (f *fetcher) reconnect() {
 // a chunk (taken from free when one is there). Errors are counted, logged
 // and retried with backoff: fetching never gives up while the partition is
 // assigned.
-func (f *fetcher) run(ctx context.Context, out chan<- *chunk, free chan *chunk) {
+func (f *fetcher) run(ctx context.Context, out chan<- *chunk, free <-chan *chunk) {
 	const minBackoff, maxBackoff = 50 * time.Millisecond, 5 * time.Second
 	backoff := minBackoff
 	fail := func(what string, err error) bool {
@@ -401,9 +385,8 @@ func (f *fetcher) run(ctx context.Context, out chan<- *chunk, free chan *chunk) 
 			select {
 			case c = <-free:
 			default:
-				c = &chunk{free: free}
+				c = &chunk{}
 			}
-			c.refs.Store(1) // the handler's
 			more, err = f.decode(res, c)
 			if len(c.msgs) > 0 {
 				select {

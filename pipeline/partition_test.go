@@ -87,11 +87,12 @@ func (r *fetchRig) fetch(f *fetcher, n int, during func()) []kafka.Message {
 					r.t.Fatalf("an append to message %d overwrote message %d: %q %q", c.msgs[i-1].Offset, c.msgs[i].Offset, c.msgs[i].Key, c.msgs[i].Value)
 				}
 			}
-			for _, m := range c.msgs { // the chunk's bytes are reused once it is released
+			for _, m := range c.msgs { // the chunk's bytes are reused once it is reset
 				m.Key, m.Value = bytes.Clone(m.Key), bytes.Clone(m.Value)
 				got = append(got, m)
 			}
-			c.release()
+			c.reset()
+			free <- c
 		case <-timeout:
 			r.t.Fatalf("%d of %d messages after 30s", len(got), n)
 		}

@@ -73,6 +73,9 @@ func TestStreamDeliversEveryValidOrderOnceAndDeadLettersTheRest(t *testing.T) {
 		if !json.Valid(d.Value) || d.Value[0] != '{' {
 			t.Errorf("dead letter value is not one event: %s", d.Value)
 		}
+		if !r.want.keys[string(d.Key)] {
+			t.Errorf("dead letter key %q is no message's key", d.Key)
+		}
 	}
 	if st := r.sandbox.Stats(); st.Rejected != 0 || st.Duplicates != 0 {
 		t.Errorf("sandbox saw rejected %d duplicates %d, want 0", st.Rejected, st.Duplicates)
