@@ -203,17 +203,16 @@ func render(r map[string]map[string][]float64, commands []string, count int) str
 	p("| sandbox (20 ms) behind a limit of 1,000 requests/s (429 above it) | %.0f | %.1f%% of 1,000/s | %.2f%% of requests answered 429 |\n", get(r, thr, "orders/s"), 100*get(r, thr, "of-limit"), 100*get(r, thr, "share-429"))
 	p("\nThe rate limit is the benchmark's own stand-in: a token bucket of 1,000 requests/s holding 50, in front of the sandbox's handler (the sandbox itself only throttles a share of requests). Slow start overshoots it at first, by as much as it doubled in the round trip before the first 429; the limit is then cut to what Refersion took in a round trip, and probed one request at a time, every %d windows near where it was refused. The breaker does not count a 429 (a run of them opened it at that first overshoot and paused consuming: 434 orders/s).\n", 16)
 	p("\n## Where the time goes\n\nCPU profile of the relay (ADMIN_PPROF, 4 s of the start-to-done run, memory state), by what each sample was doing, before the first round of work (the kafka-go Reader per partition) and after it:\n\n")
-	p("| | before | after |\n|---|---|---|\n")
-	for _, row := range profileShares {
-		p("| %s | %s | %s |\n", row[0], row[1], row[2])
+	shares := func(before, after string, rows [][3]string, notes string) {
+		p("| | %s | %s |\n|---|---|---|\n", before, after)
+		for _, row := range rows {
+			p("| %s | %s | %s |\n", row[0], row[1], row[2])
+		}
+		p("\n%s\n", notes)
 	}
-	p("\n%s\n", profileNotes)
+	shares("before", "after", profileShares, profileNotes)
 	p("\nThe second round, profiled the same way but counted by where each sample's goroutine started (so the shares are not comparable with the table above: here the order's mapping and dispatch count as the pipeline's own handling), with the job pool in place and after the chunk buffers' reuse:\n\n")
-	p("| | job pool | and chunk reuse |\n|---|---|---|\n")
-	for _, row := range profileShares2 {
-		p("| %s | %s | %s |\n", row[0], row[1], row[2])
-	}
-	p("\n%s\n", profileNotes2)
+	shares("job pool", "and chunk reuse", profileShares2, profileNotes2)
 
 	p("\n## State backends\n\n| backend | identifies/s (1 writer) | identifies/s (8 per CPU) | lookups/s | claims/s (1) | claims/s (8 per CPU) |\n|---|---|---|---|---|---|\n")
 	for _, be := range []struct{ label, pkg string }{{"memory", "memory"}, {"disk (bbolt, fsync per commit)", "disk"}, {"redis (local)", "redisstore"}} {
@@ -265,8 +264,8 @@ const profileNotes = "The profiled runs cost 8.4 (before) and 8.2 (after) CPU se
 
 // profileShares2 are the second round's shares, from profiles of
 // BenchmarkStartToDone on this machine: the dispatched jobs on a pool of
-// goroutines (commit 3ac37df), then chunk buffers reused (the mean of two
-// runs after commit a telemetry change on top of it).
+// goroutines (commit 3ac37df), then chunk buffers reused as well (the mean
+// of two runs).
 var profileShares2 = [][3]string{
 	{"the dispatched jobs and the HTTP client's connection goroutines", "34.6%", "36.7%"},
 	{"fetching (the fetchers, kafka-go's connections)", "17.3%", "17.6%"},
