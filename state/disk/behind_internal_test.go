@@ -124,3 +124,71 @@ func TestCommittedFileEqualsSynchronousApplication(t *testing.T) {
 		t.Errorf("%d commits, dirty mark %q: the test did not exercise batches and forgets", commits, want["meta/dirty"])
 	}
 }
+
+// A change that would only renew records written within 1% of the TTL is
+// not written, so they expire a TTL after the write before it; a change of
+// traits is written whenever it comes, and so is a renewal past that 1%.
+func TestRenewalWithinAHundredthOfTheTTLIsLeftOut(t *testing.T) {
+	ctx := context.Background()
+	const ttl = 100 * time.Hour
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	s, err := OpenIdentities(t.TempDir(), Options{TTL: ttl, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	accepted := func() uint64 { s.wb.mu.RLock(); defer s.wb.mu.RUnlock(); return s.wb.accepted }
+	identify := func(user, anon string, tr mapping.Traits) {
+		t.Helper()
+		if err := s.Merge(ctx, user, tr); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Link(ctx, anon, user); err != nil {
+			t.Fatal(err)
+		}
+	}
+	found := func(id string) bool {
+		t.Helper()
+		_, ok, err := s.Lookup(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	ann := mapping.Traits{Email: "ann@example.com", FirstName: "Ann"}
+
+	identify("u1", "a1", ann)
+	identify("u2", "a2", ann)
+	if got := accepted(); got != 4 {
+		t.Fatalf("first writes: %d changes accepted, want 4", got)
+	}
+	advance(ttl/100 - time.Minute)
+	identify("u1", "a1", ann)
+	identify("u1", "a1", mapping.Traits{Email: ann.Email}) // a subset of what is kept: no change
+	if got := accepted(); got != 4 {
+		t.Fatalf("renewals within 1%% of the TTL: %d changes accepted, want 4", got)
+	}
+	if err := s.Merge(ctx, "u2", mapping.Traits{LastName: "Lee"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := accepted(); got != 5 {
+		t.Fatalf("a change of traits within 1%% of the TTL: %d changes accepted, want 5", got)
+	}
+	advance(2 * time.Minute) // past 1% of the TTL since the first writes
+	identify("u2", "a2", ann)
+	if got := accepted(); got != 6 {
+		t.Fatalf("renewal past 1%% of the TTL: %d changes accepted, want 6 (the link renewed; u2's traits written a minute ago)", got)
+	}
+	advance(ttl - ttl/100 - time.Minute) // the first writes' TTL is over
+	for id, want := range map[string]bool{"u1": false, "a1": false, "u2": true, "a2": true} {
+		if got := found(id); got != want {
+			t.Errorf("a TTL after the first writes: Lookup(%s) found = %v, want %v", id, got, want)
+		}
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -31,7 +31,8 @@ const IdentitiesFile = "identities.db"
 // Merge, Link and Forget change an overlay in memory, which Lookup reads
 // before the file, and a writer goroutine commits the overlay in batches
 // (see the package doc and Flush). Traits and links live for the TTL after
-// their last write. Forget erases the whole person: every id reachable from
+// their last write; a change that would only renew a record written within
+// 1% of the TTL is left out (see fresh). Forget erases the whole person: every id reachable from
 // id through links in either direction; once that is committed, the file is
 // rewritten within ScrubDelay so nothing of them stays in freed pages. Safe
 // for concurrent use.
@@ -109,9 +110,24 @@ func (s *Identities) Merge(ctx context.Context, id string, t mapping.Traits) err
 	}
 	k := key(id)
 	return s.change(ctx, func(v *view, now time.Time) {
-		merged := t.Fill(decodeTraits(v.get(traitsRec, k), now))
+		rec := v.get(traitsRec, k)
+		prev := decodeTraits(rec, now)
+		merged := t.Fill(prev)
+		if merged == prev && s.fresh(rec, now) {
+			return
+		}
 		v.put(traitsRec, k, encodeTraits(merged, now.Add(s.opts.TTL)))
 	})
+}
+
+// fresh reports whether record rec, live at now, expires so close to the
+// expiry a write at now would give it (within 1% of the TTL) that writing
+// it again only to renew it is not worth a page of the file: a person who
+// identifies on every visit changes nothing most of the time. So a record
+// lives for between 99% and 100% of the TTL after its last write.
+func (s *Identities) fresh(rec []byte, now time.Time) bool {
+	exp, _, err := expiry(rec)
+	return err == nil && now.Before(exp) && now.Add(s.opts.TTL).Sub(exp) < s.opts.TTL/100
 }
 
 // Link implements store.Identities. The change is durable once a
@@ -126,11 +142,17 @@ func (s *Identities) Link(ctx context.Context, from, to string) error {
 	kf, kt := key(from), key(to)
 	return s.change(ctx, func(v *view, now time.Time) {
 		exp := now.Add(s.opts.TTL)
-		if old := target(v.get(linksRec, kf)); old != nil && !bytes.Equal(old, kt) {
+		rec := v.get(linksRec, kf)
+		old := target(rec)
+		if old != nil && !bytes.Equal(old, kt) {
 			v.delBack(old, kf)
 		}
-		v.put(linksRec, kf, append(putExpiry(nil, exp), kt...))
-		v.putBack(kt, kf, putExpiry(nil, exp))
+		if !bytes.Equal(old, kt) || !s.fresh(rec, now) {
+			v.put(linksRec, kf, append(putExpiry(nil, exp), kt...))
+		}
+		if !s.fresh(v.getBack(kt, kf), now) {
+			v.putBack(kt, kf, putExpiry(nil, exp))
+		}
 		ft := decodeTraits(v.get(traitsRec, kf), now)
 		tt := decodeTraits(v.get(traitsRec, kt), now)
 		if filled := tt.Fill(ft); filled != tt {
