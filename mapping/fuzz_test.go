@@ -67,6 +67,9 @@ func checkOrder(t *testing.T, o Order, ev []byte) {
 	if err != nil || !json.Valid(b) {
 		t.Fatalf("accepted order does not marshal (%v): %q", err, ev)
 	}
+	if own, err := o.AppendJSON(nil); err != nil || string(own) != string(b) {
+		t.Fatalf("AppendJSON = %s, %v; json.Marshal = %s; event %q", own, err, b, ev)
+	}
 	if n := utf8.RuneCountInString(o.CartID); o.CartID == "" || n > maxCartID {
 		t.Fatalf("cart_id %q (%d chars) accepted: %q", o.CartID, n, ev)
 	}

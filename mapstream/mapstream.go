@@ -384,10 +384,18 @@ func (m *mapper) emit(key string, v any) {
 	if m.werr != nil {
 		return
 	}
-	b, err := json.Marshal(v)
+	out := append(append(append(m.out[:0], `{"`...), key...), `":`...)
+	var err error
+	if o, ok := v.(mapping.Order); ok {
+		out, err = o.AppendJSON(out) // json.Marshal's bytes, without reflection
+	} else {
+		var b []byte
+		if b, err = json.Marshal(v); err == nil {
+			out = append(out, b...)
+		}
+	}
 	if err == nil {
-		m.out = append(append(append(append(m.out[:0], `{"`...), key...), `":`...), b...)
-		m.out = append(m.out, "}\n"...)
+		m.out = append(out, "}\n"...)
 		_, err = m.bw.Write(m.out)
 	}
 	m.werr = err

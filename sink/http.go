@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -86,7 +85,7 @@ func (h *httpSender) withBody(body func(mapping.Order) ([]byte, error)) *httpSen
 func (h *httpSender) Send(ctx context.Context, o mapping.Order) error {
 	encode := h.body
 	if encode == nil {
-		encode = func(o mapping.Order) ([]byte, error) { return json.Marshal(o) }
+		encode = func(o mapping.Order) ([]byte, error) { return o.AppendJSON(make([]byte, 0, 512)) }
 	}
 	payload, err := encode(o)
 	if err != nil {
