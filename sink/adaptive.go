@@ -35,6 +35,12 @@ type AdaptiveConfig struct {
 //	      Refersion took in a round trip lately (slow start may overshoot
 //	      it several times); answers to requests sent before a decrease are
 //	      not counted again
+//	a window that saw such a decrease and reached the limit, while every
+//	window since slow start ended on a refusal has seen one
+//	    → at most 90% of what Refersion took in it, per round trip (a
+//	      margin for answers that come in bunches): once slow start has
+//	      overshot a rate limit, the limit comes down to the rate in a round
+//	      trip or two, not by a tenth per round trip
 //	a window (about one round trip) whose mean latency is over
 //	baseline × (1+Tolerance)
 //	    → limit × 0.9
@@ -66,6 +72,7 @@ type adaptiveSink struct {
 	refused   float64 // the limit when Refersion last refused; 0 when far behind
 	took      float64 // requests Refersion took per second in the last window that reached the limit
 	probes    int     // windows that reached the limit since the last increase
+	overshot  bool    // a refusal ended slow start, and every window since has had one
 	window    window
 }
 
@@ -213,6 +220,7 @@ func (a *adaptiveSink) release(epoch uint64, rtt time.Duration, err error) {
 				// can take: slow start may have overshot it many times.
 				a.limit = min(a.limit, bdp)
 			}
+			a.overshot = a.overshot || a.slowStart
 			a.slowStart = false
 			a.epoch++
 			a.probes = 0
@@ -252,7 +260,10 @@ func (a *adaptiveSink) endWindow() {
 	// a millisecond or less, scheduling noise alone moves the mean by 50%.
 	slower := a.baseline > 0 && float64(mean) > float64(a.baseline)*(1+a.cfg.Tolerance) && mean-a.baseline > minLatencyRise
 	switch {
-	case w.cut: // already cut for a refusal
+	case w.cut: // cut for a refusal already; after slow start's overshoot, held to what Refersion took meanwhile
+		if a.overshot && w.full && w.n > 0 && a.baseline > 0 {
+			a.limit = max(1, min(a.limit, 0.9*float64(w.n)/now.Sub(w.start).Seconds()*a.baseline.Seconds()))
+		}
 	case slower:
 		a.limit = max(1, a.limit*0.9)
 		a.slowStart = false
@@ -267,6 +278,9 @@ func (a *adaptiveSink) endWindow() {
 		if a.refused > 0 && a.limit > a.refused*1.2 { // well past: Refersion takes more now
 			a.refused = 0
 		}
+	}
+	if !w.cut {
+		a.overshot = false
 	}
 	if w.full && w.n > 0 {
 		a.took = float64(w.n) / now.Sub(w.start).Seconds()

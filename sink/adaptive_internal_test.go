@@ -137,6 +137,48 @@ func TestAdaptiveSlowStartsOvershootIsCutToWhatWasTaken(t *testing.T) {
 	}
 }
 
+// Once slow start has overshot, each window that is refused again comes down
+// to 90% of what the destination took in it, not by a tenth; the first window
+// without a refusal ends that, and later refusals cut by a tenth again.
+func TestAdaptiveAfterSlowStartsOvershootComesDownToWhatWasTaken(t *testing.T) {
+	a, c := steady(128)
+	a.slowStart, a.took = true, 3200 // slow start's last window: 64 at a time
+	refuse := func() {
+		e, _ := a.acquire(context.Background())
+		a.release(e, 0, throttled)
+	}
+	window := func(took int, refused bool) { // a full window of 20 ms
+		a.mu.Lock()
+		a.window.full = true
+		a.window.sum, a.window.n = time.Duration(took)*20*time.Millisecond, took
+		a.mu.Unlock()
+		if refused {
+			refuse()
+		}
+		a.mu.Lock()
+		c.t = c.t.Add(20 * time.Millisecond)
+		a.endWindow()
+		a.mu.Unlock()
+	}
+	refuse()
+	if got := a.Limit(); got != 64 {
+		t.Fatalf("limit %d after slow start's first refusal, want 64 (what it took in a round trip)", got)
+	}
+	window(30, true) // refused again while 30 were taken: 57.6 by a tenth, then 27
+	if got := a.Limit(); got != 27 {
+		t.Fatalf("limit %d after a refused window that took 30, want 27 (90%% of it)", got)
+	}
+	window(20, true)
+	if got := a.Limit(); got != 18 {
+		t.Fatalf("limit %d after a refused window that took 20, want 18", got)
+	}
+	window(20, false) // not refused: the overshoot is over, and the limit grows (19)
+	window(15, true)  // a refusal in steady state: a tenth off, whatever was taken
+	if got := a.Limit(); got != 17 {
+		t.Fatalf("limit %d after a refusal past the overshoot, want 17 (a tenth off 19)", got)
+	}
+}
+
 // Near where the destination last refused, the limit grows one request per
 // probeEvery full windows; well below it, one per window.
 func TestAdaptiveProbesSlowlyWhereItWasRefused(t *testing.T) {
