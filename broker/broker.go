@@ -136,8 +136,19 @@ func Start(ctx context.Context, o Options) (*Broker, error) {
 	if o.DataDir != "" {
 		opts = append(opts, kfake.DataDir(o.DataDir))
 	}
+	cfgs := map[string]string{}
+	if o.DataDir == "" {
+		// Held in memory, a segment is one growing slice, copied whole each
+		// time it grows, under a lock every produce and fetch takes: at the
+		// default 100 MiB a write now and then stalls the broker for tens
+		// of milliseconds. Segments of 1 MiB keep each copy short.
+		cfgs["log.segment.bytes"] = strconv.Itoa(1 << 20)
+	}
 	if o.MaxMessageBytes > 0 {
-		opts = append(opts, kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(o.MaxMessageBytes)}))
+		cfgs["message.max.bytes"] = strconv.Itoa(o.MaxMessageBytes)
+	}
+	if len(cfgs) > 0 {
+		opts = append(opts, kfake.BrokerConfigs(cfgs))
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
