@@ -192,3 +192,41 @@ func TestRenewalWithinAHundredthOfTheTTLIsLeftOut(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A record that expires later than a write now would make it, because the
+// TTL was shortened since, is written again with the shorter TTL.
+func TestRenewalAfterTheTTLWasShortenedIsWritten(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	open := func(ttl time.Duration) *Identities {
+		s, err := OpenIdentities(dir, Options{TTL: ttl, Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ann := mapping.Traits{Email: "ann@example.com"}
+	s := open(90 * 24 * time.Hour)
+	if err := s.Merge(ctx, "u", ann); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(30 * 24 * time.Hour)
+	defer s.Close()
+	if err := s.Merge(ctx, "u", ann); err != nil {
+		t.Fatal(err)
+	}
+	s.wb.mu.RLock()
+	accepted := s.wb.accepted
+	s.wb.mu.RUnlock()
+	if accepted != 1 {
+		t.Fatalf("%d changes accepted after the TTL was shortened, want 1 (the record rewritten to expire sooner)", accepted)
+	}
+	now = now.Add(31 * 24 * time.Hour)
+	if _, found, err := s.Lookup(ctx, "u"); err != nil || found {
+		t.Fatalf("Lookup 31 days later, with a TTL of 30: found = %v, %v; want nothing", found, err)
+	}
+}

@@ -121,13 +121,19 @@ func (s *Identities) Merge(ctx context.Context, id string, t mapping.Traits) err
 }
 
 // fresh reports whether record rec, live at now, expires so close to the
-// expiry a write at now would give it (within 1% of the TTL) that writing
-// it again only to renew it is not worth a page of the file: a person who
-// identifies on every visit changes nothing most of the time. So a record
-// lives for between 99% and 100% of the TTL after its last write.
+// expiry a write at now would give it (at most 1% of the TTL before it)
+// that writing it again only to renew it is not worth a page of the file: a
+// person who identifies on every visit changes nothing most of the time. So
+// a record lives for between 99% and 100% of the TTL after its last write.
+// A record that would expire later than a write now would make it (the TTL
+// was shortened, or the clock went back) is written again.
 func (s *Identities) fresh(rec []byte, now time.Time) bool {
 	exp, _, err := expiry(rec)
-	return err == nil && now.Before(exp) && now.Add(s.opts.TTL).Sub(exp) < s.opts.TTL/100
+	if err != nil || !now.Before(exp) {
+		return false
+	}
+	early := now.Add(s.opts.TTL).Sub(exp)
+	return early >= 0 && early < s.opts.TTL/100
 }
 
 // Link implements store.Identities. The change is durable once a
