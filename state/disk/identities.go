@@ -32,10 +32,10 @@ const IdentitiesFile = "identities.db"
 // before the file, and a writer goroutine commits the overlay in batches
 // (see the package doc and Flush). Traits and links live for the TTL after
 // their last write; a change that would only renew a record written within
-// 1% of the TTL is left out (see fresh). Forget erases the whole person: every id reachable from
-// id through links in either direction; once that is committed, the file is
-// rewritten within ScrubDelay so nothing of them stays in freed pages. Safe
-// for concurrent use.
+// 1% of the TTL is left out (see fresh). Forget erases the whole person:
+// every id reachable from id through links in either direction; once that
+// is committed, the file is rewritten within ScrubDelay so nothing of them
+// stays in freed pages. Safe for concurrent use.
 type Identities struct {
 	*db
 	scrubber
